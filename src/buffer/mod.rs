@@ -1,0 +1,1 @@
+//! buffer (work in progress).

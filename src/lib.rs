@@ -1,0 +1,40 @@
+//! # shmfusion
+//!
+//! `#![no_std]`, libc-free System V shared memory for Linux, and lock-free sensor-fusion buffers that live in it.
+//!
+//! Floors, each using only the ones below it:
+//!
+//! - [`sys`](crate) (private): the raw `shmget`/`shmat`/`shmdt`/`shmctl` syscalls per architecture and the kernel ABI structs;
+//! - [`shm`]: the safe, typed System V shared-memory API (keys, segments, attachments, stat, limits, iteration);
+//! - [`object`]: typed shared objects with a validated header, race-free open-or-create and leak-free lifecycles;
+//! - [`buffer`]: lock-free rings, latest-value slots, broadcast rings and blocking waits inside shared objects;
+//! - [`fusion`]: timestamped samples, time-indexed reads and multi-channel synchronisers.
+#![no_std]
+#![deny(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+#[cfg(test)]
+extern crate std;
+
+mod sys;
+
+pub mod buffer;
+pub mod fusion;
+pub mod object;
+pub mod shm;
+
+#[cfg(feature = "rt")]
+pub mod rt;
+
+pub use rustix::io::{Errno, Result};
+
+/// Types that may be placed in shared memory and read by another, untrusted process.
+///
+/// A `Shareable` type has a fixed layout, contains no pointers and no padding bytes, and every bit pattern is a
+/// valid value ([`bytemuck::Pod`]), so a value written by a buggy or hostile peer, or a torn copy, can never be
+/// undefined behaviour in the reader. Derive it with `#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]`
+/// on a `#[repr(C)]` struct.
+pub trait Shareable: bytemuck::Pod + Send + Sync {}
+impl<T: bytemuck::Pod + Send + Sync> Shareable for T {}
+
+pub use bytemuck;

@@ -1,0 +1,1 @@
+//! shm (work in progress).

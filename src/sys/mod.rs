@@ -1,0 +1,1 @@
+//! The syscall boundary (work in progress).
