@@ -18,6 +18,8 @@ extern crate std;
 
 mod sys;
 
+pub mod process;
+
 pub mod buffer;
 pub mod fusion;
 pub mod object;
