@@ -1,0 +1,28 @@
+//! aarch64: `svc 0`; number in x8, arguments and return value in x0..x5.
+
+use core::arch::asm;
+
+/// # Safety
+/// The syscall `nr` with this argument must be sound to issue (pointers valid for what the kernel does with them).
+#[inline]
+pub(crate) unsafe fn syscall1(nr: u32, a0: usize) -> usize {
+    let ret;
+    // SAFETY: the caller guarantees the syscall is sound; the asm follows the aarch64 Linux syscall ABI.
+    unsafe {
+        asm!("svc 0", in("x8") nr as usize, inlateout("x0") a0 => ret, options(nostack, preserves_flags));
+    }
+    ret
+}
+
+/// # Safety
+/// As for [`syscall1`].
+#[inline]
+pub(crate) unsafe fn syscall3(nr: u32, a0: usize, a1: usize, a2: usize) -> usize {
+    let ret;
+    // SAFETY: the caller guarantees the syscall is sound; the asm follows the aarch64 Linux syscall ABI.
+    unsafe {
+        asm!("svc 0", in("x8") nr as usize, inlateout("x0") a0 => ret, in("x1") a1, in("x2") a2,
+             options(nostack, preserves_flags));
+    }
+    ret
+}
