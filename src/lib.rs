@@ -16,7 +16,7 @@
 #[cfg(test)]
 extern crate std;
 
-mod sys;
+pub(crate) mod sys;
 
 pub mod process;
 
