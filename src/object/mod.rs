@@ -1,4 +1,58 @@
 //! Typed shared objects: a validated header in front of a payload, race-free open-or-create, leak-free lifecycles.
+//!
+//! A shared object is a segment (System V by default; POSIX shared memory, memfd or a file with [`fd`]) that
+//! starts with a [`Header`] and holds one payload of a [`SharedState`] type, such as a ring or a latest-value
+//! slot. Two separately built programs, even a 32-bit and a 64-bit one, open the same object safely: the opener
+//! checks the creator's user and the segment's mode before attaching, waits until the creator has published the
+//! header, and validates every header field against its own expectation, with a distinct [`ObjectError`] per
+//! mismatch. Nothing found in a segment can make this library read or write out of bounds, panic or hang.
+//!
+//! ```
+//! use shmfusion::object::{ObjectOptions, sysv};
+//! use shmfusion::shm::Key;
+//! use core::sync::atomic::{AtomicU64, Ordering};
+//!
+//! #[repr(C)]
+//! #[derive(Default)]
+//! struct Counter(AtomicU64);
+//! // SAFETY: zero is a valid counter, all access is atomic, the layout is the same everywhere.
+//! unsafe impl shmfusion::object::SharedState for Counter {
+//!     const KIND: &'static str = "doc-counter";
+//!     const CAPACITY: u64 = 0;
+//!     const ELEMENT_SIZE: u64 = 0;
+//! }
+//!
+//! # fn main() -> Result<(), shmfusion::object::ObjectError> {
+//! let key = Key::from_raw(0x5f00_0000 | (std::process::id() as i32 & 0xffff));
+//! let (created, is_new) = sysv::open_or_create::<Counter>(key, &ObjectOptions::new())?;
+//! assert!(is_new);
+//! let opened = sysv::open::<Counter>(key, &ObjectOptions::new())?;
+//! created.get().0.fetch_add(1, Ordering::Relaxed);
+//! assert_eq!(opened.get().0.load(Ordering::Relaxed), 1);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod fd;
+mod header;
+mod reap;
+mod region;
+pub mod sysv;
+
+pub use header::{
+    EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot,
+    WRITER_SLOTS, WriterSlot, fnv1a, validate,
+};
+pub use reap::{ReapReport, reap};
+pub use region::{Mapping, Region};
+
+use crate::process::ProcessIdentity;
+use crate::shm::VerifyError;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
+use rustix::fs::Mode;
+use rustix::io::Errno;
 
 /// A type that can live in shared memory as the state of a shared object (a ring, a latest-value slot, ...).
 ///
@@ -20,4 +74,359 @@ pub unsafe trait SharedState: Sync + Sized {
     const CAPACITY: u64;
     /// The size in bytes of one element (0 when not a container), part of the layout fingerprint.
     const ELEMENT_SIZE: u64;
+}
+
+/// What happens to an object when its users go away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lifecycle {
+    /// Removed when the creator's handle drops (other attached processes keep their mapping until they detach),
+    /// and by [`reap`] once the creator is dead and nobody is attached. The default.
+    #[default]
+    UntilCreatorGone,
+    /// Removed from the namespace right after creation: it lives exactly as long as somebody has it attached.
+    /// Others can no longer find it by key or name: share it by id ([`sysv::open_id`]) or by inherited fd.
+    RemoveOnLastDetach,
+    /// Persists until removed explicitly, surviving every process; [`reap`] leaves it alone. With
+    /// [`fd::file`] it even survives reboots.
+    Persist,
+}
+
+/// How to create or open an object.
+#[derive(Clone, Copy, Debug)]
+pub struct ObjectOptions {
+    type_id: Option<u64>,
+    lifecycle: Lifecycle,
+    mode: Mode,
+    ready_timeout_ns: u64,
+}
+
+impl Default for ObjectOptions {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ObjectOptions {
+    /// Defaults: type identity from the payload's type name, [`Lifecycle::UntilCreatorGone`], mode `0600`, and
+    /// up to one second of waiting for a creator that is still initialising.
+    pub const fn new() -> Self {
+        Self {
+            type_id: None,
+            lifecycle: Lifecycle::UntilCreatorGone,
+            mode: Mode::RUSR.union(Mode::WUSR),
+            ready_timeout_ns: 1_000_000_000,
+        }
+    }
+
+    /// An explicit type identity, for programs whose payload types have different Rust paths (for example a C
+    /// peer, or the same struct defined in two crates). Use the same string on both sides.
+    pub const fn type_name(mut self, name: &str) -> Self {
+        self.type_id = Some(fnv1a(name.as_bytes()));
+        self
+    }
+
+    /// The lifecycle (creators only).
+    pub const fn lifecycle(mut self, lifecycle: Lifecycle) -> Self {
+        self.lifecycle = lifecycle;
+        self
+    }
+
+    /// The permission bits: of a new object, and the most an opened one may grant (default `0600`).
+    pub const fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// How long an opener waits for a creator that is still initialising the header.
+    pub const fn ready_timeout_ns(mut self, ns: u64) -> Self {
+        self.ready_timeout_ns = ns;
+        self
+    }
+
+    /// The fingerprint a payload of type `S` has under these options.
+    pub fn fingerprint<S: SharedState>(&self) -> Fingerprint {
+        Fingerprint {
+            kind_hash: fnv1a(S::KIND.as_bytes()),
+            type_id: self
+                .type_id
+                .unwrap_or_else(|| fnv1a(core::any::type_name::<S>().as_bytes())),
+            size: core::mem::size_of::<S>() as u64,
+            align: core::mem::align_of::<S>() as u32,
+            capacity: S::CAPACITY,
+            element_size: S::ELEMENT_SIZE,
+        }
+    }
+}
+
+/// Why an object could not be created or opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectError {
+    /// A system call failed.
+    Os(Errno),
+    /// The segment's owner, creator, mode or size is not what was expected (see [`VerifyError`]): for example a
+    /// key squatted by another user.
+    Verify(VerifyError),
+    /// The header was refused (see [`HeaderError`]).
+    Header(HeaderError),
+    /// The payload type is too large for this platform's address space.
+    TooLarge,
+}
+
+impl From<Errno> for ObjectError {
+    fn from(e: Errno) -> Self {
+        ObjectError::Os(e)
+    }
+}
+
+impl From<VerifyError> for ObjectError {
+    fn from(e: VerifyError) -> Self {
+        match e {
+            VerifyError::Os(e) => ObjectError::Os(e),
+            e => ObjectError::Verify(e),
+        }
+    }
+}
+
+impl From<HeaderError> for ObjectError {
+    fn from(e: HeaderError) -> Self {
+        ObjectError::Header(e)
+    }
+}
+
+impl core::fmt::Display for ObjectError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            ObjectError::Os(e) => write!(f, "{e}"),
+            ObjectError::Verify(e) => write!(f, "{e}"),
+            ObjectError::Header(e) => write!(f, "{e}"),
+            ObjectError::TooLarge => write!(f, "payload too large for this platform"),
+        }
+    }
+}
+
+/// A typed shared object: a mapped region holding a validated header and a payload of type `S`.
+#[derive(Debug)]
+pub struct Shared<S: SharedState, R: Region = crate::shm::Attachment> {
+    region: R,
+    payload: NonNull<S>,
+    cleanup: Option<CleanupAction>,
+    _state: PhantomData<S>,
+}
+
+/// Removal performed when a creator's handle drops.
+#[derive(Debug)]
+pub(crate) enum CleanupAction {
+    Sysv(crate::shm::RemoveGuard),
+    Unlink(heapless::String<256>),
+    UnlinkShm(heapless::String<256>),
+}
+
+impl CleanupAction {
+    fn run(self) {
+        match self {
+            CleanupAction::Sysv(guard) => drop(guard),
+            CleanupAction::Unlink(path) => {
+                if let Ok(path) = cstr(&path) {
+                    let _ = rustix::fs::unlink(path);
+                }
+            }
+            CleanupAction::UnlinkShm(name) => {
+                if let Ok(name) = cstr(&name) {
+                    let _ = rustix::shm::unlink(name);
+                }
+            }
+        }
+    }
+}
+
+impl<S: SharedState, R: Region> Drop for Shared<S, R> {
+    fn drop(&mut self) {
+        if let Some(action) = self.cleanup.take() {
+            action.run();
+        }
+    }
+}
+
+fn cstr(s: &heapless::String<256>) -> Result<&core::ffi::CStr, Errno> {
+    core::ffi::CStr::from_bytes_with_nul(s.as_bytes()).map_err(|_| Errno::INVAL)
+}
+
+// SAFETY: `S: Sync` and all its shared bytes are atomics; the region is Send/Sync where `R` is.
+unsafe impl<S: SharedState, R: Region + Send> Send for Shared<S, R> {}
+// SAFETY: as above.
+unsafe impl<S: SharedState, R: Region + Sync> Sync for Shared<S, R> {}
+
+impl<S: SharedState, R: Region> Shared<S, R> {
+    /// The payload.
+    pub fn get(&self) -> &S {
+        // SAFETY: `payload` was validated to lie inside the region, aligned for `S`; the region lives as long as
+        // `self`; `S: SharedState` makes any content a valid `S` whose shared bytes are only touched atomically.
+        unsafe { self.payload.as_ref() }
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        header_of(&self.region)
+    }
+
+    /// The region the object lives in.
+    pub fn region(&self) -> &R {
+        &self.region
+    }
+
+    /// Whether this handle removes the object when it drops (it created it with
+    /// [`Lifecycle::UntilCreatorGone`]).
+    pub fn removes_on_drop(&self) -> bool {
+        self.cleanup.is_some()
+    }
+
+    /// Keeps the object after this handle drops, even if it created it.
+    pub fn persist(&mut self) {
+        if let Some(CleanupAction::Sysv(guard)) = self.cleanup.take() {
+            let _ = guard.disarm();
+        }
+    }
+
+    /// Claims a writer liveness slot in the header for the calling process (see [`WriterSlot`]); the slot is
+    /// freed when the returned guard drops. Slots of dead writers are taken over.
+    ///
+    /// # Errors
+    /// `EBUSY` when all [`WRITER_SLOTS`] are held by live processes.
+    pub fn register_writer(&self) -> Result<WriterGuard<'_>, Errno> {
+        let me = ProcessIdentity::current();
+        for slot in &self.header().writers {
+            let pid = slot.pid.load(Ordering::Acquire);
+            let free = pid == 0
+                || !ProcessIdentity {
+                    pid,
+                    start_time: slot.start_time.load(Ordering::Relaxed),
+                }
+                .is_alive();
+            if free
+                && slot
+                    .pid
+                    .compare_exchange(pid, me.pid, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_ok()
+            {
+                slot.start_time.store(me.start_time, Ordering::Relaxed);
+                let guard = WriterGuard { slot, pid: me.pid };
+                guard.beat();
+                return Ok(guard);
+            }
+        }
+        Err(Errno::BUSY)
+    }
+
+    /// Creates the object in a fresh, zero-filled region: writes and publishes the header.
+    pub(crate) fn init(region: R, fp: &Fingerprint, flags: u32) -> Result<Self, ObjectError> {
+        let total = header::total_size(fp).ok_or(ObjectError::TooLarge)?;
+        if (region.len() as u64) < total {
+            return Err(ObjectError::Header(HeaderError::Truncated {
+                claimed: total,
+                actual: region.len() as u64,
+            }));
+        }
+        let me = ProcessIdentity::current();
+        let uid = rustix::process::geteuid().as_raw();
+        header_of(&region).publish(fp, total, flags, (uid, me.pid, me.start_time));
+        Self::validated(region, fp)
+    }
+
+    /// Opens the object in a mapped region: waits for the creator to publish (bounded), then validates.
+    pub(crate) fn open(
+        region: R,
+        fp: &Fingerprint,
+        options: &ObjectOptions,
+        creator_alive: impl Fn() -> bool,
+    ) -> Result<Self, ObjectError> {
+        if region.len() < core::mem::size_of::<Header>() {
+            return Err(HeaderError::TooShort {
+                len: region.len() as u64,
+            }
+            .into());
+        }
+        wait_ready(header_of(&region), options.ready_timeout_ns, creator_alive);
+        Self::validated(region, fp)
+    }
+
+    fn validated(region: R, fp: &Fingerprint) -> Result<Self, ObjectError> {
+        let snap = header_of(&region).snapshot();
+        let offset = validate(&snap, fp, region.len() as u64)?;
+        // SAFETY: `validate` checked `offset + size_of::<S>() <= len`; the region base is page-aligned and the
+        // offset a multiple of the payload alignment, so the pointer is in bounds and aligned.
+        let payload = unsafe {
+            NonNull::new_unchecked(region.base().as_ptr().add(offset as usize).cast::<S>())
+        };
+        Ok(Self {
+            region,
+            payload,
+            cleanup: None,
+            _state: PhantomData,
+        })
+    }
+
+    pub(crate) fn with_cleanup(mut self, cleanup: Option<CleanupAction>) -> Self {
+        self.cleanup = cleanup;
+        self
+    }
+}
+
+/// The header at the start of a region at least a header long.
+fn header_of<R: Region>(region: &R) -> &Header {
+    debug_assert!(region.len() >= core::mem::size_of::<Header>());
+    // SAFETY: every constructor of `Shared` and every caller checks that the region holds a header; the base is
+    // page-aligned (more than `Header`'s 64); all-zero or any other bytes are a valid `Header` of atomics.
+    unsafe { region.base().cast::<Header>().as_ref() }
+}
+
+/// Spins, then sleeps, until the header is `READY`, the creator is found dead, or the timeout passes.
+fn wait_ready(header: &Header, timeout_ns: u64, creator_alive: impl Fn() -> bool) {
+    let start = now_ns();
+    let mut round = 0u32;
+    while header.state.load(Ordering::Acquire) != header::READY {
+        round += 1;
+        if round < 64 {
+            core::hint::spin_loop();
+            continue;
+        }
+        if now_ns().saturating_sub(start) >= timeout_ns || (round % 16 == 0 && !creator_alive()) {
+            return;
+        }
+        let nap = rustix::time::Timespec {
+            tv_sec: 0,
+            tv_nsec: 100_000,
+        };
+        let _ = rustix::thread::nanosleep(&nap);
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds.
+pub(crate) fn now_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (t.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(t.tv_nsec as u64)
+}
+
+/// A writer's claim on a header liveness slot; frees the slot on drop.
+#[derive(Debug)]
+pub struct WriterGuard<'a> {
+    slot: &'a WriterSlot,
+    pid: u32,
+}
+
+impl WriterGuard<'_> {
+    /// Records a heartbeat now.
+    pub fn beat(&self) {
+        self.slot.heartbeat_ns.store(now_ns(), Ordering::Release);
+    }
+}
+
+impl Drop for WriterGuard<'_> {
+    fn drop(&mut self) {
+        let _ = self
+            .slot
+            .pid
+            .compare_exchange(self.pid, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
 }

@@ -39,7 +39,7 @@ mod key;
 pub mod raw;
 mod segment;
 mod stat;
-mod verify;
+pub(crate) mod verify;
 
 pub use attach::{AttachOptions, Attachment};
 pub use flags::{AttachFlags, GetFlags, HugePageSize};

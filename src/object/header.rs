@@ -1,0 +1,366 @@
+//! The segment header at offset 0 of every shmfusion object, and its validation.
+//!
+//! The header is `#[repr(C)]`, made of fixed-width atomics only, and has the same layout on 32- and 64-bit
+//! targets, so a 32-bit and a 64-bit program share one object. It is written by the creator before it sets
+//! `state` to [`READY`] with a release store; an opener reads `state` with acquire and then validates every field
+//! against what it expects. Another process may be buggy or hostile, so validation trusts nothing: every offset
+//! and size is checked with overflow-free arithmetic against the mapping's real length.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The magic number: `"shmfusn\x01"` read as a little-endian `u64`. Read with the other byte order it shows up
+/// byte-swapped, which tells an endianness mismatch from garbage.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"shmfusn\x01");
+
+/// The format version this library writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// `state`: the segment is new (zero-filled) or its creator has not started.
+pub const EMPTY: u32 = 0;
+/// `state`: the creator is writing the header.
+pub const INITIALISING: u32 = 1;
+/// `state`: the header is complete and the payload is ready.
+pub const READY: u32 = 2;
+
+/// The number of writer liveness slots in a header.
+pub const WRITER_SLOTS: usize = 4;
+
+/// Where the payload may start at the earliest: after the header, on a cache-line boundary.
+pub const PAYLOAD_MIN_OFFSET: u64 = 256;
+
+/// Lifecycle flags stored in the header.
+pub mod flags {
+    /// The object persists until explicitly removed; `reap` leaves it alone.
+    pub const PERSIST: u32 = 1;
+}
+
+/// One writer's liveness: who it is and when it last showed signs of life.
+#[repr(C)]
+#[derive(Debug, Default)]
+pub struct WriterSlot {
+    /// The writer's pid; 0 when the slot is free.
+    pub pid: AtomicU32,
+    /// Reserved, zero.
+    pub reserved: AtomicU32,
+    /// The writer's start time (see [`ProcessIdentity`](crate::process::ProcessIdentity)).
+    pub start_time: AtomicU64,
+    /// `CLOCK_MONOTONIC` nanoseconds of the writer's last heartbeat.
+    pub heartbeat_ns: AtomicU64,
+    /// Reserved, zero.
+    pub reserved2: AtomicU64,
+}
+
+/// The header at offset 0 of a shmfusion segment.
+#[repr(C, align(64))]
+#[derive(Debug, Default)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: AtomicU64,
+    /// [`FORMAT_VERSION`].
+    pub version: AtomicU32,
+    /// [`EMPTY`], [`INITIALISING`] or [`READY`].
+    pub state: AtomicU32,
+    /// Total size of the object in bytes (header + payload).
+    pub total_size: AtomicU64,
+    /// Offset of the payload from the start of the segment.
+    pub payload_offset: AtomicU64,
+    /// Size of the payload type.
+    pub payload_size: AtomicU64,
+    /// Alignment of the payload type.
+    pub payload_align: AtomicU32,
+    /// Lifecycle flags ([`flags`]).
+    pub flags: AtomicU32,
+    /// FNV-1a hash of the payload's [`SharedState::KIND`](super::SharedState::KIND).
+    pub kind_hash: AtomicU64,
+    /// The payload's type identity (given by the user, or derived from the type name).
+    pub type_id: AtomicU64,
+    /// The payload's element capacity.
+    pub capacity: AtomicU64,
+    /// The payload's element size.
+    pub element_size: AtomicU64,
+    /// The creating user's effective uid.
+    pub creator_uid: AtomicU32,
+    /// The creating process's pid.
+    pub creator_pid: AtomicU32,
+    /// The creating process's start time (tells a dead creator from a reused pid).
+    pub creator_start_time: AtomicU64,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 4],
+    /// Liveness of up to [`WRITER_SLOTS`] writers.
+    pub writers: [WriterSlot; WRITER_SLOTS],
+}
+
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    assert!(size_of::<Header>() == 256);
+    assert!(offset_of!(Header, state) == 12);
+    assert!(offset_of!(Header, kind_hash) == 48);
+    assert!(offset_of!(Header, creator_uid) == 80);
+    assert!(offset_of!(Header, writers) == 128);
+    assert!(size_of::<WriterSlot>() == 32);
+    assert!(PAYLOAD_MIN_OFFSET as usize >= size_of::<Header>());
+};
+
+/// FNV-1a, 64 bit: a stable hash for type names and kinds.
+pub const fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        hash ^= bytes[i] as u64;
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+        i += 1;
+    }
+    hash
+}
+
+/// The layout fingerprint of a payload: what both sides must agree on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Fingerprint {
+    /// Hash of the object kind.
+    pub kind_hash: u64,
+    /// Type identity.
+    pub type_id: u64,
+    /// Size of the payload type.
+    pub size: u64,
+    /// Alignment of the payload type.
+    pub align: u32,
+    /// Element capacity.
+    pub capacity: u64,
+    /// Element size.
+    pub element_size: u64,
+}
+
+/// Where the payload starts for a given alignment.
+pub const fn payload_offset(align: u32) -> u64 {
+    let align = if (align as u64) < 64 {
+        64
+    } else {
+        align as u64
+    };
+    PAYLOAD_MIN_OFFSET.div_ceil(align) * align
+}
+
+/// The total size an object with this fingerprint needs; `None` on overflow.
+pub const fn total_size(fp: &Fingerprint) -> Option<u64> {
+    payload_offset(fp.align).checked_add(fp.size)
+}
+
+/// A plain copy of the header fields that validation looks at.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// See [`Header::magic`].
+    pub magic: u64,
+    /// See [`Header::version`].
+    pub version: u32,
+    /// See [`Header::state`].
+    pub state: u32,
+    /// See [`Header::total_size`].
+    pub total_size: u64,
+    /// See [`Header::payload_offset`].
+    pub payload_offset: u64,
+    /// See [`Header::payload_size`].
+    pub payload_size: u64,
+    /// See [`Header::payload_align`].
+    pub payload_align: u32,
+    /// See [`Header::flags`].
+    pub flags: u32,
+    /// See [`Header::kind_hash`].
+    pub kind_hash: u64,
+    /// See [`Header::type_id`].
+    pub type_id: u64,
+    /// See [`Header::capacity`].
+    pub capacity: u64,
+    /// See [`Header::element_size`].
+    pub element_size: u64,
+    /// See [`Header::creator_uid`].
+    pub creator_uid: u32,
+    /// See [`Header::creator_pid`].
+    pub creator_pid: u32,
+    /// See [`Header::creator_start_time`].
+    pub creator_start_time: u64,
+}
+
+impl Header {
+    /// Reads every field once; `state` first, with acquire, so that a `READY` state makes the rest visible.
+    pub fn snapshot(&self) -> Snapshot {
+        let state = self.state.load(Ordering::Acquire);
+        Snapshot {
+            state,
+            magic: self.magic.load(Ordering::Relaxed),
+            version: self.version.load(Ordering::Relaxed),
+            total_size: self.total_size.load(Ordering::Relaxed),
+            payload_offset: self.payload_offset.load(Ordering::Relaxed),
+            payload_size: self.payload_size.load(Ordering::Relaxed),
+            payload_align: self.payload_align.load(Ordering::Relaxed),
+            flags: self.flags.load(Ordering::Relaxed),
+            kind_hash: self.kind_hash.load(Ordering::Relaxed),
+            type_id: self.type_id.load(Ordering::Relaxed),
+            capacity: self.capacity.load(Ordering::Relaxed),
+            element_size: self.element_size.load(Ordering::Relaxed),
+            creator_uid: self.creator_uid.load(Ordering::Relaxed),
+            creator_pid: self.creator_pid.load(Ordering::Relaxed),
+            creator_start_time: self.creator_start_time.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes the header of a new object and publishes it (`state = READY`, release). The caller is the creator
+    /// and the only one writing.
+    pub fn publish(&self, fp: &Fingerprint, total_size: u64, flags: u32, creator: (u32, u32, u64)) {
+        self.state.store(INITIALISING, Ordering::Relaxed);
+        self.magic.store(MAGIC, Ordering::Relaxed);
+        self.version.store(FORMAT_VERSION, Ordering::Relaxed);
+        self.total_size.store(total_size, Ordering::Relaxed);
+        self.payload_offset
+            .store(payload_offset(fp.align), Ordering::Relaxed);
+        self.payload_size.store(fp.size, Ordering::Relaxed);
+        self.payload_align.store(fp.align, Ordering::Relaxed);
+        self.flags.store(flags, Ordering::Relaxed);
+        self.kind_hash.store(fp.kind_hash, Ordering::Relaxed);
+        self.type_id.store(fp.type_id, Ordering::Relaxed);
+        self.capacity.store(fp.capacity, Ordering::Relaxed);
+        self.element_size.store(fp.element_size, Ordering::Relaxed);
+        self.creator_uid.store(creator.0, Ordering::Relaxed);
+        self.creator_pid.store(creator.1, Ordering::Relaxed);
+        self.creator_start_time.store(creator.2, Ordering::Relaxed);
+        self.state.store(READY, Ordering::Release);
+    }
+}
+
+/// Why a header was refused. Each mismatch has its own variant so that a user can tell a version skew from a
+/// wrong type or a foreign segment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderError {
+    /// The mapping is too small to hold a header at all.
+    TooShort {
+        /// Bytes available.
+        len: u64,
+    },
+    /// No shmfusion magic: a foreign segment, or garbage.
+    NotShmfusion {
+        /// The first eight bytes found.
+        found: u64,
+    },
+    /// Written by a machine of the other byte order.
+    Endianness,
+    /// Another format version.
+    Version {
+        /// Found in the header.
+        found: u32,
+        /// Understood by this library.
+        expected: u32,
+    },
+    /// The creator has not finished initialising (or died while doing so).
+    NotReady {
+        /// The state found.
+        state: u32,
+    },
+    /// Another kind of object or another payload type.
+    Type {
+        /// Kind hash found.
+        found_kind: u64,
+        /// Type id found.
+        found_type: u64,
+    },
+    /// Same type name but another layout: size, alignment, capacity or element size differ (e.g. built with
+    /// another capacity).
+    Layout {
+        /// The fingerprint found.
+        found: Fingerprint,
+    },
+    /// Offsets or sizes inconsistent with each other or with the real mapping.
+    Corrupt(&'static str),
+    /// The mapping is smaller than the header claims.
+    Truncated {
+        /// Size the header claims.
+        claimed: u64,
+        /// Size of the real mapping.
+        actual: u64,
+    },
+}
+
+impl core::fmt::Display for HeaderError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            HeaderError::TooShort { len } => {
+                write!(f, "segment of {len} bytes cannot hold a header")
+            }
+            HeaderError::NotShmfusion { found } => {
+                write!(f, "not a shmfusion segment (magic {found:#018x})")
+            }
+            HeaderError::Endianness => write!(f, "segment written with the other byte order"),
+            HeaderError::Version { found, expected } => {
+                write!(f, "format version {found}, expected {expected}")
+            }
+            HeaderError::NotReady { state } => write!(f, "object not initialised (state {state})"),
+            HeaderError::Type { .. } => write!(f, "another object kind or payload type"),
+            HeaderError::Layout { found } => write!(f, "payload layout differs: {found:?}"),
+            HeaderError::Corrupt(what) => write!(f, "corrupt header: {what}"),
+            HeaderError::Truncated { claimed, actual } => {
+                write!(f, "header claims {claimed} bytes, mapping has {actual}")
+            }
+        }
+    }
+}
+
+/// Validates a header snapshot against the expected fingerprint and the real mapping length. Pure and total:
+/// any input gives `Ok` or an error, never a panic; on `Ok` the payload `[payload_offset, payload_offset +
+/// expected.size)` lies inside the mapping and is aligned for the payload type (given a mapping base aligned to
+/// at least the payload alignment, which pages are).
+pub fn validate(
+    snap: &Snapshot,
+    expected: &Fingerprint,
+    mapping_len: u64,
+) -> Result<u64, HeaderError> {
+    if mapping_len < core::mem::size_of::<Header>() as u64 {
+        return Err(HeaderError::TooShort { len: mapping_len });
+    }
+    if snap.magic != MAGIC {
+        if snap.magic == MAGIC.swap_bytes() {
+            return Err(HeaderError::Endianness);
+        }
+        return Err(HeaderError::NotShmfusion { found: snap.magic });
+    }
+    if snap.version != FORMAT_VERSION {
+        return Err(HeaderError::Version {
+            found: snap.version,
+            expected: FORMAT_VERSION,
+        });
+    }
+    if snap.state != READY {
+        return Err(HeaderError::NotReady { state: snap.state });
+    }
+    if snap.kind_hash != expected.kind_hash || snap.type_id != expected.type_id {
+        return Err(HeaderError::Type {
+            found_kind: snap.kind_hash,
+            found_type: snap.type_id,
+        });
+    }
+    let found = Fingerprint {
+        kind_hash: snap.kind_hash,
+        type_id: snap.type_id,
+        size: snap.payload_size,
+        align: snap.payload_align,
+        capacity: snap.capacity,
+        element_size: snap.element_size,
+    };
+    if found != *expected {
+        return Err(HeaderError::Layout { found });
+    }
+    if snap.payload_offset != payload_offset(expected.align) {
+        return Err(HeaderError::Corrupt("payload offset"));
+    }
+    let end = snap
+        .payload_offset
+        .checked_add(snap.payload_size)
+        .ok_or(HeaderError::Corrupt("payload end overflows"))?;
+    if snap.total_size < end {
+        return Err(HeaderError::Corrupt("total size smaller than payload end"));
+    }
+    if snap.total_size > mapping_len {
+        return Err(HeaderError::Truncated {
+            claimed: snap.total_size,
+            actual: mapping_len,
+        });
+    }
+    Ok(snap.payload_offset)
+}

@@ -1,0 +1,138 @@
+//! Shared objects in System V segments (the default kind).
+
+use super::{CleanupAction, Lifecycle, ObjectError, ObjectOptions, SharedState, header};
+use crate::process::ProcessIdentity;
+use crate::shm::{AttachOptions, Attachment, Expected, Key, Options, ShmId, open_verified};
+use rustix::io::Errno;
+
+/// A typed object in a System V segment.
+pub type SysvShared<S> = super::Shared<S, Attachment>;
+
+fn segment_size<S: SharedState>(
+    options: &ObjectOptions,
+) -> Result<(super::Fingerprint, usize), ObjectError> {
+    let fp = options.fingerprint::<S>();
+    let total = header::total_size(&fp).ok_or(ObjectError::TooLarge)?;
+    Ok((
+        fp,
+        usize::try_from(total).map_err(|_| ObjectError::TooLarge)?,
+    ))
+}
+
+/// Creates a new object under `key` (exclusively: `EEXIST` if the key is taken), mode from the options.
+///
+/// The header is written and published before this returns, so no opener ever sees a half-built object.
+/// [`Key::PRIVATE`] creates an object shared by id.
+///
+/// # Errors
+/// [`ObjectError::Os`] with the errors of `shmget`/`shmat`.
+pub fn create<S: SharedState>(
+    key: Key,
+    options: &ObjectOptions,
+) -> Result<SysvShared<S>, ObjectError> {
+    let (fp, size) = segment_size::<S>(options)?;
+    let segment = Options::new(size)
+        .mode(options.mode)
+        .create_exclusive(key)?;
+    let guard = segment.remove_on_drop();
+    let attachment = segment.attach(AttachOptions::new())?;
+    let flags = if options.lifecycle == Lifecycle::Persist {
+        header::flags::PERSIST
+    } else {
+        0
+    };
+    let object = super::Shared::init(attachment, &fp, flags)?;
+    let cleanup = match options.lifecycle {
+        Lifecycle::UntilCreatorGone => Some(CleanupAction::Sysv(guard)),
+        Lifecycle::RemoveOnLastDetach => {
+            guard.remove()?;
+            None
+        }
+        Lifecycle::Persist => {
+            let _ = guard.disarm();
+            None
+        }
+    };
+    Ok(object.with_cleanup(cleanup))
+}
+
+/// Opens the existing object under `key`, after checking that the caller's user owns and created the segment,
+/// that its mode grants no more than the options' mode, and that it is large enough; then waits (bounded) for the
+/// creator to publish the header and validates it against `S`.
+///
+/// # Errors
+/// [`ObjectError::Verify`] for a segment of another user (key squatting), too permissive or too small;
+/// [`ObjectError::Header`] for a foreign, corrupt, unfinished or mismatched object; [`ObjectError::Os`] otherwise
+/// (`ENOENT`: no such key).
+pub fn open<S: SharedState>(
+    key: Key,
+    options: &ObjectOptions,
+) -> Result<SysvShared<S>, ObjectError> {
+    let (fp, size) = segment_size::<S>(options)?;
+    let expected = Expected::new(size).allowed_mode(options.mode);
+    let segment = open_verified(key, &expected)?;
+    attach_and_validate(segment.id(), &fp, options)
+}
+
+/// Opens an object by segment id (for objects created with [`Lifecycle::RemoveOnLastDetach`] or
+/// [`Key::PRIVATE`]), with the same checks as [`open`].
+///
+/// # Errors
+/// As for [`open`].
+pub fn open_id<S: SharedState>(
+    id: ShmId,
+    options: &ObjectOptions,
+) -> Result<SysvShared<S>, ObjectError> {
+    let (fp, size) = segment_size::<S>(options)?;
+    let expected = Expected::new(size).allowed_mode(options.mode);
+    crate::shm::verify::check(&id.stat()?, &expected)?;
+    attach_and_validate(id, &fp, options)
+}
+
+fn attach_and_validate<S: SharedState>(
+    id: ShmId,
+    fp: &super::Fingerprint,
+    options: &ObjectOptions,
+) -> Result<SysvShared<S>, ObjectError> {
+    let attachment = id.attach(AttachOptions::new())?;
+    let creator = attachment.id().stat().map(|s| s.creator_pid).unwrap_or(0);
+    let alive = || {
+        creator > 0
+            && ProcessIdentity {
+                pid: creator as u32,
+                start_time: 0,
+            }
+            .is_alive()
+    };
+    super::Shared::open(attachment, fp, options, alive)
+}
+
+/// Opens the object under `key`, or creates it if there is none; returns the object and whether this call created
+/// it. Of any number of processes racing here, exactly one creates and the others open the object it created,
+/// never a second object and never an unfinished one.
+///
+/// # Errors
+/// As for [`create`] and [`open`]; `EAGAIN` if the key kept appearing and disappearing (another process creating
+/// and removing it in a tight loop).
+pub fn open_or_create<S: SharedState>(
+    key: Key,
+    options: &ObjectOptions,
+) -> Result<(SysvShared<S>, bool), ObjectError> {
+    if key.is_private() {
+        return create(key, options).map(|o| (o, true));
+    }
+    for _ in 0..64 {
+        match create(key, options) {
+            Ok(object) => return Ok((object, true)),
+            Err(ObjectError::Os(Errno::EXIST)) => {}
+            Err(e) => return Err(e),
+        }
+        match open(key, options) {
+            Ok(object) => return Ok((object, false)),
+            // Removed between our create and open attempts (its creator went away): try again.
+            Err(ObjectError::Os(Errno::NOENT | Errno::IDRM | Errno::INVAL)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(ObjectError::Os(Errno::AGAIN))
+}
