@@ -3,9 +3,7 @@
 //!
 //! The same header, validation and payload types as System V objects; buffers work unchanged on each kind.
 
-use super::{
-    CleanupAction, Lifecycle, Mapping, ObjectError, ObjectOptions, Shared, SharedState, header,
-};
+use super::{CleanupAction, Lifecycle, Mapping, ObjectError, ObjectOptions, Shared, SharedState, header};
 use crate::shm::VerifyError;
 use core::ffi::CStr;
 use rustix::fd::OwnedFd;
@@ -15,9 +13,7 @@ use rustix::io::Errno;
 /// A typed object in an `mmap`ed file descriptor.
 pub type FdShared<S> = Shared<S, Mapping>;
 
-fn total_size<S: SharedState>(
-    options: &ObjectOptions,
-) -> Result<(super::Fingerprint, u64), ObjectError> {
+fn total_size<S: SharedState>(options: &ObjectOptions) -> Result<(super::Fingerprint, u64), ObjectError> {
     let fp = options.fingerprint::<S>();
     let total = header::total_size(&fp).ok_or(ObjectError::TooLarge)?;
     usize::try_from(total).map_err(|_| ObjectError::TooLarge)?;
@@ -25,10 +21,7 @@ fn total_size<S: SharedState>(
 }
 
 /// Creates an object in a new, empty descriptor: sizes it, maps it, publishes the header.
-fn create_in<S: SharedState>(
-    fd: &OwnedFd,
-    options: &ObjectOptions,
-) -> Result<FdShared<S>, ObjectError> {
+fn create_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
     let (fp, total) = total_size::<S>(options)?;
     rustix::fs::ftruncate(fd, total)?;
     let mapping = Mapping::new(fd, total as usize)?;
@@ -42,28 +35,30 @@ fn create_in<S: SharedState>(
 
 /// Opens the object in `fd`: checks owner and mode like [`open_verified`](crate::shm::open_verified), waits
 /// (bounded) for the creator to size the file and publish the header, maps it and validates it.
-fn open_in<S: SharedState>(
-    fd: &OwnedFd,
-    options: &ObjectOptions,
-) -> Result<FdShared<S>, ObjectError> {
+///
+/// `named` is false for an inherited memfd: its access was granted by whoever passed the descriptor, and memfds
+/// always report mode `0777`, so owner and mode say nothing there.
+fn open_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions, named: bool) -> Result<FdShared<S>, ObjectError> {
     let (fp, total) = total_size::<S>(options)?;
     let st = rustix::fs::fstat(fd)?;
-    let uid = rustix::process::geteuid().as_raw();
-    if st.st_uid != uid {
-        return Err(VerifyError::Owner {
-            uid: st.st_uid,
-            creator_uid: st.st_uid,
-            expected: uid,
+    if named {
+        let uid = rustix::process::geteuid().as_raw();
+        if st.st_uid != uid {
+            return Err(VerifyError::Owner {
+                uid: st.st_uid,
+                creator_uid: st.st_uid,
+                expected: uid,
+            }
+            .into());
         }
-        .into());
-    }
-    let mode = Mode::from_bits_truncate(st.st_mode & 0o777);
-    if !options.mode.contains(mode) {
-        return Err(VerifyError::Mode {
-            found: mode,
-            allowed: options.mode,
+        let mode = Mode::from_bits_truncate(st.st_mode & 0o777);
+        if !options.mode.contains(mode) {
+            return Err(VerifyError::Mode {
+                found: mode,
+                allowed: options.mode,
+            }
+            .into());
         }
-        .into());
     }
     // The creator sizes the file right after creating it: give it the ready timeout to do so.
     let start = super::now_ns();
@@ -83,10 +78,7 @@ fn open_in<S: SharedState>(
         .into());
     }
     // Map the whole file as it is, so the header's size claims are checked against reality.
-    let mapping = Mapping::new(
-        fd,
-        usize::try_from(size).map_err(|_| ObjectError::TooLarge)?,
-    )?;
+    let mapping = Mapping::new(fd, usize::try_from(size).map_err(|_| ObjectError::TooLarge)?)?;
     Shared::open(mapping, &fp, options, || true)
 }
 
@@ -108,16 +100,9 @@ pub mod posix {
     ///
     /// # Errors
     /// Those of `shm_open`, `ftruncate` and `mmap`.
-    pub fn create<S: SharedState>(
-        name: &CStr,
-        options: &ObjectOptions,
-    ) -> Result<FdShared<S>, ObjectError> {
+    pub fn create<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
         let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR;
-        let fd = rustix::shm::open(
-            name,
-            rustix::shm::OFlags::from_bits_retain(flags.bits()),
-            options.mode,
-        )?;
+        let fd = rustix::shm::open(name, rustix::shm::OFlags::from_bits_retain(flags.bits()), options.mode)?;
         let object = match create_in::<S>(&fd, options) {
             Ok(object) => object,
             Err(e) => {
@@ -140,12 +125,9 @@ pub mod posix {
     ///
     /// # Errors
     /// As for [`sysv::open`](crate::object::sysv::open).
-    pub fn open<S: SharedState>(
-        name: &CStr,
-        options: &ObjectOptions,
-    ) -> Result<FdShared<S>, ObjectError> {
+    pub fn open<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
         let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, Mode::empty())?;
-        open_in::<S>(&fd, options)
+        open_in::<S>(&fd, options, true)
     }
 }
 
@@ -158,10 +140,7 @@ pub mod memfd {
     ///
     /// # Errors
     /// Those of `memfd_create`, `ftruncate` and `mmap`.
-    pub fn create<S: SharedState>(
-        name: &CStr,
-        options: &ObjectOptions,
-    ) -> Result<(FdShared<S>, OwnedFd), ObjectError> {
+    pub fn create<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<(FdShared<S>, OwnedFd), ObjectError> {
         let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
         let object = create_in::<S>(&fd, options)?;
         Ok((object, fd))
@@ -171,11 +150,8 @@ pub mod memfd {
     ///
     /// # Errors
     /// As for [`sysv::open`](crate::object::sysv::open).
-    pub fn open<S: SharedState>(
-        fd: &OwnedFd,
-        options: &ObjectOptions,
-    ) -> Result<FdShared<S>, ObjectError> {
-        open_in::<S>(fd, options)
+    pub fn open<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+        open_in::<S>(fd, options, false)
     }
 }
 
@@ -189,10 +165,7 @@ pub mod file {
     ///
     /// # Errors
     /// Those of `open`, `ftruncate` and `mmap`.
-    pub fn create<S: SharedState>(
-        path: &CStr,
-        options: &ObjectOptions,
-    ) -> Result<FdShared<S>, ObjectError> {
+    pub fn create<S: SharedState>(path: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
         let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC;
         let fd = rustix::fs::open(path, flags, options.mode)?;
         let object = match create_in::<S>(&fd, options) {
@@ -217,11 +190,8 @@ pub mod file {
     ///
     /// # Errors
     /// As for [`sysv::open`](crate::object::sysv::open).
-    pub fn open<S: SharedState>(
-        path: &CStr,
-        options: &ObjectOptions,
-    ) -> Result<FdShared<S>, ObjectError> {
+    pub fn open<S: SharedState>(path: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
         let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-        open_in::<S>(&fd, options)
+        open_in::<S>(&fd, options, true)
     }
 }

@@ -132,11 +132,7 @@ pub struct Fingerprint {
 
 /// Where the payload starts for a given alignment.
 pub const fn payload_offset(align: u32) -> u64 {
-    let align = if (align as u64) < 64 {
-        64
-    } else {
-        align as u64
-    };
+    let align = if (align as u64) < 64 { 64 } else { align as u64 };
     PAYLOAD_MIN_OFFSET.div_ceil(align) * align
 }
 
@@ -210,8 +206,7 @@ impl Header {
         self.magic.store(MAGIC, Ordering::Relaxed);
         self.version.store(FORMAT_VERSION, Ordering::Relaxed);
         self.total_size.store(total_size, Ordering::Relaxed);
-        self.payload_offset
-            .store(payload_offset(fp.align), Ordering::Relaxed);
+        self.payload_offset.store(payload_offset(fp.align), Ordering::Relaxed);
         self.payload_size.store(fp.size, Ordering::Relaxed);
         self.payload_align.store(fp.align, Ordering::Relaxed);
         self.flags.store(flags, Ordering::Relaxed);
@@ -306,13 +301,12 @@ impl core::fmt::Display for HeaderError {
 /// any input gives `Ok` or an error, never a panic; on `Ok` the payload `[payload_offset, payload_offset +
 /// expected.size)` lies inside the mapping and is aligned for the payload type (given a mapping base aligned to
 /// at least the payload alignment, which pages are).
-pub fn validate(
-    snap: &Snapshot,
-    expected: &Fingerprint,
-    mapping_len: u64,
-) -> Result<u64, HeaderError> {
+pub fn validate(snap: &Snapshot, expected: &Fingerprint, mapping_len: u64) -> Result<u64, HeaderError> {
     if mapping_len < core::mem::size_of::<Header>() as u64 {
         return Err(HeaderError::TooShort { len: mapping_len });
+    }
+    if snap.state != READY && (snap.magic == 0 || snap.magic == MAGIC) {
+        return Err(HeaderError::NotReady { state: snap.state });
     }
     if snap.magic != MAGIC {
         if snap.magic == MAGIC.swap_bytes() {

@@ -40,8 +40,8 @@ mod region;
 pub mod sysv;
 
 pub use header::{
-    EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot,
-    WRITER_SLOTS, WriterSlot, fnv1a, validate,
+    EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot, WRITER_SLOTS,
+    WriterSlot, fnv1a, validate,
 };
 pub use reap::{ReapReport, reap};
 pub use region::{Mapping, Region};
@@ -205,7 +205,6 @@ impl core::fmt::Display for ObjectError {
 }
 
 /// A typed shared object: a mapped region holding a validated header and a payload of type `S`.
-#[derive(Debug)]
 pub struct Shared<S: SharedState, R: Region = crate::shm::Attachment> {
     region: R,
     payload: NonNull<S>,
@@ -236,6 +235,16 @@ impl CleanupAction {
                 }
             }
         }
+    }
+}
+
+impl<S: SharedState, R: Region + core::fmt::Debug> core::fmt::Debug for Shared<S, R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Shared")
+            .field("kind", &S::KIND)
+            .field("region", &self.region)
+            .field("removes_on_drop", &self.cleanup.is_some())
+            .finish()
     }
 }
 
@@ -354,9 +363,7 @@ impl<S: SharedState, R: Region> Shared<S, R> {
         let offset = validate(&snap, fp, region.len() as u64)?;
         // SAFETY: `validate` checked `offset + size_of::<S>() <= len`; the region base is page-aligned and the
         // offset a multiple of the payload alignment, so the pointer is in bounds and aligned.
-        let payload = unsafe {
-            NonNull::new_unchecked(region.base().as_ptr().add(offset as usize).cast::<S>())
-        };
+        let payload = unsafe { NonNull::new_unchecked(region.base().as_ptr().add(offset as usize).cast::<S>()) };
         Ok(Self {
             region,
             payload,

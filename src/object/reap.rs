@@ -20,7 +20,8 @@ pub struct ReapReport {
 }
 
 /// Removes the shmfusion objects of the calling user whose users are all gone: nobody attached and the creator
-/// dead (a dead pid, or a live pid with another start time). Live objects, persistent objects, other users'
+/// dead (a dead pid, or a live pid with another start time). That includes objects whose creator died before
+/// writing the header, recognised by their size signature ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)). Live objects, persistent objects, other users'
 /// segments and segments that are not shmfusion objects are left alone.
 ///
 /// To read a header, `reap` briefly attaches read-only (which updates the segment's attach time). It removes an
@@ -59,7 +60,11 @@ pub fn reap() -> Result<ReapReport> {
         };
         // SAFETY: as above.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
-        if header.magic.load(Ordering::Relaxed) != MAGIC {
+        let magic = header.magic.load(Ordering::Relaxed);
+        let state = header.state.load(Ordering::Acquire);
+        // A creator killed before writing the header left a zero header in a segment with the size signature.
+        let abandoned = magic == 0 && state == header::EMPTY && super::sysv::has_size_signature(stat.size);
+        if magic != MAGIC && !abandoned {
             report.foreign += 1;
             continue;
         }
@@ -68,7 +73,7 @@ pub fn reap() -> Result<ReapReport> {
             continue;
         }
         // A creator that died before publishing left only the kernel's record of its pid.
-        let creator = if header.state.load(Ordering::Acquire) == header::READY {
+        let creator = if state == header::READY {
             ProcessIdentity {
                 pid: header.creator_pid.load(Ordering::Relaxed),
                 start_time: header.creator_start_time.load(Ordering::Relaxed),

@@ -8,15 +8,44 @@ use rustix::io::Errno;
 /// A typed object in a System V segment.
 pub type SysvShared<S> = super::Shared<S, Attachment>;
 
-fn segment_size<S: SharedState>(
-    options: &ObjectOptions,
-) -> Result<(super::Fingerprint, usize), ObjectError> {
+/// The remainder modulo 4096 of every shmfusion SysV segment's size.
+///
+/// A creator killed between `shmget` and writing the header leaves a zero-filled segment with no magic; this size
+/// signature is how [`reap`](super::reap) still recognises it as an abandoned shmfusion object. The extra bytes
+/// cost nothing: mappings are whole pages anyway.
+pub const SIZE_SIGNATURE: usize = 0xf5;
+
+/// Whether a segment size carries the shmfusion signature.
+pub fn has_size_signature(size: usize) -> bool {
+    size % 4096 == SIZE_SIGNATURE
+}
+
+fn segment_size<S: SharedState>(options: &ObjectOptions) -> Result<(super::Fingerprint, usize), ObjectError> {
     let fp = options.fingerprint::<S>();
     let total = header::total_size(&fp).ok_or(ObjectError::TooLarge)?;
-    Ok((
-        fp,
-        usize::try_from(total).map_err(|_| ObjectError::TooLarge)?,
-    ))
+    let size = total
+        .checked_next_multiple_of(4096)
+        .and_then(|s| s.checked_add(SIZE_SIGNATURE as u64))
+        .and_then(|s| usize::try_from(s).ok())
+        .ok_or(ObjectError::TooLarge)?;
+    Ok((fp, size))
+}
+
+/// Removes the segment under `key` if it is an abandoned creation: ours, signed, nobody attached, no published
+/// header, creator dead. Returns whether it did.
+fn remove_if_abandoned(key: Key) -> bool {
+    let Ok(segment) = open_verified(key, &Expected::new(0).allowed_mode(rustix::fs::Mode::RWXU)) else {
+        return false;
+    };
+    let Ok(stat) = segment.stat() else { return false };
+    let creator = ProcessIdentity {
+        pid: stat.creator_pid as u32,
+        start_time: 0,
+    };
+    if stat.attach_count != 0 || !has_size_signature(stat.size) || creator.is_alive() {
+        return false;
+    }
+    segment.remove().is_ok()
 }
 
 /// Creates a new object under `key` (exclusively: `EEXIST` if the key is taken), mode from the options.
@@ -26,14 +55,9 @@ fn segment_size<S: SharedState>(
 ///
 /// # Errors
 /// [`ObjectError::Os`] with the errors of `shmget`/`shmat`.
-pub fn create<S: SharedState>(
-    key: Key,
-    options: &ObjectOptions,
-) -> Result<SysvShared<S>, ObjectError> {
+pub fn create<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvShared<S>, ObjectError> {
     let (fp, size) = segment_size::<S>(options)?;
-    let segment = Options::new(size)
-        .mode(options.mode)
-        .create_exclusive(key)?;
+    let segment = Options::new(size).mode(options.mode).create_exclusive(key)?;
     let guard = segment.remove_on_drop();
     let attachment = segment.attach(AttachOptions::new())?;
     let flags = if options.lifecycle == Lifecycle::Persist {
@@ -64,10 +88,7 @@ pub fn create<S: SharedState>(
 /// [`ObjectError::Verify`] for a segment of another user (key squatting), too permissive or too small;
 /// [`ObjectError::Header`] for a foreign, corrupt, unfinished or mismatched object; [`ObjectError::Os`] otherwise
 /// (`ENOENT`: no such key).
-pub fn open<S: SharedState>(
-    key: Key,
-    options: &ObjectOptions,
-) -> Result<SysvShared<S>, ObjectError> {
+pub fn open<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvShared<S>, ObjectError> {
     let (fp, size) = segment_size::<S>(options)?;
     let expected = Expected::new(size).allowed_mode(options.mode);
     let segment = open_verified(key, &expected)?;
@@ -79,10 +100,7 @@ pub fn open<S: SharedState>(
 ///
 /// # Errors
 /// As for [`open`].
-pub fn open_id<S: SharedState>(
-    id: ShmId,
-    options: &ObjectOptions,
-) -> Result<SysvShared<S>, ObjectError> {
+pub fn open_id<S: SharedState>(id: ShmId, options: &ObjectOptions) -> Result<SysvShared<S>, ObjectError> {
     let (fp, size) = segment_size::<S>(options)?;
     let expected = Expected::new(size).allowed_mode(options.mode);
     crate::shm::verify::check(&id.stat()?, &expected)?;
@@ -114,10 +132,7 @@ fn attach_and_validate<S: SharedState>(
 /// # Errors
 /// As for [`create`] and [`open`]; `EAGAIN` if the key kept appearing and disappearing (another process creating
 /// and removing it in a tight loop).
-pub fn open_or_create<S: SharedState>(
-    key: Key,
-    options: &ObjectOptions,
-) -> Result<(SysvShared<S>, bool), ObjectError> {
+pub fn open_or_create<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<(SysvShared<S>, bool), ObjectError> {
     if key.is_private() {
         return create(key, options).map(|o| (o, true));
     }
@@ -131,6 +146,12 @@ pub fn open_or_create<S: SharedState>(
             Ok(object) => return Ok((object, false)),
             // Removed between our create and open attempts (its creator went away): try again.
             Err(ObjectError::Os(Errno::NOENT | Errno::IDRM | Errno::INVAL)) => {}
+            // A creator that died before publishing: clear its leftovers and try again.
+            Err(e @ ObjectError::Header(super::HeaderError::NotReady { .. })) => {
+                if !remove_if_abandoned(key) {
+                    return Err(e);
+                }
+            }
             Err(e) => return Err(e),
         }
     }

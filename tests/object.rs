@@ -1,0 +1,379 @@
+//! Typed shared objects: header validation errors, open-or-create races between processes, reaping after
+//! crashes, key squatting, and the other shared-memory kinds.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use shmfusion::object::{self, HeaderError, Lifecycle, ObjectError, ObjectOptions, SharedState, fd, reap, sysv};
+use shmfusion::shm::{self, GetFlags, Key, VerifyError};
+use std::sync::atomic::AtomicI32;
+
+#[repr(C)]
+struct Counter {
+    value: AtomicU64,
+    opens: AtomicU32,
+    _pad: AtomicU32,
+}
+// SAFETY: zero is valid; all atomics; same layout everywhere.
+unsafe impl SharedState for Counter {
+    const KIND: &'static str = "test-counter";
+    const CAPACITY: u64 = 0;
+    const ELEMENT_SIZE: u64 = 0;
+}
+
+#[repr(C)]
+struct Table<const N: usize> {
+    cells: [AtomicU64; N],
+}
+// SAFETY: zero is valid; all atomics; same layout everywhere.
+unsafe impl<const N: usize> SharedState for Table<N> {
+    const KIND: &'static str = "test-table";
+    const CAPACITY: u64 = N as u64;
+    const ELEMENT_SIZE: u64 = 8;
+}
+
+/// A key unique to this process and call site, so parallel tests never collide.
+fn unique_key() -> Key {
+    static NEXT: AtomicI32 = AtomicI32::new(1);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    Key::from_raw(0x3a00_0000 | ((std::process::id() as i32 & 0x3fff) << 8) | (n & 0xff))
+}
+
+/// Removes whatever segment `key` names when dropped (test cleanup, even on panic).
+struct KeyCleanup(Key);
+impl Drop for KeyCleanup {
+    fn drop(&mut self) {
+        while let Ok(id) = shm::get(self.0, 0, GetFlags::empty(), rustix::fs::Mode::empty()) {
+            if id.remove().is_err() {
+                break;
+            }
+        }
+    }
+}
+
+fn opts() -> ObjectOptions {
+    ObjectOptions::new().ready_timeout_ns(50_000_000)
+}
+
+#[test]
+fn create_then_open_shares_one_object() {
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    let a = sysv::create::<Counter>(key, &opts()).unwrap();
+    let b = sysv::open::<Counter>(key, &opts()).unwrap();
+    a.get().value.store(42, Ordering::Relaxed);
+    assert_eq!(b.get().value.load(Ordering::Relaxed), 42);
+    assert_eq!(
+        sysv::create::<Counter>(key, &opts()).unwrap_err(),
+        ObjectError::Os(rustix::io::Errno::EXIST)
+    );
+    assert!(a.removes_on_drop() && !b.removes_on_drop());
+    drop(a);
+    // The creator's drop removed the key; the opener keeps a working mapping.
+    assert_eq!(b.get().value.load(Ordering::Relaxed), 42);
+    assert!(matches!(
+        sysv::open::<Counter>(key, &opts()),
+        Err(ObjectError::Os(rustix::io::Errno::NOENT))
+    ));
+}
+
+#[test]
+fn each_mismatch_has_its_own_error() {
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    let created = sysv::create::<Table<16>>(key, &opts()).unwrap();
+    // Another type.
+    assert!(matches!(
+        sysv::open::<Counter>(key, &opts()),
+        Err(ObjectError::Header(HeaderError::Type { .. }))
+    ));
+    // Same type name and kind, other capacity: the explicit type name makes only the layout differ.
+    let named = opts().type_name("table");
+    let key2 = unique_key();
+    let _c2 = KeyCleanup(key2);
+    let _t = sysv::create::<Table<16>>(key2, &named).unwrap();
+    match sysv::open::<Table<8>>(key2, &named) {
+        Err(ObjectError::Header(HeaderError::Layout { found })) => assert_eq!(found.capacity, 16),
+        other => panic!("expected a layout error, got {other:?}"),
+    }
+    // A larger expected size than the segment has is refused before attaching.
+    assert!(matches!(
+        sysv::open::<Table<1024>>(key2, &named),
+        Err(ObjectError::Verify(VerifyError::TooSmall { .. }))
+    ));
+    // Version and byte order, by editing the creator's header.
+    let header = created.header();
+    header.version.store(99, Ordering::Relaxed);
+    assert_eq!(
+        sysv::open::<Table<16>>(key, &opts()).unwrap_err(),
+        ObjectError::Header(HeaderError::Version {
+            found: 99,
+            expected: object::FORMAT_VERSION
+        })
+    );
+    header.version.store(object::FORMAT_VERSION, Ordering::Relaxed);
+    header.magic.store(object::MAGIC.swap_bytes(), Ordering::Relaxed);
+    assert_eq!(
+        sysv::open::<Table<16>>(key, &opts()).unwrap_err(),
+        ObjectError::Header(HeaderError::Endianness)
+    );
+    header.magic.store(0x1234, Ordering::Relaxed);
+    assert_eq!(
+        sysv::open::<Table<16>>(key, &opts()).unwrap_err(),
+        ObjectError::Header(HeaderError::NotShmfusion { found: 0x1234 })
+    );
+    header.magic.store(object::MAGIC, Ordering::Relaxed);
+    header.total_size.store(u64::MAX, Ordering::Relaxed);
+    assert!(matches!(
+        sysv::open::<Table<16>>(key, &opts()),
+        Err(ObjectError::Header(HeaderError::Truncated { .. }))
+    ));
+    header.total_size.store(0, Ordering::Relaxed);
+    assert!(matches!(
+        sysv::open::<Table<16>>(key, &opts()),
+        Err(ObjectError::Header(HeaderError::Corrupt(_)))
+    ));
+}
+
+#[test]
+fn a_segment_nobody_initialises_is_refused_after_the_timeout() {
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    // A bare segment of the right size whose "creator" (us, alive) never publishes.
+    let _seg = shm::Options::new(8192).create_exclusive(key).unwrap();
+    let err = sysv::open::<Counter>(key, &opts()).unwrap_err();
+    assert_eq!(err, ObjectError::Header(HeaderError::NotReady { state: object::EMPTY }));
+}
+
+#[test]
+fn remove_on_last_detach_objects_are_shared_by_id() {
+    let object = sysv::create::<Counter>(Key::PRIVATE, &opts().lifecycle(Lifecycle::RemoveOnLastDetach)).unwrap();
+    let id = object.region().id();
+    assert!(id.stat().unwrap().marked_for_removal);
+    let other = sysv::open_id::<Counter>(id, &opts()).unwrap();
+    object.get().value.store(7, Ordering::Relaxed);
+    assert_eq!(other.get().value.load(Ordering::Relaxed), 7);
+    drop(object);
+    drop(other);
+    assert!(id.stat().is_err(), "destroyed after the last detach");
+}
+
+#[test]
+fn writer_slots_are_claimed_and_released() {
+    let object = sysv::create::<Counter>(Key::PRIVATE, &opts()).unwrap();
+    let a = object.register_writer().unwrap();
+    let pid = std::process::id();
+    assert_eq!(object.header().writers[0].pid.load(Ordering::Relaxed), pid);
+    assert_ne!(object.header().writers[0].heartbeat_ns.load(Ordering::Relaxed), 0);
+    let guards: Vec<_> = (1..object::WRITER_SLOTS)
+        .map(|_| object.register_writer().unwrap())
+        .collect();
+    assert_eq!(object.register_writer().unwrap_err(), rustix::io::Errno::BUSY);
+    drop(a);
+    let _again = object.register_writer().unwrap();
+    drop(guards);
+    // A slot held by a dead process is taken over.
+    let slot = &object.header().writers[1];
+    slot.pid.store(0x3fff_fff0, Ordering::Relaxed);
+    let _taken = object.register_writer().unwrap();
+}
+
+/// Runs `child` in a forked process and returns its exit status (or 128 + signal). The child must not allocate.
+fn in_child(child: impl FnOnce() -> i32) -> i32 {
+    // SAFETY: the child only runs `child` (syscalls, no allocation or locks) and `_exit`s.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        let code = child();
+        // SAFETY: ends the child without running the parent's destructors.
+        unsafe { libc::_exit(code) };
+    }
+    wait(pid)
+}
+
+fn wait(pid: i32) -> i32 {
+    let mut status = 0;
+    // SAFETY: `pid` is our child.
+    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    }
+}
+
+fn under_qemu() -> bool {
+    std::env::var_os("SHMFUSION_UNDER_QEMU").is_some() || !cfg!(any(target_arch = "x86_64", target_arch = "x86"))
+}
+
+#[test]
+fn open_or_create_races_end_with_one_creator() {
+    let rounds = if under_qemu() { 50 } else { 1000 };
+    // A start line in anonymous shared memory so both children call `open_or_create` at the same moment.
+    // SAFETY: a fresh anonymous mapping.
+    let start = unsafe {
+        libc::mmap(
+            core::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(start, libc::MAP_FAILED);
+    // SAFETY: the mapping is 4096 bytes, aligned, zeroed, and only accessed atomically.
+    let go = unsafe { &*(start as *const AtomicU32) };
+    for round in 0..rounds {
+        let key = unique_key();
+        let _c = KeyCleanup(key);
+        go.store(0, Ordering::SeqCst);
+        let racer = || {
+            while go.load(Ordering::Acquire) == 0 {
+                core::hint::spin_loop();
+            }
+            match sysv::open_or_create::<Counter>(key, &opts().lifecycle(Lifecycle::Persist)) {
+                Ok((object, created)) => {
+                    object.get().opens.fetch_add(1, Ordering::AcqRel);
+                    if created { 1 } else { 2 }
+                }
+                Err(_) => 3,
+            }
+        };
+        // SAFETY: as in `in_child`.
+        let pids: Vec<i32> = (0..2)
+            .map(|_| {
+                let pid = unsafe { libc::fork() };
+                if pid == 0 {
+                    let code = racer();
+                    unsafe { libc::_exit(code) };
+                }
+                pid
+            })
+            .collect();
+        go.store(1, Ordering::Release);
+        let mut codes: Vec<i32> = pids.into_iter().map(wait).collect();
+        codes.sort();
+        assert_eq!(codes, vec![1, 2], "round {round}: one creator and one opener");
+        let object = sysv::open::<Counter>(key, &opts()).unwrap();
+        assert_eq!(
+            object.get().opens.load(Ordering::Acquire),
+            2,
+            "round {round}: both used the same object"
+        );
+    }
+    // SAFETY: unmapping our own mapping; `go` is not used afterwards.
+    unsafe { libc::munmap(start, 4096) };
+}
+
+#[test]
+fn reap_removes_objects_of_killed_producers_and_never_live_ones() {
+    let producers = if under_qemu() { 40 } else { 200 };
+    let live_key = unique_key();
+    let _live_cleanup = KeyCleanup(live_key);
+    let live = sysv::create::<Counter>(live_key, &opts()).unwrap();
+    let base = 0x3b00_0000 | ((std::process::id() as i32 & 0x3fff) << 8);
+    let keys: Vec<Key> = (0..producers).map(|i| Key::from_raw(base + i)).collect();
+    let _cleanups: Vec<_> = keys.iter().map(|&k| KeyCleanup(k)).collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
+    for &key in &keys {
+        // SAFETY: as in `in_child`: the child creates its object and writes until killed.
+        let pid = unsafe { libc::fork() };
+        if pid == 0 {
+            if let Ok(object) = sysv::create::<Table<64>>(key, &opts()) {
+                let mut i = 0u64;
+                loop {
+                    object.get().cells[(i % 64) as usize].store(i, Ordering::Relaxed);
+                    i = i.wrapping_add(1);
+                }
+            }
+            unsafe { libc::_exit(0) };
+        }
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(std::time::Duration::from_micros(seed % 3000));
+        // SAFETY: `pid` is our child.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        wait(pid);
+    }
+    let report = reap().unwrap();
+    for &key in &keys {
+        assert!(
+            shm::get(key, 0, GetFlags::empty(), rustix::fs::Mode::empty()).is_err(),
+            "a killed producer's object survived reap: {report:?}"
+        );
+    }
+    assert!(report.live >= 1, "{report:?}");
+    // The live object is untouched and still opens.
+    live.get().value.store(5, Ordering::Relaxed);
+    assert_eq!(
+        sysv::open::<Counter>(live_key, &opts())
+            .unwrap()
+            .get()
+            .value
+            .load(Ordering::Relaxed),
+        5
+    );
+}
+
+#[test]
+fn a_key_squatted_by_another_user_is_refused() {
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    let status = in_child(|| {
+        // SAFETY: dropping privileges in the child only.
+        if unsafe { libc::setgid(65534) } != 0 || unsafe { libc::setuid(65534) } != 0 {
+            return 10;
+        }
+        let mode = rustix::fs::Mode::from_bits_truncate(0o666);
+        match shm::Options::new(4096).mode(mode).create_exclusive(key) {
+            Ok(_) => 0,
+            Err(_) => 11,
+        }
+    });
+    assert_eq!(status, 0, "the squatter child failed");
+    match sysv::open::<Counter>(key, &opts()) {
+        Err(ObjectError::Verify(VerifyError::Owner { uid: 65534, .. })) => {}
+        other => panic!("expected an ownership error, got {other:?}"),
+    }
+    assert!(matches!(
+        sysv::open_or_create::<Counter>(key, &opts()),
+        Err(ObjectError::Verify(VerifyError::Owner { .. }))
+    ));
+}
+
+#[test]
+fn posix_memfd_and_file_objects_behave_like_sysv_ones() {
+    let name = std::ffi::CString::new(format!("/shmfusion-test-{}", std::process::id())).unwrap();
+    let a = fd::posix::create::<Table<8>>(&name, &opts()).unwrap();
+    let b = fd::posix::open::<Table<8>>(&name, &opts()).unwrap();
+    a.get().cells[3].store(33, Ordering::Relaxed);
+    assert_eq!(b.get().cells[3].load(Ordering::Relaxed), 33);
+    assert!(matches!(
+        fd::posix::open::<Counter>(&name, &opts()),
+        Err(ObjectError::Header(HeaderError::Type { .. }))
+    ));
+    drop(a);
+    assert!(
+        fd::posix::open::<Table<8>>(&name, &opts()).is_err(),
+        "unlinked when the creator dropped"
+    );
+
+    let (m, memfd) = fd::memfd::create::<Counter>(c"shmfusion-test", &opts()).unwrap();
+    let m2 = fd::memfd::open::<Counter>(&memfd, &opts()).unwrap();
+    m.get().value.store(9, Ordering::Relaxed);
+    assert_eq!(m2.get().value.load(Ordering::Relaxed), 9);
+    let seen = in_child(|| m.get().value.load(Ordering::Relaxed) as i32);
+    assert_eq!(seen, 9, "a forked child sees the memfd object");
+
+    let path = std::env::temp_dir().join(format!("shmfusion-test-{}.obj", std::process::id()));
+    let path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    {
+        let f = fd::file::create::<Counter>(&path, &opts().lifecycle(Lifecycle::Persist)).unwrap();
+        f.get().value.store(1234, Ordering::Relaxed);
+    }
+    // Persisted in the file: a later open finds the value.
+    let f = fd::file::open::<Counter>(&path, &opts()).unwrap();
+    assert_eq!(f.get().value.load(Ordering::Relaxed), 1234);
+    drop(f);
+    std::fs::remove_file(path.to_str().unwrap()).unwrap();
+}
