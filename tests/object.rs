@@ -34,7 +34,7 @@ unsafe impl<const N: usize> SharedState for Table<N> {
 fn unique_key() -> Key {
     static NEXT: AtomicI32 = AtomicI32::new(1);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    Key::from_raw(0x3a00_0000 | ((std::process::id() as i32 & 0x3fff) << 8) | (n & 0xff))
+    Key::from_raw(0x3a00_0000 | ((std::process::id() as i32 & 0x7ff) << 13) | (n & 0x1fff))
 }
 
 /// Removes whatever segment `key` names when dropped (test cleanup, even on panic).
