@@ -49,6 +49,14 @@ impl Drop for KeyCleanup {
     }
 }
 
+/// Forked children inherit every attachment the parent has at that moment, including those another test thread
+/// (or `reap`) holds briefly, which changes attach counts. Tests that fork or reap take this lock.
+static FORK_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn fork_lock() -> std::sync::MutexGuard<'static, ()> {
+    FORK_LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn opts() -> ObjectOptions {
     ObjectOptions::new().ready_timeout_ns(50_000_000)
 }
@@ -206,6 +214,7 @@ fn under_qemu() -> bool {
 
 #[test]
 fn open_or_create_races_end_with_one_creator() {
+    let _lock = fork_lock();
     let rounds = if under_qemu() { 50 } else { 1000 };
     // A start line in anonymous shared memory so both children call `open_or_create` at the same moment.
     // SAFETY: a fresh anonymous mapping.
@@ -266,6 +275,7 @@ fn open_or_create_races_end_with_one_creator() {
 
 #[test]
 fn reap_removes_objects_of_killed_producers_and_never_live_ones() {
+    let _lock = fork_lock();
     let producers = if under_qemu() { 40 } else { 200 };
     let live_key = unique_key();
     let _live_cleanup = KeyCleanup(live_key);
@@ -317,6 +327,7 @@ fn reap_removes_objects_of_killed_producers_and_never_live_ones() {
 
 #[test]
 fn a_key_squatted_by_another_user_is_refused() {
+    let _lock = fork_lock();
     let key = unique_key();
     let _c = KeyCleanup(key);
     let status = in_child(|| {
@@ -343,6 +354,7 @@ fn a_key_squatted_by_another_user_is_refused() {
 
 #[test]
 fn posix_memfd_and_file_objects_behave_like_sysv_ones() {
+    let _lock = fork_lock();
     let name = std::ffi::CString::new(format!("/shmfusion-test-{}", std::process::id())).unwrap();
     let a = fd::posix::create::<Table<8>>(&name, &opts()).unwrap();
     let b = fd::posix::open::<Table<8>>(&name, &opts()).unwrap();
