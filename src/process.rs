@@ -82,8 +82,7 @@ mod tests {
 
     #[test]
     fn parses_start_time_with_awkward_command_names() {
-        let line =
-            b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10\n";
+        let line = b"42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10\n";
         assert_eq!(parse_start_time(line), Some(987654));
         assert_eq!(parse_start_time(b"42 (x) S 1"), None);
         assert_eq!(parse_start_time(b"garbage"), None);
@@ -99,13 +98,7 @@ mod tests {
             ..me
         };
         assert!(!reused.is_alive());
-        assert!(
-            !ProcessIdentity {
-                pid: 0,
-                start_time: 0
-            }
-            .is_alive()
-        );
+        assert!(!ProcessIdentity { pid: 0, start_time: 0 }.is_alive());
         assert!(
             !ProcessIdentity {
                 pid: u32::MAX,

@@ -88,9 +88,7 @@ unsafe impl Sync for Attachment {}
 
 impl Attachment {
     pub(super) fn new(id: ShmId, len: usize, options: AttachOptions) -> Result<Self> {
-        let addr = options
-            .address
-            .map_or(core::ptr::null_mut(), NonNull::as_ptr);
+        let addr = options.address.map_or(core::ptr::null_mut(), NonNull::as_ptr);
         // SAFETY: with REMAP the caller of the `unsafe` `AttachOptions::remap` vouched for the range; otherwise the
         // kernel refuses to map over anything.
         let ptr = unsafe { sys::shmat(id.as_raw(), addr, options.flags.bits()) }?;

@@ -42,8 +42,7 @@ pub struct Usage {
 pub fn limits() -> Result<Limits> {
     let mut info = abi::shminfo64::default();
     // SAFETY: `info` is a zeroed shminfo64, the struct IPC_INFO writes with the 64-style version.
-    let highest =
-        unsafe { sys::shmctl(0, abi::IPC_INFO, (&mut info as *mut abi::shminfo64).cast()) }?;
+    let highest = unsafe { sys::shmctl(0, abi::IPC_INFO, (&mut info as *mut abi::shminfo64).cast()) }?;
     Ok(Limits {
         max_size: info.shmmax as u64,
         min_size: info.shmmin as u64,
@@ -61,8 +60,7 @@ pub fn limits() -> Result<Limits> {
 pub fn usage() -> Result<Usage> {
     let mut info = abi::shm_info::default();
     // SAFETY: `info` is a zeroed shm_info, the struct SHM_INFO writes.
-    let highest =
-        unsafe { sys::shmctl(0, abi::SHM_INFO, (&mut info as *mut abi::shm_info).cast()) }?;
+    let highest = unsafe { sys::shmctl(0, abi::SHM_INFO, (&mut info as *mut abi::shm_info).cast()) }?;
     Ok(Usage {
         segments: info.used_ids as u32,
         total_pages: info.shm_tot as u64,

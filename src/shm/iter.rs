@@ -33,8 +33,7 @@ impl Segments {
     fn stat_index(index: u32, cmd: u32) -> Result<(ShmId, Stat)> {
         let mut ds = abi::shmid64_ds::default();
         // SAFETY: `ds` is a zeroed shmid64_ds, the struct SHM_STAT/SHM_STAT_ANY write.
-        let id =
-            unsafe { sys::shmctl(index as i32, cmd, (&mut ds as *mut abi::shmid64_ds).cast()) }?;
+        let id = unsafe { sys::shmctl(index as i32, cmd, (&mut ds as *mut abi::shmid64_ds).cast()) }?;
         Ok((ShmId::from_raw(id), Stat::from_kernel(&ds)))
     }
 }

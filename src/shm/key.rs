@@ -39,11 +39,7 @@ impl Key {
     /// Whatever `stat(2)` returns for `path` (`ENOENT`, `EACCES`, ...).
     pub fn from_path(path: &CStr, proj_id: u8) -> Result<Key> {
         let st = rustix::fs::stat(path)?;
-        Ok(Self::from_file_ids(
-            st.st_ino as u64,
-            st.st_dev as u64,
-            proj_id,
-        ))
+        Ok(Self::from_file_ids(st.st_ino as u64, st.st_dev as u64, proj_id))
     }
 
     /// The ftok formula over an inode and device number.
@@ -58,10 +54,7 @@ mod tests {
 
     #[test]
     fn ftok_formula_matches_libc() {
-        assert_eq!(
-            Key::from_file_ids(0x1234_5678, 0x0803, 0x41).as_raw(),
-            0x4103_5678
-        );
+        assert_eq!(Key::from_file_ids(0x1234_5678, 0x0803, 0x41).as_raw(), 0x4103_5678);
         // proj_id >= 0x80 makes the key negative, as key_t is signed.
         assert!(Key::from_file_ids(1, 1, 0x80).as_raw() < 0);
         assert!(Key::PRIVATE.is_private());
@@ -72,9 +65,6 @@ mod tests {
         let a = Key::from_path(c"/", 1).unwrap();
         assert_eq!(a, Key::from_path(c"/", 1).unwrap());
         assert_ne!(a, Key::from_path(c"/", 2).unwrap());
-        assert_eq!(
-            Key::from_path(c"/no/such/file", 1),
-            Err(rustix::io::Errno::NOENT)
-        );
+        assert_eq!(Key::from_path(c"/no/such/file", 1), Err(rustix::io::Errno::NOENT));
     }
 }

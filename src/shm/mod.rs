@@ -57,9 +57,5 @@ pub use verify::{Expected, VerifyError, open_verified};
 /// [`AttachFlags::RND`] is given. Never a hard-coded 4096.
 pub fn shmlba() -> usize {
     let page = rustix::param::page_size();
-    if cfg!(target_arch = "arm") {
-        page * 4
-    } else {
-        page
-    }
+    if cfg!(target_arch = "arm") { page * 4 } else { page }
 }

@@ -7,8 +7,8 @@
 use rustix::io::Result;
 
 pub use crate::sys::abi::{
-    IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, SHM_EXEC, SHM_HUGETLB, SHM_INFO,
-    SHM_LOCK, SHM_NORESERVE, SHM_RDONLY, SHM_REMAP, SHM_RND, SHM_STAT, SHM_STAT_ANY, SHM_UNLOCK,
+    IPC_CREAT, IPC_EXCL, IPC_INFO, IPC_RMID, IPC_SET, IPC_STAT, SHM_EXEC, SHM_HUGETLB, SHM_INFO, SHM_LOCK,
+    SHM_NORESERVE, SHM_RDONLY, SHM_REMAP, SHM_RND, SHM_STAT, SHM_STAT_ANY, SHM_UNLOCK,
 };
 
 /// `shmget(2)` with raw arguments; returns the id.
@@ -62,9 +62,7 @@ pub unsafe fn shmctl(id: i32, cmd: u32, buf: *mut u8) -> Result<i32> {
 pub const fn kernel_struct_size(cmd: u32) -> usize {
     use crate::sys::abi;
     match cmd & 0xff {
-        abi::IPC_STAT | abi::IPC_SET | abi::SHM_STAT | abi::SHM_STAT_ANY => {
-            size_of::<abi::shmid64_ds>()
-        }
+        abi::IPC_STAT | abi::IPC_SET | abi::SHM_STAT | abi::SHM_STAT_ANY => size_of::<abi::shmid64_ds>(),
         abi::IPC_INFO => size_of::<abi::shminfo64>(),
         abi::SHM_INFO => size_of::<abi::shm_info>(),
         _ => 0,

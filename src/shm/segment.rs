@@ -19,12 +19,7 @@ const PERMISSION_BITS: u32 = 0o777;
 /// `SHMMIN..=SHMMAX`, or larger than the existing segment, or a bad huge page size), `EACCES` (mode not granted),
 /// `ENOSPC` (`SHMMNI` or `SHMALL` reached), `ENOMEM`, `EPERM` (huge pages not permitted).
 pub fn get(key: Key, size: usize, flags: GetFlags, mode: Mode) -> Result<ShmId> {
-    sys::shmget(
-        key.as_raw(),
-        size,
-        flags.bits() | (mode.bits() & PERMISSION_BITS),
-    )
-    .map(ShmId)
+    sys::shmget(key.as_raw(), size, flags.bits() | (mode.bits() & PERMISSION_BITS)).map(ShmId)
 }
 
 /// A segment id, as `shmget` returns it. Ids are system-wide and may be reused after a segment is destroyed.
@@ -49,13 +44,7 @@ impl ShmId {
     pub fn stat(self) -> Result<Stat> {
         let mut ds = abi::shmid64_ds::default();
         // SAFETY: `ds` is a zeroed shmid64_ds, the struct IPC_STAT writes.
-        unsafe {
-            sys::shmctl(
-                self.0,
-                abi::IPC_STAT,
-                (&mut ds as *mut abi::shmid64_ds).cast(),
-            )
-        }?;
+        unsafe { sys::shmctl(self.0, abi::IPC_STAT, (&mut ds as *mut abi::shmid64_ds).cast()) }?;
         Ok(Stat::from_kernel(&ds))
     }
 
@@ -71,14 +60,7 @@ impl ShmId {
         ds.shm_perm.gid = gid;
         ds.shm_perm.mode = (mode.bits() & PERMISSION_BITS) as abi::kernel_mode;
         // SAFETY: `ds` is a valid shmid64_ds for IPC_SET to read; the kernel uses only uid, gid and mode.
-        unsafe {
-            sys::shmctl(
-                self.0,
-                abi::IPC_SET,
-                (&mut ds as *mut abi::shmid64_ds).cast(),
-            )
-        }
-        .map(drop)
+        unsafe { sys::shmctl(self.0, abi::IPC_SET, (&mut ds as *mut abi::shmid64_ds).cast()) }.map(drop)
     }
 
     /// `shmctl(IPC_RMID)`: marks the segment for removal. It is destroyed once the last process detaches; until
@@ -162,13 +144,9 @@ impl Options {
     }
 
     fn get(&self, key: Key, extra: GetFlags) -> Result<Segment> {
-        let flags =
-            GetFlags::from_bits_retain(self.flags.bits() | self.huge_page_size.bits()).union(extra);
+        let flags = GetFlags::from_bits_retain(self.flags.bits() | self.huge_page_size.bits()).union(extra);
         let id = get(key, self.size, flags, self.mode)?;
-        Ok(Segment {
-            id,
-            size: self.size,
-        })
+        Ok(Segment { id, size: self.size })
     }
 
     /// Creates a new segment; fails with `EEXIST` if `key` already has one (`IPC_CREAT | IPC_EXCL`).

@@ -150,9 +150,7 @@ mod i386 {
     pub(super) unsafe fn shmat(id: i32, addr: *mut u8, flags: u32) -> usize {
         direct_or(
             // SAFETY: guaranteed by the caller.
-            || unsafe {
-                arch::syscall3(nr::__NR_shmat, id as usize, addr as usize, flags as usize)
-            },
+            || unsafe { arch::syscall3(nr::__NR_shmat, id as usize, addr as usize, flags as usize) },
             || {
                 // ipc(SHMAT) returns 0 and writes the address through `third`.
                 let mut raddr: usize = 0;
@@ -179,16 +177,7 @@ mod i386 {
             // SAFETY: guaranteed by the caller.
             || unsafe { arch::syscall1(nr::__NR_shmdt, addr as usize) },
             // SAFETY: guaranteed by the caller.
-            || unsafe {
-                arch::syscall5(
-                    nr::__NR_ipc,
-                    abi::IPCOP_SHMDT as usize,
-                    0,
-                    0,
-                    0,
-                    addr as usize,
-                )
-            },
+            || unsafe { arch::syscall5(nr::__NR_ipc, abi::IPCOP_SHMDT as usize, 0, 0, 0, addr as usize) },
         )
     }
 
@@ -222,10 +211,7 @@ mod tests {
         assert_eq!(decode(0), Ok(0));
         assert_eq!(decode((-1isize) as usize), Err(Errno::PERM));
         assert_eq!(decode((-22isize) as usize), Err(Errno::INVAL));
-        assert_eq!(
-            decode((-4095isize) as usize).unwrap_err().raw_os_error(),
-            4095
-        );
+        assert_eq!(decode((-4095isize) as usize).unwrap_err().raw_os_error(), 4095);
         // An address in the top half of a 32-bit space, or just below the errno range, is a value.
         assert_eq!(decode((-4096isize) as usize), Ok((-4096isize) as usize));
         assert_eq!(decode(0x8000_0000), Ok(0x8000_0000));

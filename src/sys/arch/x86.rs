@@ -35,14 +35,7 @@ pub(crate) unsafe fn syscall3(nr: u32, a0: usize, a1: usize, a2: usize) -> usize
 /// # Safety
 /// As for [`syscall1`].
 #[inline]
-pub(crate) unsafe fn syscall5(
-    nr: u32,
-    a0: usize,
-    a1: usize,
-    a2: usize,
-    a3: usize,
-    a4: usize,
-) -> usize {
+pub(crate) unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
     let ret;
     // SAFETY: the caller guarantees the syscall is sound; esi is restored by the second `xchg` before the asm
     // block ends, so the register allocator's view of `a3`'s register and of esi stays true.
