@@ -1,1 +1,145 @@
-//! buffer (work in progress).
+//! Lock-free sensor buffers that live in shared memory: an SPSC ring, a latest-value slot, a broadcast ring and
+//! blocking waits.
+//!
+//! Each buffer is a `#[repr(C)]` struct made only of atomics ([`SpscRing`], [`Latest`], [`BroadcastRing`]). It
+//! implements [`SharedState`](crate::object::SharedState): the all-zero state is the valid empty state, so a
+//! zero-filled segment holds a ready buffer and there is no initialisation step. Processes use it through
+//! process-local handles ([`Producer`], [`Consumer`], [`LatestWriter`], [`BroadcastWriter`], [`BroadcastReader`])
+//! that borrow the shared struct and keep their own positions and cached peer positions.
+//!
+//! # Soundness model
+//!
+//! Every byte shared between processes is read and written only through atomics, and always at the same
+//! granularity (payload words are `AtomicU64` on 64-bit targets and `AtomicU32` on 32-bit ones; positions and
+//! sequence numbers are `AtomicU64`). A payload is copied word by word with `Relaxed` loads and stores; the
+//! publishing protocol of each buffer places the fences (Boehm, *Can seqlocks get along with programming language
+//! memory models?*, Fig. 6): a reader that copies words racing with a writer may get a torn value, which is never
+//! undefined behaviour because the payload is [`Shareable`](crate::Shareable) (every bit pattern is valid), and
+//! the protocol then detects and discards it. Peers are not trusted: every position read from shared memory is
+//! validated, so a buggy or hostile peer can make a handle return [`Error::Corrupt`], garbage values or
+//! [`Error::Contended`], but never undefined behaviour, a panic or an endless loop.
+//!
+//! # Layout
+//!
+//! Words written by different parties (producer position, consumer position, waiter counts) sit on separate
+//! 128-byte lines ([`CachePadded`]). 128 bytes is the destructive-interference size on x86_64 (adjacent-line
+//! prefetch) and on big aarch64 cores; it is used on every target, although 64 bytes would do on riscv64 and
+//! 32-64 on armv7, because the layout of a shared struct must be identical for programs built for different
+//! targets that share one segment (an armv7 and an aarch64 process on one aarch64 board).
+//!
+//! # Roles
+//!
+//! A producer or writer role (and the SPSC consumer role) is claimed by storing a token derived from the
+//! claiming process's [`ProcessIdentity`](crate::process::ProcessIdentity) with a compare-and-swap. Claiming a
+//! held role fails with [`Error::RoleTaken`] unless its holder is dead, in which case the role is taken over;
+//! dropping the handle releases it. Roles guard correctness, not memory safety: two producers that ignore them
+//! corrupt each other's data but cannot cause undefined behaviour.
+//!
+//! # Testing
+//!
+//! - unit tests: `cargo test --lib buffer`;
+//! - loom models: `RUSTFLAGS="--cfg loom" cargo test --release --lib loom`;
+//! - Miri: `cargo +nightly miri test --lib buffer::` (tests that need syscalls are ignored under Miri);
+//! - multi-process stress: `cargo test --release --test buffer_stress` (iteration counts from
+//!   `SHMFUSION_STRESS_*` environment variables, smaller under emulation).
+
+mod atomic_copy;
+mod broadcast;
+mod latest;
+mod ring;
+mod role;
+mod sync;
+mod wait;
+
+pub use atomic_copy::{SharedBytes, SharedBytesMut};
+pub use broadcast::{BroadcastReader, BroadcastRing, BroadcastWriter};
+pub use latest::{Latest, LatestWriter};
+pub use ring::{Consumer, Producer, ReadSlot, SpscRing, WriteSlot};
+pub use wait::DEFAULT_LIVENESS_POLL;
+
+use core::fmt;
+
+/// Why a buffer operation did not complete.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Error {
+    /// The ring has no free slot.
+    Full,
+    /// There is nothing (new) to read.
+    Empty,
+    /// The role is held by a live process with this pid.
+    RoleTaken {
+        /// The pid of the holder.
+        pid: u32,
+    },
+    /// A broadcast reader fell behind: exactly this many samples were overwritten before it could read them. The
+    /// reader has skipped them and reads on from the oldest sample still available.
+    Lagged(u64),
+    /// Positions found in shared memory cannot both be right (a buggy or hostile peer, or memory corruption).
+    Corrupt {
+        /// The reading side's position (ring consumer position, broadcast reader cursor).
+        head: u64,
+        /// The writing side's position or sample number found with it.
+        tail: u64,
+    },
+    /// The wait timed out.
+    Timeout,
+    /// The writer (producer) role is held by a process that is no longer alive.
+    WriterGone,
+    /// The SPSC consumer role is held by a process that is no longer alive.
+    ReaderGone,
+    /// A latest-value read found the value changing under it on every one of its bounded attempts (a writer
+    /// much faster than the reader, or a hostile one).
+    Contended,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Full => f.write_str("buffer full"),
+            Error::Empty => f.write_str("buffer empty"),
+            Error::RoleTaken { pid } => write!(f, "role held by live process {pid}"),
+            Error::Lagged(n) => write!(f, "reader lagged: {n} samples missed"),
+            Error::Corrupt { head, tail } => {
+                write!(f, "corrupt shared positions (head {head}, tail {tail})")
+            }
+            Error::Timeout => f.write_str("wait timed out"),
+            Error::WriterGone => f.write_str("writer process is gone"),
+            Error::ReaderGone => f.write_str("reader process is gone"),
+            Error::Contended => f.write_str("value kept changing during the read"),
+        }
+    }
+}
+
+impl core::error::Error for Error {}
+
+/// Aligns (and so pads) its content to 128 bytes, so that words written by different processes do not share a
+/// cache line (see the module docs for why 128 on every target).
+#[derive(Debug, Default)]
+#[repr(C, align(128))]
+pub struct CachePadded<T>(pub T);
+
+impl<T> core::ops::Deref for CachePadded<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_is_128_on_every_target() {
+        assert_eq!(core::mem::align_of::<CachePadded<u8>>(), 128);
+        assert_eq!(core::mem::size_of::<CachePadded<u8>>(), 128);
+    }
+
+    #[test]
+    fn errors_display() {
+        let mut s = heapless::String::<64>::new();
+        core::fmt::write(&mut s, format_args!("{}", Error::Lagged(3))).unwrap();
+        assert_eq!(s.as_str(), "reader lagged: 3 samples missed");
+    }
+}

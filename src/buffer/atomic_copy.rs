@@ -1,0 +1,363 @@
+//! Copying a [`Shareable`] value into and out of shared memory through atomic words only.
+//!
+//! A [`SlotCell<T>`] is storage for one `T`: 8-byte aligned and rounded up to whole 8-byte units, so a copy in
+//! whole [`Word`]s stays in bounds whatever the size of `T`. Nothing ever takes a reference to its contents as a
+//! `T`: it is only viewed as a slice of atomic words, on both sides of every copy, at one fixed granularity.
+//!
+//! Copies use `Relaxed` word accesses; callers order them with the fences of their protocol (release fence or
+//! release store after the stores on the writing side; acquire load before and acquire fence after the loads on
+//! the reading side, Boehm's seqlock reader). This is RFC 3301's "atomic per byte" memcpy done with words: a
+//! racing copy may tear, which is harmless for a `Shareable` type and is detected by the protocol.
+//!
+//! Storage: in normal builds a `SlotCell<T>` is an `UnsafeCell<MaybeUninit<T>>` in an `align(8)` wrapper,
+//! viewed as `[Word]` through a pointer cast (what `AtomicU64::from_ptr` does). That works on stable Rust
+//! without computing a word count from `T` in a type (which would need `generic_const_exprs`), and the all-zero
+//! state is valid. loom cannot turn raw memory into atomics, so under `cfg(loom)` the cell is a small array of
+//! loom atomic words instead (models use payloads of at most [`LOOM_WORDS`] words).
+
+use super::sync::{Ordering::Relaxed, WORD_BYTES, Word, WordInt};
+use crate::Shareable;
+
+#[cfg(loom)]
+use core::marker::PhantomData;
+#[cfg(not(loom))]
+use core::{cell::UnsafeCell, mem::MaybeUninit};
+
+/// `T`, aligned to 8 bytes and so padded to a multiple of 8 bytes.
+#[cfg(not(loom))]
+#[repr(C, align(8))]
+struct Padded<T>(MaybeUninit<T>);
+
+/// Words available to a payload in loom models.
+#[cfg(loom)]
+pub(crate) const LOOM_WORDS: usize = 4;
+
+/// Storage for one `T` in shared memory, accessed only through atomic words.
+#[cfg(not(loom))]
+#[repr(C)]
+pub(crate) struct SlotCell<T> {
+    cell: UnsafeCell<Padded<T>>,
+}
+
+/// Storage for one `T` in shared memory, accessed only through atomic words (loom model).
+#[cfg(loom)]
+pub(crate) struct SlotCell<T> {
+    words: [Word; LOOM_WORDS],
+    _marker: PhantomData<T>,
+}
+
+// SAFETY: the contents are only ever accessed through atomic words (see `words`), so sharing a `SlotCell`
+// between threads cannot cause a data race; `T: Shareable` values carry no thread affinity.
+unsafe impl<T: Shareable> Sync for SlotCell<T> {}
+// SAFETY: as above; the cell owns no resources.
+unsafe impl<T: Shareable> Send for SlotCell<T> {}
+
+impl<T: Shareable> SlotCell<T> {
+    /// Number of words in a cell.
+    #[cfg(not(loom))]
+    const WORDS: usize = core::mem::size_of::<Padded<T>>() / WORD_BYTES;
+    #[cfg(loom)]
+    const WORDS: usize = core::mem::size_of::<T>().div_ceil(8) * 8 / WORD_BYTES;
+
+    /// An all-zero cell.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> Self {
+        Self {
+            cell: UnsafeCell::new(Padded(MaybeUninit::zeroed())),
+        }
+    }
+
+    /// An all-zero cell (loom model; payloads of at most [`LOOM_WORDS`] words).
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        assert!(Self::WORDS <= LOOM_WORDS, "loom payloads must fit in LOOM_WORDS words");
+        Self {
+            words: core::array::from_fn(|_| Word::new(0)),
+            _marker: PhantomData,
+        }
+    }
+
+    /// The cell as atomic words.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn words(&self) -> &[Word] {
+        // SAFETY: `Padded<T>` is 8-byte aligned (>= the alignment of `Word`) and its size is a multiple of 8, so
+        // the cell is exactly `WORDS` properly aligned words, valid for as long as `self` is borrowed. The
+        // contents are inside an `UnsafeCell`, so mutating them through a shared reference is allowed, and
+        // `Word` has the same size and bit validity as the integer it wraps (any bit pattern, including the
+        // zeroed initial state, is valid). Every access to the cell, in this process and (by the protocol) in the
+        // others, goes through these word atomics, so there are no non-atomic or mixed-size accesses.
+        unsafe { core::slice::from_raw_parts(self.cell.get().cast::<Word>(), Self::WORDS) }
+    }
+
+    /// The cell as atomic words (loom model).
+    #[cfg(loom)]
+    #[inline]
+    pub(crate) fn words(&self) -> &[Word] {
+        &self.words[..Self::WORDS]
+    }
+
+    /// A read-only view of the cell's `size_of::<T>()` bytes.
+    #[inline]
+    pub(crate) fn bytes(&self) -> SharedBytes<'_> {
+        SharedBytes {
+            words: self.words(),
+            len: core::mem::size_of::<T>(),
+        }
+    }
+
+    /// A writable view of the cell's `size_of::<T>()` bytes.
+    #[inline]
+    pub(crate) fn bytes_mut(&self) -> SharedBytesMut<'_> {
+        SharedBytesMut {
+            words: self.words(),
+            len: core::mem::size_of::<T>(),
+        }
+    }
+
+    /// Stores `value` with `Relaxed` word stores.
+    #[inline]
+    pub(crate) fn store(&self, value: &T) {
+        store_bytes(self.words(), core::mem::size_of::<T>(), 0, bytemuck::bytes_of(value));
+    }
+
+    /// Loads the value with `Relaxed` word loads (possibly torn if a store races with it).
+    #[inline]
+    pub(crate) fn load(&self) -> T {
+        let mut value = T::zeroed();
+        self.load_into(&mut value);
+        value
+    }
+
+    /// Loads the value into `out` with `Relaxed` word loads (possibly torn if a store races with it).
+    #[inline]
+    pub(crate) fn load_into(&self, out: &mut T) {
+        load_bytes(self.words(), 0, bytemuck::bytes_of_mut(out));
+    }
+
+    /// The address of the cell's first byte (for the caller's own unsafe use, e.g. DMA or `read(2)` into it).
+    #[cfg(not(loom))]
+    pub(crate) fn as_ptr(&self) -> *mut u8 {
+        self.cell.get().cast()
+    }
+}
+
+/// A read-only view of a sample in shared memory: its bytes can only be copied out, through atomic word loads.
+///
+/// Bytes read from a slot that a misbehaving peer is writing at the same time may be a mix of old and new
+/// values; that is never undefined behaviour.
+#[derive(Clone, Copy)]
+pub struct SharedBytes<'a> {
+    words: &'a [Word],
+    len: usize,
+}
+
+/// A writable view of a sample in shared memory: bytes are copied in and out through atomic word accesses.
+pub struct SharedBytesMut<'a> {
+    words: &'a [Word],
+    len: usize,
+}
+
+impl<'a> SharedBytes<'a> {
+    /// The sample's size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the sample is zero-sized.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `out.len()` bytes starting at byte `offset` into `out`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + out.len()` exceeds [`len`](Self::len) (a caller bug, like slice indexing).
+    pub fn load(&self, offset: usize, out: &mut [u8]) {
+        check_range(offset, out.len(), self.len);
+        load_bytes(self.words, offset, out);
+    }
+}
+
+impl<'a> SharedBytesMut<'a> {
+    /// The sample's size in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the sample is zero-sized.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Copies `src` into the sample starting at byte `offset`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + src.len()` exceeds [`len`](Self::len).
+    pub fn store(&mut self, offset: usize, src: &[u8]) {
+        check_range(offset, src.len(), self.len);
+        store_bytes(self.words, self.len, offset, src);
+    }
+
+    /// Copies `out.len()` bytes starting at byte `offset` into `out`.
+    ///
+    /// # Panics
+    ///
+    /// If `offset + out.len()` exceeds [`len`](Self::len).
+    pub fn load(&self, offset: usize, out: &mut [u8]) {
+        check_range(offset, out.len(), self.len);
+        load_bytes(self.words, offset, out);
+    }
+
+    /// A read-only view of the same bytes.
+    pub fn as_shared(&self) -> SharedBytes<'_> {
+        SharedBytes {
+            words: self.words,
+            len: self.len,
+        }
+    }
+}
+
+#[inline]
+#[track_caller]
+fn check_range(offset: usize, n: usize, len: usize) {
+    assert!(
+        offset.checked_add(n).is_some_and(|end| end <= len),
+        "byte range {offset}+{n} out of a {len}-byte sample"
+    );
+}
+
+#[inline]
+fn word_from(bytes: &[u8]) -> WordInt {
+    let mut b = [0u8; WORD_BYTES];
+    b[..bytes.len()].copy_from_slice(bytes);
+    WordInt::from_ne_bytes(b)
+}
+
+/// Stores `src` at byte `offset` of `words` (whose meaningful length is `len` bytes; bytes past `len` are
+/// padding and may be overwritten with zeros) with `Relaxed` word stores. Partial words inside the sample are
+/// merged with a load and a store: only the one writer of a slot calls this, so no read-modify-write is needed.
+#[inline]
+pub(crate) fn store_bytes(words: &[Word], len: usize, offset: usize, src: &[u8]) {
+    let mut pos = offset;
+    let mut src = src;
+    let lead = pos % WORD_BYTES;
+    if lead != 0 && !src.is_empty() {
+        let take = (WORD_BYTES - lead).min(src.len());
+        let w = &words[pos / WORD_BYTES];
+        let mut b = w.load(Relaxed).to_ne_bytes();
+        b[lead..lead + take].copy_from_slice(&src[..take]);
+        w.store(WordInt::from_ne_bytes(b), Relaxed);
+        pos += take;
+        src = &src[take..];
+    }
+    let first = pos / WORD_BYTES;
+    let chunks = src.chunks_exact(WORD_BYTES);
+    let rest = chunks.remainder();
+    let mut i = first;
+    for (w, c) in words[first..].iter().zip(chunks) {
+        w.store(word_from(c), Relaxed);
+        i += 1;
+    }
+    if !rest.is_empty() {
+        let w = &words[i];
+        if pos + src.len() >= len {
+            // The rest of this word is padding: no need to keep it.
+            w.store(word_from(rest), Relaxed);
+        } else {
+            let mut b = w.load(Relaxed).to_ne_bytes();
+            b[..rest.len()].copy_from_slice(rest);
+            w.store(WordInt::from_ne_bytes(b), Relaxed);
+        }
+    }
+}
+
+/// Loads `out.len()` bytes at byte `offset` of `words` with `Relaxed` word loads.
+#[inline]
+pub(crate) fn load_bytes(words: &[Word], offset: usize, out: &mut [u8]) {
+    let mut pos = offset;
+    let mut out = out;
+    let lead = pos % WORD_BYTES;
+    if lead != 0 && !out.is_empty() {
+        let take = (WORD_BYTES - lead).min(out.len());
+        let b = words[pos / WORD_BYTES].load(Relaxed).to_ne_bytes();
+        out[..take].copy_from_slice(&b[lead..lead + take]);
+        pos += take;
+        out = &mut out[take..];
+    }
+    let first = pos / WORD_BYTES;
+    let mut chunks = out.chunks_exact_mut(WORD_BYTES);
+    let mut i = first;
+    for (c, w) in (&mut chunks).zip(&words[first..]) {
+        c.copy_from_slice(&w.load(Relaxed).to_ne_bytes());
+        i += 1;
+    }
+    let rest = chunks.into_remainder();
+    if !rest.is_empty() {
+        let b = words[i].load(Relaxed).to_ne_bytes();
+        let n = rest.len();
+        rest.copy_from_slice(&b[..n]);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct Odd {
+        a: [u8; 13],
+    }
+
+    #[test]
+    fn cell_is_word_aligned_and_rounded() {
+        assert_eq!(core::mem::size_of::<SlotCell<Odd>>(), 16);
+        assert_eq!(core::mem::align_of::<SlotCell<Odd>>(), 8);
+        assert_eq!(core::mem::size_of::<SlotCell<u8>>(), 8);
+        assert_eq!(core::mem::size_of::<SlotCell<()>>(), 0);
+        assert_eq!(core::mem::size_of::<SlotCell<[u64; 3]>>(), 24);
+    }
+
+    #[test]
+    fn round_trips_values() {
+        let c = SlotCell::<Odd>::new();
+        assert_eq!(c.load(), Odd { a: [0; 13] });
+        let v = Odd {
+            a: core::array::from_fn(|i| i as u8 + 1),
+        };
+        c.store(&v);
+        assert_eq!(c.load(), v);
+        let z = SlotCell::<()>::new();
+        z.store(&());
+        z.load();
+    }
+
+    #[test]
+    fn partial_stores_and_loads_at_every_offset() {
+        let c = SlotCell::<[u8; 29]>::new();
+        let mut model = [0u8; 29];
+        let mut k = 1u8;
+        for off in 0..29 {
+            for n in 0..=(29 - off) {
+                let src: [u8; 29] = core::array::from_fn(|i| k.wrapping_add(i as u8));
+                k = k.wrapping_add(7);
+                c.bytes_mut().store(off, &src[..n]);
+                model[off..off + n].copy_from_slice(&src[..n]);
+                assert_eq!(c.load(), model, "store at {off}+{n}");
+                let mut out = [0u8; 29];
+                c.bytes().load(off, &mut out[..n]);
+                assert_eq!(&out[..n], &model[off..off + n], "load at {off}+{n}");
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "out of a 4-byte sample")]
+    fn out_of_range_panics() {
+        let c = SlotCell::<u32>::new();
+        c.bytes_mut().store(2, &[0; 3]);
+    }
+}

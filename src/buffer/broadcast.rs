@@ -1,0 +1,591 @@
+//! A broadcast ring: one writer, any number of readers joining and leaving at any time, in any process; the
+//! writer overwrites the oldest sample and never waits.
+//!
+//! # Algorithm
+//!
+//! A free-running `u64` `tail` (samples published) and `N` slots (`N` a power of two), each a per-slot sequence
+//! word next to the data (a seqlock per slot, the Vyukov/crossbeam stamp): `seq == 2(p + 1)` when the slot holds
+//! complete sample `p`, `2p + 1` while sample `p` is being written, 0 never written.
+//!
+//! Writer, sample `p` in slot `p & (N - 1)`: `seq.store(2p + 1, Relaxed)`; `fence(Release)`; `Relaxed` word
+//! stores; `seq.store(2p + 2, Release)`; then `tail.store(p + 1, Release)` (once for a batch).
+//!
+//! Reader with private cursor `c` (readers keep all their state in the process-local handle and never store to
+//! shared memory): `t = tail.load(Acquire)`; if `c == t`, nothing new; if `t - c > N`, sample `c` is gone; else
+//! `s0 = seq.load(Acquire)` must equal `2(c + 1)`; `Relaxed` word loads; `fence(Acquire)`; `seq.load(Relaxed)`
+//! must still be `s0` (a later write to the slot first moves `seq` and then, after a release fence, the data, so
+//! a copy that saw any new data sees the new `seq`). A slot whose `seq` moved beyond `2(c + 1)` was overwritten:
+//! the reader is lapped. It then re-reads `tail` and moves its cursor to the oldest sample that is still safe to
+//! read, `max(c + 1, tail + 1 - N)` (the writer may already be overwriting the slot of `tail - N`), and reports
+//! [`Error::Lagged`] with exactly the number of samples it skipped. Every position is thus either delivered or
+//! counted in one `Lagged`.
+//!
+//! A writer killed in the middle of a sample leaves that slot's `seq` odd and `tail` unchanged: readers never
+//! read it as sample `tail`, readers still on the sample it overwrote are lapped, and a new writer carries on from
+//! `tail`. A per-slot `seq` below `2(c + 1)` for a published `c`, or a cursor beyond `tail`, is
+//! [`Error::Corrupt`].
+
+use core::time::Duration;
+
+use super::atomic_copy::{SharedBytes, SlotCell};
+use super::role::{self, Holder, RoleCell, RoleGuard};
+use super::sync::{AtomicU64, Ordering, fence};
+use super::wait::WaitCell;
+use super::{CachePadded, Error};
+use crate::Shareable;
+use crate::process::ProcessIdentity;
+
+#[repr(C)]
+struct Slot<T> {
+    seq: AtomicU64,
+    data: SlotCell<T>,
+}
+
+#[repr(C)]
+struct WriterSide {
+    tail: AtomicU64,
+    role: RoleCell,
+}
+
+/// A broadcast ring of `N` samples (`N` a power of two) in shared memory.
+///
+/// All-zero is the empty ring with no writer.
+#[repr(C)]
+pub struct BroadcastRing<T, const N: usize> {
+    writer: CachePadded<WriterSide>,
+    wait: CachePadded<WaitCell>,
+    slots: [Slot<T>; N],
+}
+
+// SAFETY: all-zero is the empty ring (tail 0, no writer, slots never written); every field is an atomic or a
+// `SlotCell` accessed only through atomic words; `repr(C)` of fixed-width atomics and 8-byte-aligned slots,
+// padded on every target; every value read from shared memory is validated and no reader operation loops.
+#[cfg(not(loom))]
+unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for BroadcastRing<T, N> {
+    const KIND: &'static str = "broadcast-ring";
+    const CAPACITY: u64 = N as u64;
+    const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
+}
+
+impl<T: Shareable, const N: usize> Default for BroadcastRing<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
+    const MASK: u64 = {
+        assert!(N.is_power_of_two(), "ring capacity must be a power of two");
+        N as u64 - 1
+    };
+    const CAP: u64 = N as u64;
+
+    /// An empty ring (the same as all-zero memory).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        let _ = Self::MASK;
+        Self {
+            writer: CachePadded(WriterSide {
+                tail: AtomicU64::new(0),
+                role: RoleCell::new(),
+            }),
+            wait: CachePadded(WaitCell::new()),
+            slots: [const {
+                Slot {
+                    seq: AtomicU64::new(0),
+                    data: SlotCell::new(),
+                }
+            }; N],
+        }
+    }
+
+    /// An empty ring (loom model).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        let _ = Self::MASK;
+        Self {
+            writer: CachePadded(WriterSide {
+                tail: AtomicU64::new(0),
+                role: RoleCell::new(),
+            }),
+            wait: CachePadded(WaitCell::new()),
+            slots: core::array::from_fn(|_| Slot {
+                seq: AtomicU64::new(0),
+                data: SlotCell::new(),
+            }),
+        }
+    }
+
+    /// The number of samples the ring retains.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Claims the writer role for the calling process ([`Error::RoleTaken`] if a live process holds it; a dead
+    /// holder's role is taken over).
+    pub fn writer(&self) -> Result<BroadcastWriter<'_, T, N>, Error> {
+        self.writer_with(&ProcessIdentity::current(), role::is_alive)
+    }
+
+    /// Claims the writer role for `identity` (roles are advisory; see [`SpscRing::producer_as`](super::SpscRing::producer_as)).
+    pub fn writer_as(&self, identity: ProcessIdentity) -> Result<BroadcastWriter<'_, T, N>, Error> {
+        self.writer_with(&identity, role::is_alive)
+    }
+
+    pub(crate) fn writer_with(
+        &self,
+        identity: &ProcessIdentity,
+        alive: fn(&ProcessIdentity) -> bool,
+    ) -> Result<BroadcastWriter<'_, T, N>, Error> {
+        let role = self.writer.role.claim(identity, alive)?;
+        let tail = self.writer.tail.load(Ordering::Acquire);
+        Ok(BroadcastWriter {
+            ring: self,
+            tail,
+            _role: role,
+        })
+    }
+
+    /// The process holding the writer role, if any.
+    pub fn writer_holder(&self) -> Option<ProcessIdentity> {
+        match self.writer.role.holder() {
+            Holder::Free => None,
+            Holder::Held(id) => Some(id),
+        }
+    }
+
+    /// The number of samples published so far (the position of the next one).
+    pub fn tail(&self) -> u64 {
+        self.writer.tail.load(Ordering::Acquire)
+    }
+
+    /// A reader that will receive the samples published from now on.
+    pub fn reader(&self) -> BroadcastReader<'_, T, N> {
+        BroadcastReader {
+            ring: self,
+            cursor: self.tail(),
+            alive: role::is_alive,
+        }
+    }
+
+    /// A reader that starts at the oldest sample still in the ring.
+    pub fn reader_from_oldest(&self) -> BroadcastReader<'_, T, N> {
+        let t = self.tail();
+        BroadcastReader {
+            ring: self,
+            cursor: t.saturating_sub(Self::CAP - 1),
+            alive: role::is_alive,
+        }
+    }
+
+    /// A reader whose cursor is at `position`.
+    pub fn reader_at(&self, position: u64) -> BroadcastReader<'_, T, N> {
+        BroadcastReader {
+            ring: self,
+            cursor: position,
+            alive: role::is_alive,
+        }
+    }
+
+    #[inline]
+    fn slot(&self, pos: u64) -> &Slot<T> {
+        &self.slots[(pos & Self::MASK) as usize]
+    }
+}
+
+/// The writer's handle. Dropping it releases the writer role.
+pub struct BroadcastWriter<'a, T: Shareable, const N: usize> {
+    ring: &'a BroadcastRing<T, N>,
+    /// Our own position (authoritative).
+    tail: u64,
+    _role: RoleGuard<'a>,
+}
+
+impl<'a, T: Shareable, const N: usize> BroadcastWriter<'a, T, N> {
+    #[inline]
+    fn write_slot(&self, pos: u64, value: &T) {
+        let slot = self.ring.slot(pos);
+        slot.seq.store(pos.wrapping_mul(2).wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        slot.data.store(value);
+        slot.seq.store(pos.wrapping_add(1).wrapping_mul(2), Ordering::Release);
+    }
+
+    #[inline]
+    fn publish(&mut self, n: u64) {
+        self.tail = self.tail.wrapping_add(n);
+        self.ring.writer.tail.store(self.tail, Ordering::Release);
+        self.ring.wait.notify();
+    }
+
+    /// Publishes one sample (overwriting the oldest); returns its position. Never waits.
+    #[inline]
+    pub fn publish_one(&mut self, value: &T) -> u64 {
+        let p = self.tail;
+        self.write_slot(p, value);
+        self.publish(1);
+        p
+    }
+
+    /// Publishes all of `values` with one store of the tail; returns the position of the first. Only the last
+    /// `N` are retained if `values` is longer than the ring.
+    pub fn publish_slice(&mut self, values: &[T]) -> u64 {
+        let first = self.tail;
+        for (i, v) in values.iter().enumerate() {
+            self.write_slot(first.wrapping_add(i as u64), v);
+        }
+        if !values.is_empty() {
+            self.publish(values.len() as u64);
+        }
+        first
+    }
+
+    /// The number of samples published so far (the position of the next one).
+    pub fn position(&self) -> u64 {
+        self.tail
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &'a BroadcastRing<T, N> {
+        self.ring
+    }
+}
+
+/// A reader's handle: a private cursor; it never writes to shared memory. Any number may exist, in any process.
+#[derive(Clone)]
+pub struct BroadcastReader<'a, T: Shareable, const N: usize> {
+    ring: &'a BroadcastRing<T, N>,
+    cursor: u64,
+    alive: fn(&ProcessIdentity) -> bool,
+}
+
+impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
+    /// Moves the cursor past the samples that were lost, returning `Lagged(n)`.
+    fn lapped(&mut self) -> Error {
+        let t = self.ring.tail();
+        let oldest = t.wrapping_add(1).saturating_sub(BroadcastRing::<T, N>::CAP);
+        let next = oldest.max(self.cursor.wrapping_add(1));
+        let n = next.wrapping_sub(self.cursor);
+        self.cursor = next;
+        Error::Lagged(n)
+    }
+
+    /// Copies the sample at the cursor into `out` and advances; returns its position. [`Error::Empty`] if no new
+    /// sample, [`Error::Lagged`] if the reader was lapped (the cursor has then been moved on; call again).
+    pub fn try_recv_into(&mut self, out: &mut T) -> Result<u64, Error> {
+        let c = self.cursor;
+        let t = self.ring.tail();
+        if t == c {
+            return Err(Error::Empty);
+        }
+        let behind = t.wrapping_sub(c);
+        if behind > u64::MAX / 2 {
+            return Err(Error::Corrupt { head: c, tail: t });
+        }
+        if behind > BroadcastRing::<T, N>::CAP {
+            return Err(self.lapped());
+        }
+        let slot = self.ring.slot(c);
+        let expected = c.wrapping_add(1).wrapping_mul(2);
+        let s0 = slot.seq.load(Ordering::Acquire);
+        if s0 != expected {
+            return Err(if s0 > expected {
+                self.lapped()
+            } else {
+                Error::Corrupt { head: c, tail: s0 }
+            });
+        }
+        slot.data.load_into(out);
+        fence(Ordering::Acquire);
+        if slot.seq.load(Ordering::Relaxed) != s0 {
+            return Err(self.lapped());
+        }
+        self.cursor = c.wrapping_add(1);
+        Ok(c)
+    }
+
+    /// Receives the sample at the cursor and its position (see [`try_recv_into`](Self::try_recv_into)).
+    pub fn try_recv(&mut self) -> Result<(T, u64), Error> {
+        let mut v = T::zeroed();
+        let p = self.try_recv_into(&mut v)?;
+        Ok((v, p))
+    }
+
+    /// Gives the sample at the cursor to `f` as atomic bytes (no copy of the whole sample), then validates it:
+    /// the result of `f` is returned only if the sample was not overwritten while `f` ran (otherwise
+    /// [`Error::Lagged`]: discard whatever `f` computed). Advances the cursor on success.
+    pub fn try_recv_with<R>(&mut self, f: impl FnOnce(SharedBytes<'_>) -> R) -> Result<(R, u64), Error> {
+        let c = self.cursor;
+        let t = self.ring.tail();
+        if t == c {
+            return Err(Error::Empty);
+        }
+        let behind = t.wrapping_sub(c);
+        if behind > u64::MAX / 2 {
+            return Err(Error::Corrupt { head: c, tail: t });
+        }
+        if behind > BroadcastRing::<T, N>::CAP {
+            return Err(self.lapped());
+        }
+        let slot = self.ring.slot(c);
+        let expected = c.wrapping_add(1).wrapping_mul(2);
+        let s0 = slot.seq.load(Ordering::Acquire);
+        if s0 != expected {
+            return Err(if s0 > expected {
+                self.lapped()
+            } else {
+                Error::Corrupt { head: c, tail: s0 }
+            });
+        }
+        let r = f(slot.data.bytes());
+        fence(Ordering::Acquire);
+        if slot.seq.load(Ordering::Relaxed) != s0 {
+            return Err(self.lapped());
+        }
+        self.cursor = c.wrapping_add(1);
+        Ok((r, c))
+    }
+
+    /// Receives the next sample, waiting up to `timeout` (`None`: no limit). Fails with [`Error::Lagged`] (the
+    /// cursor has moved on), [`Error::Timeout`], or [`Error::WriterGone`] if the writer role is held by a dead
+    /// process.
+    ///
+    /// A reader that goes to sleep here counts itself in the ring's waiter count (on its own line) so that the
+    /// writer knows to wake it; that is the only shared-memory write a reader ever makes.
+    pub fn recv_wait(&mut self, timeout: Option<Duration>) -> Result<(T, u64), Error> {
+        let ring = self.ring;
+        let alive = self.alive;
+        ring.wait.wait(
+            timeout,
+            || match self.try_recv() {
+                Ok(r) => Ok(Some(r)),
+                Err(Error::Empty) => Ok(None),
+                Err(e) => Err(e),
+            },
+            || ring.writer.role.holder_dead(alive),
+            Error::WriterGone,
+        )
+    }
+
+    /// The position of the next sample this reader will receive.
+    pub fn position(&self) -> u64 {
+        self.cursor
+    }
+
+    /// Skips everything published so far; returns how many samples were skipped.
+    pub fn skip_to_latest(&mut self) -> u64 {
+        let t = self.ring.tail();
+        let n = t.saturating_sub(self.cursor);
+        self.cursor = self.cursor.max(t);
+        n
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &'a BroadcastRing<T, N> {
+        self.ring
+    }
+
+    #[cfg(test)]
+    pub(crate) fn with_liveness(mut self, alive: fn(&ProcessIdentity) -> bool) -> Self {
+        self.alive = alive;
+        self
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    const W: ProcessIdentity = ProcessIdentity { pid: 31, start_time: 4 };
+
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct S {
+        n: u64,
+        a: u64,
+        b: u64,
+    }
+    fn s(n: u64) -> S {
+        S {
+            n,
+            a: !n,
+            b: n.rotate_left(17),
+        }
+    }
+    fn ok(v: &S) -> bool {
+        *v == s(v.n)
+    }
+
+    #[test]
+    fn receives_in_order_then_empty() {
+        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let mut r = ring.reader();
+        assert_eq!(r.try_recv(), Err(Error::Empty));
+        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        assert_eq!(w.publish_one(&s(0)), 0);
+        assert_eq!(w.publish_slice(&[s(1), s(2)]), 1);
+        let mut late = ring.reader();
+        assert_eq!(late.try_recv(), Err(Error::Empty));
+        for i in 0..3 {
+            assert_eq!(r.try_recv(), Ok((s(i), i)));
+        }
+        assert_eq!(r.try_recv(), Err(Error::Empty));
+        let mut old = ring.reader_from_oldest();
+        assert_eq!(old.try_recv(), Ok((s(0), 0)));
+    }
+
+    #[test]
+    fn lagged_counts_exactly_and_resynchronises() {
+        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        let mut r = ring.reader();
+        for i in 0..10 {
+            w.publish_one(&s(i));
+        }
+        // tail 10: positions 7..=9 are safe (6's slot is the next to be overwritten, so it is skipped too).
+        assert_eq!(r.try_recv(), Err(Error::Lagged(7)));
+        assert_eq!(r.position(), 7);
+        let got: Vec<u64> = core::iter::from_fn(|| r.try_recv().ok().map(|(v, _)| v.n)).collect();
+        assert_eq!(got, [7, 8, 9]);
+        // A slot overwritten after the tail check: simulate the writer lapping exactly one slot.
+        let mut r2 = ring.reader_at(6);
+        assert_eq!(r2.try_recv(), Ok((s(6), 6)));
+        let mut r3 = ring.reader_at(6);
+        w.publish_one(&s(10)); // overwrites slot of 6
+        assert_eq!(r3.try_recv(), Err(Error::Lagged(2)));
+        assert_eq!(r3.try_recv(), Ok((s(8), 8)));
+        assert_eq!(r3.skip_to_latest(), 2);
+        assert_eq!(r3.try_recv(), Err(Error::Empty));
+    }
+
+    #[test]
+    fn in_place_receive_validates() {
+        let ring = Box::new(BroadcastRing::<S, 2>::new());
+        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        let mut r = ring.reader();
+        w.publish_one(&s(40));
+        let (n, pos) = r
+            .try_recv_with(|b| {
+                let mut x = [0u8; 8];
+                b.load(0, &mut x);
+                u64::from_ne_bytes(x)
+            })
+            .unwrap();
+        assert_eq!((n, pos), (40, 0));
+        w.publish_one(&s(41));
+        let got = r.try_recv_with(|_| {
+            // The writer laps us while we look at the sample.
+            w.publish_slice(&[s(42), s(43)]);
+        });
+        assert_eq!(got, Err(Error::Lagged(2)));
+        assert_eq!(r.try_recv(), Ok((s(43), 3)));
+    }
+
+    #[test]
+    fn dead_writer_mid_sample_and_takeover() {
+        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        for i in 0..6 {
+            w.publish_one(&s(i));
+        }
+        let mut r = ring.reader_at(3);
+        // The writer dies half-way through sample 6 (slot 2, which held sample 2).
+        let slot = ring.slot(6);
+        slot.seq.store(13, Ordering::Relaxed);
+        slot.data.bytes_mut().store(0, &[0xee; 9]);
+        core::mem::forget(w);
+        let mut old = ring.reader_at(2);
+        assert_eq!(old.try_recv(), Err(Error::Lagged(1)));
+        assert_eq!(old.try_recv(), Ok((s(3), 3)));
+        for i in 3..6 {
+            assert_eq!(r.try_recv(), Ok((s(i), i)));
+        }
+        assert_eq!(r.try_recv(), Err(Error::Empty));
+        let mut w2 = ring.writer_with(&W, |_| false).unwrap();
+        assert_eq!(w2.publish_one(&s(6)), 6);
+        assert_eq!(r.try_recv(), Ok((s(6), 6)));
+    }
+
+    #[test]
+    fn hostile_values_are_errors() {
+        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let mut r = ring.reader();
+        ring.writer.tail.store(2, Ordering::Relaxed); // tail moved but slots never written
+        assert_eq!(r.try_recv(), Err(Error::Corrupt { head: 0, tail: 0 }));
+        let mut r = ring.reader_at(10);
+        assert_eq!(r.try_recv(), Err(Error::Corrupt { head: 10, tail: 2 }));
+        ring.writer.tail.store(u64::MAX, Ordering::Relaxed);
+        let mut r = ring.reader_at(0);
+        assert_eq!(
+            r.try_recv(),
+            Err(Error::Corrupt {
+                head: 0,
+                tail: u64::MAX
+            })
+        );
+        ring.writer.tail.store(1000, Ordering::Relaxed);
+        assert_eq!(r.try_recv(), Err(Error::Lagged(997)));
+        assert_eq!(r.position(), 997);
+    }
+
+    #[test]
+    fn readers_in_threads_see_no_torn_sample_and_account_for_every_position() {
+        let ring = Box::new(BroadcastRing::<S, 8>::new());
+        let n: u64 = if cfg!(miri) { 60 } else { 100_000 };
+        std::thread::scope(|sc| {
+            let mut readers = Vec::new();
+            for _ in 0..2 {
+                let mut r = ring.reader_at(0);
+                readers.push(sc.spawn(move || {
+                    let (mut got, mut lost) = (0u64, 0u64);
+                    while r.position() < n {
+                        match r.try_recv() {
+                            Ok((v, p)) => {
+                                assert!(ok(&v), "torn {v:?}");
+                                assert_eq!(v.n, p);
+                                got += 1;
+                            }
+                            Err(Error::Lagged(k)) => lost += k,
+                            Err(Error::Empty) => std::thread::yield_now(),
+                            Err(e) => panic!("{e}"),
+                        }
+                    }
+                    assert_eq!(got + lost, n);
+                }));
+            }
+            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            for i in 0..n {
+                w.publish_one(&s(i));
+            }
+            for r in readers {
+                r.join().unwrap();
+            }
+        });
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "futex and clock syscalls")]
+    fn recv_wait_wakes_and_detects_a_dead_writer() {
+        let ring = Box::new(BroadcastRing::<S, 8>::new());
+        std::thread::scope(|sc| {
+            let mut r = ring.reader().with_liveness(|_| true);
+            let t = sc.spawn(move || {
+                for i in 0..20 {
+                    let (v, p) = r.recv_wait(Some(Duration::from_secs(10))).unwrap();
+                    assert_eq!((v, p), (s(i), i));
+                }
+            });
+            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            for i in 0..20 {
+                std::thread::sleep(Duration::from_micros(500));
+                w.publish_one(&s(i));
+            }
+            t.join().unwrap();
+            core::mem::forget(w);
+        });
+        let mut r = ring.reader().with_liveness(|_| false);
+        assert_eq!(r.recv_wait(Some(Duration::from_secs(5))), Err(Error::WriterGone));
+    }
+}

@@ -1,0 +1,738 @@
+//! A bounded, wait-free single-producer single-consumer ring of samples in shared memory.
+//!
+//! # Algorithm
+//!
+//! Two free-running `u64` positions: `tail` (samples published, written only by the producer) and `head`
+//! (samples released, written only by the consumer). Slot `p & (N - 1)` holds sample `p`; `N` is a power of two,
+//! so there is no wrap branch and no wasted slot, and a `u64` never wraps in practice. The producer writes a
+//! slot with `Relaxed` atomic word stores and publishes it with one `Release` store of `tail` (one store for a
+//! whole batch); the consumer `Acquire`-loads `tail`, copies the slot with `Relaxed` word loads and frees it with
+//! one `Release` store of `head`, which the producer `Acquire`-loads before reusing the slot. So an honest peer
+//! never accesses a slot concurrently with us, and a dishonest one only makes us copy garbage, never race
+//! non-atomically.
+//!
+//! Each handle keeps its own position and a cached copy of the peer's in process-local memory (rigtorp's
+//! trick): the peer's line is only read when the cached value says the ring is full (producer) or empty
+//! (consumer). The two positions, and the two wait cells, are on separate 128-byte lines.
+//!
+//! A peer's position is validated whenever it is loaded: `tail - head` must be at most `N`. Anything else is
+//! reported as [`Error::Corrupt`]; nothing loops on shared values, so both sides are wait-free.
+//!
+//! # In-place access
+//!
+//! [`Producer::reserve`] / [`WriteSlot::commit`] and [`Consumer::peek`] / [`ReadSlot::release`] give access to a
+//! slot without copying the sample through the stack. The slot is only exposed through atomic byte views
+//! ([`SharedBytesMut`], [`SharedBytes`]), never as `&mut T` or `&T`: the consumer process is not trusted, and a
+//! hostile consumer could write a reserved slot at any time, which would make a `&mut T` into it undefined
+//! behaviour in the producer. [`WriteSlot::as_mut_ptr`] gives the raw address for callers that fill the slot
+//! outside the Rust abstract machine (a `read(2)` or DMA into it) under their own `unsafe` reasoning.
+
+use core::time::Duration;
+
+use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
+use super::role::{self, Holder, RoleCell, RoleGuard};
+use super::sync::{AtomicU64, Ordering};
+use super::wait::WaitCell;
+use super::{CachePadded, Error};
+use crate::Shareable;
+use crate::process::ProcessIdentity;
+
+#[repr(C)]
+struct Side {
+    pos: AtomicU64,
+    role: RoleCell,
+}
+
+impl Side {
+    #[cfg(not(loom))]
+    const fn new() -> Self {
+        Self {
+            pos: AtomicU64::new(0),
+            role: RoleCell::new(),
+        }
+    }
+    #[cfg(loom)]
+    fn new() -> Self {
+        Self {
+            pos: AtomicU64::new(0),
+            role: RoleCell::new(),
+        }
+    }
+}
+
+/// A single-producer single-consumer ring of `N` samples (`N` a power of two) in shared memory.
+///
+/// All-zero is the empty ring with no producer and no consumer. Use it through a [`Producer`] in one process and
+/// a [`Consumer`] in another (or the same) process.
+#[repr(C)]
+pub struct SpscRing<T, const N: usize> {
+    producer: CachePadded<Side>,
+    consumer: CachePadded<Side>,
+    /// Consumers sleep here waiting for data; the producer notifies.
+    data_wait: CachePadded<WaitCell>,
+    /// The producer sleeps here waiting for space; the consumer notifies.
+    space_wait: CachePadded<WaitCell>,
+    slots: [SlotCell<T>; N],
+}
+
+// SAFETY: all-zero is the empty ring (positions 0, roles free, no waiters, zeroed slots); every field is an
+// atomic or a `SlotCell` accessed only through atomic words; the layout is `repr(C)` of fixed-width atomics and
+// 8-byte-aligned slots, 128-byte padded on every target; every position read from memory is validated, so no
+// value can make a handle panic, go out of bounds or loop.
+#[cfg(not(loom))]
+unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for SpscRing<T, N> {
+    const KIND: &'static str = "spsc-ring";
+    const CAPACITY: u64 = N as u64;
+    const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
+}
+
+impl<T: Shareable, const N: usize> Default for SpscRing<T, N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T: Shareable, const N: usize> SpscRing<T, N> {
+    const MASK: u64 = {
+        assert!(N.is_power_of_two(), "ring capacity must be a power of two");
+        N as u64 - 1
+    };
+    const CAP: u64 = N as u64;
+
+    /// An empty ring (the same as all-zero memory).
+    #[cfg(not(loom))]
+    pub const fn new() -> Self {
+        let _ = Self::MASK;
+        Self {
+            producer: CachePadded(Side::new()),
+            consumer: CachePadded(Side::new()),
+            data_wait: CachePadded(WaitCell::new()),
+            space_wait: CachePadded(WaitCell::new()),
+            slots: [const { SlotCell::new() }; N],
+        }
+    }
+
+    /// An empty ring (loom model).
+    #[cfg(loom)]
+    pub fn new() -> Self {
+        let _ = Self::MASK;
+        Self {
+            producer: CachePadded(Side::new()),
+            consumer: CachePadded(Side::new()),
+            data_wait: CachePadded(WaitCell::new()),
+            space_wait: CachePadded(WaitCell::new()),
+            slots: core::array::from_fn(|_| SlotCell::new()),
+        }
+    }
+
+    /// The number of samples the ring holds.
+    pub const fn capacity(&self) -> usize {
+        N
+    }
+
+    /// Claims the producer role for the calling process.
+    ///
+    /// Fails with [`Error::RoleTaken`] if a live process holds it (a dead holder's role is taken over), or with
+    /// [`Error::Corrupt`] if the shared positions are inconsistent.
+    pub fn producer(&self) -> Result<Producer<'_, T, N>, Error> {
+        self.producer_with(&ProcessIdentity::current(), role::is_alive)
+    }
+
+    /// Claims the producer role for `identity` (e.g. to claim it once per thread in one process, giving each a
+    /// distinct identity). Roles are advisory: a wrong identity can break the protocol but not memory safety.
+    pub fn producer_as(&self, identity: ProcessIdentity) -> Result<Producer<'_, T, N>, Error> {
+        self.producer_with(&identity, role::is_alive)
+    }
+
+    pub(crate) fn producer_with(
+        &self,
+        identity: &ProcessIdentity,
+        alive: fn(&ProcessIdentity) -> bool,
+    ) -> Result<Producer<'_, T, N>, Error> {
+        let role = self.producer.role.claim(identity, alive)?;
+        let tail = self.producer.pos.load(Ordering::Acquire);
+        let head = self.consumer.pos.load(Ordering::Acquire);
+        check(head, tail, Self::CAP)?;
+        Ok(Producer {
+            ring: self,
+            tail,
+            head,
+            alive,
+            _role: role,
+        })
+    }
+
+    /// Claims the consumer role for the calling process (see [`producer`](Self::producer)).
+    pub fn consumer(&self) -> Result<Consumer<'_, T, N>, Error> {
+        self.consumer_with(&ProcessIdentity::current(), role::is_alive)
+    }
+
+    /// Claims the consumer role for `identity` (see [`producer_as`](Self::producer_as)).
+    pub fn consumer_as(&self, identity: ProcessIdentity) -> Result<Consumer<'_, T, N>, Error> {
+        self.consumer_with(&identity, role::is_alive)
+    }
+
+    pub(crate) fn consumer_with(
+        &self,
+        identity: &ProcessIdentity,
+        alive: fn(&ProcessIdentity) -> bool,
+    ) -> Result<Consumer<'_, T, N>, Error> {
+        let role = self.consumer.role.claim(identity, alive)?;
+        let head = self.consumer.pos.load(Ordering::Acquire);
+        let tail = self.producer.pos.load(Ordering::Acquire);
+        check(head, tail, Self::CAP)?;
+        Ok(Consumer {
+            ring: self,
+            head,
+            tail,
+            alive,
+            _role: role,
+        })
+    }
+
+    /// The process holding the producer role, if any.
+    pub fn producer_holder(&self) -> Option<ProcessIdentity> {
+        match self.producer.role.holder() {
+            Holder::Free => None,
+            Holder::Held(id) => Some(id),
+        }
+    }
+
+    /// The process holding the consumer role, if any.
+    pub fn consumer_holder(&self) -> Option<ProcessIdentity> {
+        match self.consumer.role.holder() {
+            Holder::Free => None,
+            Holder::Held(id) => Some(id),
+        }
+    }
+
+    /// A snapshot of the number of samples in the ring (`None` if the positions are inconsistent).
+    pub fn len(&self) -> Option<usize> {
+        let head = self.consumer.pos.load(Ordering::Acquire);
+        let tail = self.producer.pos.load(Ordering::Acquire);
+        check(head, tail, Self::CAP).ok().map(|n| n as usize)
+    }
+
+    /// Whether a snapshot shows the ring empty (inconsistent positions count as not empty).
+    pub fn is_empty(&self) -> bool {
+        self.len() == Some(0)
+    }
+
+    #[inline]
+    fn slot(&self, pos: u64) -> &SlotCell<T> {
+        &self.slots[(pos & Self::MASK) as usize]
+    }
+}
+
+/// `tail - head`, or `Corrupt` if that is not in `0..=cap`.
+#[inline]
+fn check(head: u64, tail: u64, cap: u64) -> Result<u64, Error> {
+    let used = tail.wrapping_sub(head);
+    if used > cap {
+        Err(Error::Corrupt { head, tail })
+    } else {
+        Ok(used)
+    }
+}
+
+/// The producer's handle: pushes samples. Dropping it releases the producer role.
+pub struct Producer<'a, T: Shareable, const N: usize> {
+    ring: &'a SpscRing<T, N>,
+    /// Our own position (authoritative: never re-read from shared memory).
+    tail: u64,
+    /// Cached consumer position.
+    head: u64,
+    alive: fn(&ProcessIdentity) -> bool,
+    _role: RoleGuard<'a>,
+}
+
+impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
+    /// Free slots, reloading the consumer's position only if fewer than `want` look free.
+    #[inline]
+    fn free(&mut self, want: u64) -> Result<u64, Error> {
+        let free = SpscRing::<T, N>::CAP - self.tail.wrapping_sub(self.head);
+        if free >= want {
+            return Ok(free);
+        }
+        let head = self.ring.consumer.pos.load(Ordering::Acquire);
+        let used = check(head, self.tail, SpscRing::<T, N>::CAP)?;
+        self.head = head;
+        Ok(SpscRing::<T, N>::CAP - used)
+    }
+
+    #[inline]
+    fn publish(&mut self, n: u64) {
+        self.tail = self.tail.wrapping_add(n);
+        self.ring.producer.pos.store(self.tail, Ordering::Release);
+        self.ring.data_wait.notify();
+    }
+
+    /// Pushes one sample; [`Error::Full`] if there is no free slot.
+    #[inline]
+    pub fn try_push(&mut self, value: T) -> Result<(), Error> {
+        if self.free(1)? == 0 {
+            return Err(Error::Full);
+        }
+        self.ring.slot(self.tail).store(&value);
+        self.publish(1);
+        Ok(())
+    }
+
+    /// Pushes as many samples from the front of `values` as fit and publishes them with one release store;
+    /// returns how many were pushed (0 when full).
+    pub fn push_slice(&mut self, values: &[T]) -> Result<usize, Error> {
+        let free = self.free(values.len() as u64)?;
+        let n = (values.len() as u64).min(free);
+        for (i, v) in values[..n as usize].iter().enumerate() {
+            self.ring.slot(self.tail.wrapping_add(i as u64)).store(v);
+        }
+        if n > 0 {
+            self.publish(n);
+        }
+        Ok(n as usize)
+    }
+
+    /// Pushes one sample, waiting for space up to `timeout` (`None`: no limit): spins briefly, then sleeps on
+    /// a futex. Fails with [`Error::Timeout`], or [`Error::ReaderGone`] if the consumer role is held by a dead
+    /// process.
+    pub fn push_wait(&mut self, value: T, timeout: Option<Duration>) -> Result<(), Error> {
+        let ring = self.ring;
+        let alive = self.alive;
+        ring.space_wait.wait(
+            timeout,
+            || match self.try_push(value) {
+                Ok(()) => Ok(Some(())),
+                Err(Error::Full) => Ok(None),
+                Err(e) => Err(e),
+            },
+            || ring.consumer.role.holder_dead(alive),
+            Error::ReaderGone,
+        )
+    }
+
+    /// Reserves the next slot for in-place writing; nothing is visible to the consumer until
+    /// [`WriteSlot::commit`]. [`Error::Full`] if there is no free slot.
+    pub fn reserve(&mut self) -> Result<WriteSlot<'_, 'a, T, N>, Error> {
+        if self.free(1)? == 0 {
+            return Err(Error::Full);
+        }
+        Ok(WriteSlot { producer: self })
+    }
+
+    /// The number of samples pushed so far over the ring's life (the position of the next sample).
+    pub fn position(&self) -> u64 {
+        self.tail
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &'a SpscRing<T, N> {
+        self.ring
+    }
+}
+
+/// A reserved slot being filled in place. Dropping it without [`commit`](Self::commit) publishes nothing.
+pub struct WriteSlot<'p, 'a, T: Shareable, const N: usize> {
+    producer: &'p mut Producer<'a, T, N>,
+}
+
+impl<T: Shareable, const N: usize> WriteSlot<'_, '_, T, N> {
+    fn cell(&self) -> &SlotCell<T> {
+        self.producer.ring.slot(self.producer.tail)
+    }
+
+    /// The slot's bytes, to fill piecewise (e.g. a camera frame row by row).
+    pub fn bytes(&mut self) -> SharedBytesMut<'_> {
+        self.cell().bytes_mut()
+    }
+
+    /// Writes a whole sample into the slot.
+    pub fn write(&mut self, value: &T) {
+        self.cell().store(value);
+    }
+
+    /// The slot's address, for filling it outside the Rust abstract machine (e.g. `read(2)` or DMA into it).
+    ///
+    /// Using it is `unsafe`: the memory is shared with another process, which is not trusted, so the caller
+    /// must not create Rust references into it; writes through the pointer must be completed before
+    /// [`commit`](Self::commit). The slot spans `size_of::<T>()` bytes (rounded up to a multiple of 8).
+    #[cfg(not(loom))]
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.cell().as_ptr()
+    }
+
+    /// The sample's position in the ring's history.
+    pub fn position(&self) -> u64 {
+        self.producer.tail
+    }
+
+    /// Publishes the slot to the consumer.
+    pub fn commit(self) {
+        self.producer.publish(1);
+    }
+}
+
+/// The consumer's handle: pops samples. Dropping it releases the consumer role.
+pub struct Consumer<'a, T: Shareable, const N: usize> {
+    ring: &'a SpscRing<T, N>,
+    /// Our own position (authoritative).
+    head: u64,
+    /// Cached producer position.
+    tail: u64,
+    alive: fn(&ProcessIdentity) -> bool,
+    _role: RoleGuard<'a>,
+}
+
+impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
+    /// Available samples, reloading the producer's position only if fewer than `want` look available.
+    #[inline]
+    fn available(&mut self, want: u64) -> Result<u64, Error> {
+        let avail = self.tail.wrapping_sub(self.head);
+        if avail >= want {
+            return Ok(avail);
+        }
+        let tail = self.ring.producer.pos.load(Ordering::Acquire);
+        let avail = check(self.head, tail, SpscRing::<T, N>::CAP)?;
+        self.tail = tail;
+        Ok(avail)
+    }
+
+    #[inline]
+    fn release(&mut self, n: u64) {
+        self.head = self.head.wrapping_add(n);
+        self.ring.consumer.pos.store(self.head, Ordering::Release);
+        self.ring.space_wait.notify();
+    }
+
+    /// Pops one sample; [`Error::Empty`] if there is none.
+    #[inline]
+    pub fn try_pop(&mut self) -> Result<T, Error> {
+        if self.available(1)? == 0 {
+            return Err(Error::Empty);
+        }
+        let v = self.ring.slot(self.head).load();
+        self.release(1);
+        Ok(v)
+    }
+
+    /// Pops as many samples as are available, up to `out.len()`, into the front of `out` and frees them with one
+    /// release store; returns how many (0 when empty).
+    pub fn pop_slice(&mut self, out: &mut [T]) -> Result<usize, Error> {
+        let avail = self.available(out.len() as u64)?;
+        let n = (out.len() as u64).min(avail);
+        for (i, o) in out[..n as usize].iter_mut().enumerate() {
+            self.ring.slot(self.head.wrapping_add(i as u64)).load_into(o);
+        }
+        if n > 0 {
+            self.release(n);
+        }
+        Ok(n as usize)
+    }
+
+    /// Pops one sample, waiting up to `timeout` (`None`: no limit): spins briefly, then sleeps on a futex.
+    /// Fails with [`Error::Timeout`], or [`Error::WriterGone`] if the producer role is held by a dead process
+    /// and the ring is empty.
+    pub fn pop_wait(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
+        let ring = self.ring;
+        let alive = self.alive;
+        ring.data_wait.wait(
+            timeout,
+            || match self.try_pop() {
+                Ok(v) => Ok(Some(v)),
+                Err(Error::Empty) => Ok(None),
+                Err(e) => Err(e),
+            },
+            || ring.producer.role.holder_dead(alive),
+            Error::WriterGone,
+        )
+    }
+
+    /// Gives in-place access to the oldest sample without freeing its slot (until [`ReadSlot::release`]).
+    /// [`Error::Empty`] if there is none.
+    pub fn peek(&mut self) -> Result<ReadSlot<'_, 'a, T, N>, Error> {
+        if self.available(1)? == 0 {
+            return Err(Error::Empty);
+        }
+        Ok(ReadSlot { consumer: self })
+    }
+
+    /// The number of samples released so far over the ring's life (the position of the next sample).
+    pub fn position(&self) -> u64 {
+        self.head
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &'a SpscRing<T, N> {
+        self.ring
+    }
+}
+
+/// In-place access to the oldest sample. Dropping it without [`release`](Self::release) leaves the sample in the
+/// ring.
+pub struct ReadSlot<'c, 'a, T: Shareable, const N: usize> {
+    consumer: &'c mut Consumer<'a, T, N>,
+}
+
+impl<T: Shareable, const N: usize> ReadSlot<'_, '_, T, N> {
+    fn cell(&self) -> &SlotCell<T> {
+        self.consumer.ring.slot(self.consumer.head)
+    }
+
+    /// The sample's bytes, to read piecewise (e.g. a region of a camera frame).
+    pub fn bytes(&self) -> SharedBytes<'_> {
+        self.cell().bytes()
+    }
+
+    /// Copies the whole sample out.
+    pub fn read(&self) -> T {
+        self.cell().load()
+    }
+
+    /// Copies the whole sample into `out`.
+    pub fn read_into(&self, out: &mut T) {
+        self.cell().load_into(out);
+    }
+
+    /// The sample's position in the ring's history.
+    pub fn position(&self) -> u64 {
+        self.consumer.head
+    }
+
+    /// Frees the slot for the producer.
+    pub fn release(self) {
+        self.consumer.release(1);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::boxed::Box;
+    use std::vec::Vec;
+
+    const P: ProcessIdentity = ProcessIdentity { pid: 11, start_time: 1 };
+    const C: ProcessIdentity = ProcessIdentity { pid: 12, start_time: 1 };
+    fn alive(_: &ProcessIdentity) -> bool {
+        true
+    }
+    fn dead(_: &ProcessIdentity) -> bool {
+        false
+    }
+
+    #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+    #[repr(C)]
+    struct Sample {
+        seq: u64,
+        data: [u32; 3],
+        check: u32,
+    }
+    impl Sample {
+        fn new(seq: u64) -> Self {
+            let data = [seq as u32 ^ 0xdead_beef, (seq >> 7) as u32, seq as u32 * 31];
+            Self {
+                seq,
+                data,
+                check: data[0] ^ data[1] ^ data[2] ^ seq as u32,
+            }
+        }
+        fn ok(&self) -> bool {
+            *self == Self::new(self.seq)
+        }
+    }
+
+    #[test]
+    fn push_pop_full_empty_and_fifo() {
+        let ring = Box::new(SpscRing::<Sample, 4>::new());
+        let mut p = ring.producer_with(&P, alive).unwrap();
+        let mut c = ring.consumer_with(&C, alive).unwrap();
+        assert_eq!(c.try_pop(), Err(Error::Empty));
+        for i in 0..4 {
+            p.try_push(Sample::new(i)).unwrap();
+        }
+        assert_eq!(p.try_push(Sample::new(9)), Err(Error::Full));
+        assert_eq!(ring.len(), Some(4));
+        for i in 0..4 {
+            assert_eq!(c.try_pop().unwrap(), Sample::new(i));
+        }
+        assert_eq!(c.try_pop(), Err(Error::Empty));
+        // Many laps.
+        for i in 4..1000u64 {
+            p.try_push(Sample::new(i)).unwrap();
+            assert_eq!(c.try_pop().unwrap().seq, i);
+        }
+    }
+
+    #[test]
+    fn slices_and_in_place() {
+        let ring = Box::new(SpscRing::<Sample, 8>::new());
+        let mut p = ring.producer_with(&P, alive).unwrap();
+        let mut c = ring.consumer_with(&C, alive).unwrap();
+        let v: Vec<Sample> = (0..11).map(Sample::new).collect();
+        assert_eq!(p.push_slice(&v).unwrap(), 8);
+        assert_eq!(p.push_slice(&v[8..]).unwrap(), 0);
+        let mut out = [Sample::new(0); 5];
+        assert_eq!(c.pop_slice(&mut out).unwrap(), 5);
+        assert_eq!(&out[..], &v[..5]);
+        assert_eq!(p.push_slice(&v[8..]).unwrap(), 3);
+        // Reserve / commit, and an abandoned reservation.
+        let r = c.peek().unwrap();
+        assert_eq!(r.read(), v[5]);
+        assert_eq!(r.position(), 5);
+        drop(r); // not released
+        assert_eq!(c.peek().unwrap().read(), v[5]);
+        let r = c.peek().unwrap();
+        let mut seq = [0u8; 8];
+        r.bytes().load(0, &mut seq);
+        assert_eq!(u64::from_ne_bytes(seq), 5);
+        r.release();
+        {
+            let mut w = p.reserve().unwrap();
+            assert_eq!(w.position(), 11);
+            w.write(&Sample::new(11));
+            w.bytes().store(0, &100u64.to_ne_bytes());
+            // dropped: not committed
+        }
+        let mut w = p.reserve().unwrap();
+        w.write(&Sample::new(11));
+        w.commit();
+        let mut out = [Sample::new(0); 8];
+        assert_eq!(c.pop_slice(&mut out).unwrap(), 6);
+        assert_eq!(&out[..6], &(6..12).map(Sample::new).collect::<Vec<_>>()[..]);
+    }
+
+    #[test]
+    fn roles_are_exclusive_and_released_and_taken_over() {
+        let ring = Box::new(SpscRing::<u64, 2>::new());
+        let p = ring.producer_with(&P, alive).unwrap();
+        assert_eq!(ring.producer_with(&C, alive).err(), Some(Error::RoleTaken { pid: 11 }));
+        assert_eq!(ring.producer_holder(), Some(P));
+        drop(p);
+        assert_eq!(ring.producer_holder(), None);
+        let mut p = ring.producer_with(&P, alive).unwrap();
+        p.try_push(7).unwrap();
+        // P "dies" holding the role: C takes over and continues at the shared position.
+        core::mem::forget(p);
+        let mut p2 = ring.producer_with(&C, dead).unwrap();
+        assert_eq!(p2.position(), 1);
+        p2.try_push(8).unwrap();
+        let mut c = ring.consumer_with(&C, alive).unwrap();
+        assert_eq!(c.try_pop(), Ok(7));
+        assert_eq!(c.try_pop(), Ok(8));
+    }
+
+    #[test]
+    fn corrupt_positions_are_errors() {
+        let ring = Box::new(SpscRing::<u64, 4>::new());
+        let mut p = ring.producer_with(&P, alive).unwrap();
+        let mut c = ring.consumer_with(&C, alive).unwrap();
+        for i in 0..4 {
+            p.try_push(i).unwrap();
+        }
+        // Hostile consumer moves head past tail.
+        ring.consumer.pos.store(100, Ordering::Relaxed);
+        assert_eq!(p.try_push(1), Err(Error::Corrupt { head: 100, tail: 4 }));
+        assert_eq!(p.push_slice(&[1, 2]), Err(Error::Corrupt { head: 100, tail: 4 }));
+        // Hostile producer claims more than N samples.
+        for _ in 0..4 {
+            c.try_pop().unwrap();
+        }
+        ring.producer.pos.store(9, Ordering::Relaxed);
+        assert_eq!(c.try_pop(), Err(Error::Corrupt { head: 4, tail: 9 }));
+        ring.producer.pos.store(5, Ordering::Relaxed);
+        assert!(c.try_pop().is_ok(), "one (garbage but valid) sample");
+        ring.producer.pos.store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(
+            c.try_pop(),
+            Err(Error::Corrupt {
+                head: 5,
+                tail: u64::MAX
+            })
+        );
+        assert_eq!(
+            c.peek().err(),
+            Some(Error::Corrupt {
+                head: 5,
+                tail: u64::MAX
+            })
+        );
+        drop(p);
+        assert_eq!(
+            ring.producer_with(&P, alive).err(),
+            Some(Error::Corrupt {
+                head: 5,
+                tail: u64::MAX
+            })
+        );
+    }
+
+    #[test]
+    fn two_threads_keep_order() {
+        let ring = Box::new(SpscRing::<Sample, 16>::new());
+        let n: u64 = if cfg!(miri) { 200 } else { 200_000 };
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut p = ring.producer_with(&P, alive).unwrap();
+                let mut i = 0;
+                while i < n {
+                    if i % 3 == 0 {
+                        let batch: Vec<Sample> = (i..(i + 5).min(n)).map(Sample::new).collect();
+                        i += p.push_slice(&batch).unwrap() as u64;
+                    } else if p.try_push(Sample::new(i)).is_ok() {
+                        i += 1;
+                    }
+                }
+            });
+            s.spawn(|| {
+                let mut c = ring.consumer_with(&C, alive).unwrap();
+                let mut i = 0;
+                let mut buf = [Sample::new(0); 4];
+                while i < n {
+                    let got = c.pop_slice(&mut buf).unwrap();
+                    for s in &buf[..got] {
+                        assert!(s.ok());
+                        assert_eq!(s.seq, i);
+                        i += 1;
+                    }
+                }
+            });
+        });
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "futex and clock syscalls")]
+    fn blocking_waits_between_threads() {
+        let ring = Box::new(SpscRing::<Sample, 2>::new());
+        let n = 5_000u64;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut p = ring.producer_with(&P, alive).unwrap();
+                for i in 0..n {
+                    p.push_wait(Sample::new(i), Some(Duration::from_secs(10))).unwrap();
+                    if i % 1000 == 0 {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+            });
+            s.spawn(|| {
+                let mut c = ring.consumer_with(&C, alive).unwrap();
+                for i in 0..n {
+                    let v = c.pop_wait(Some(Duration::from_secs(10))).unwrap();
+                    assert_eq!(v.seq, i);
+                    if i % 1500 == 0 {
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                }
+                assert_eq!(c.pop_wait(Some(Duration::from_millis(5))), Err(Error::Timeout));
+            });
+        });
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "futex and clock syscalls")]
+    fn waiting_on_a_dead_producer_reports_writer_gone() {
+        let ring = Box::new(SpscRing::<u64, 2>::new());
+        let p = ring.producer_with(&P, alive).unwrap();
+        core::mem::forget(p);
+        let mut c = ring.consumer_with(&C, dead).unwrap();
+        assert_eq!(c.pop_wait(Some(Duration::from_secs(5))), Err(Error::WriterGone));
+    }
+}
