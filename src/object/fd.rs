@@ -15,7 +15,7 @@ pub type FdShared<S> = Shared<S, Mapping>;
 
 fn total_size<S: SharedState>(options: &ObjectOptions) -> Result<(super::Fingerprint, u64), ObjectError> {
     let fp = options.fingerprint::<S>();
-    let total = header::total_size(&fp).ok_or(ObjectError::TooLarge)?;
+    let total = header::total_size_of(&fp).ok_or(ObjectError::TooLarge)?;
     usize::try_from(total).map_err(|_| ObjectError::TooLarge)?;
     Ok((fp, total))
 }

@@ -137,7 +137,7 @@ pub const fn payload_offset(align: u32) -> u64 {
 }
 
 /// The total size an object with this fingerprint needs; `None` on overflow.
-pub const fn total_size(fp: &Fingerprint) -> Option<u64> {
+pub const fn total_size_of(fp: &Fingerprint) -> Option<u64> {
     payload_offset(fp.align).checked_add(fp.size)
 }
 

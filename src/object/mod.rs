@@ -41,7 +41,7 @@ pub mod sysv;
 
 pub use header::{
     EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot, WRITER_SLOTS,
-    WriterSlot, fnv1a, validate,
+    WriterSlot, fnv1a, total_size_of, validate,
 };
 pub use reap::{ReapReport, reap};
 pub use region::{Mapping, Region};
@@ -328,7 +328,7 @@ impl<S: SharedState, R: Region> Shared<S, R> {
 
     /// Creates the object in a fresh, zero-filled region: writes and publishes the header.
     pub(crate) fn init(region: R, fp: &Fingerprint, flags: u32) -> Result<Self, ObjectError> {
-        let total = header::total_size(fp).ok_or(ObjectError::TooLarge)?;
+        let total = header::total_size_of(fp).ok_or(ObjectError::TooLarge)?;
         if (region.len() as u64) < total {
             return Err(ObjectError::Header(HeaderError::Truncated {
                 claimed: total,

@@ -22,7 +22,7 @@ pub fn has_size_signature(size: usize) -> bool {
 
 fn segment_size<S: SharedState>(options: &ObjectOptions) -> Result<(super::Fingerprint, usize), ObjectError> {
     let fp = options.fingerprint::<S>();
-    let total = header::total_size(&fp).ok_or(ObjectError::TooLarge)?;
+    let total = header::total_size_of(&fp).ok_or(ObjectError::TooLarge)?;
     let size = total
         .checked_next_multiple_of(4096)
         .and_then(|s| s.checked_add(SIZE_SIGNATURE as u64))
