@@ -1,1 +1,36 @@
-//! fusion (work in progress).
+//! Sensor fusion across processes: timestamped samples, time-indexed reads, synchronisers, an attitude filter.
+//!
+//! This module is the pure, process-independent part: no allocation, no syscalls other than reading
+//! `CLOCK_MONOTONIC` in [`Timestamp::now`], fixed capacities as const generics.
+//!
+//! - [`Timestamp`], [`SampleHeader`], [`Stamped`]: what a sensor process publishes. Every sample type here is
+//!   `#[repr(C)]`, padding-free and [`bytemuck::Pod`], so it can live in shared memory and be read from an
+//!   untrusted peer: [`Vector3`], [`Quaternion`], [`ImuSample`], [`MagSample`], [`GnssFix`].
+//! - [`Interpolate`]: linear for vectors and IMU samples, slerp (nlerp when nearly parallel) for quaternions.
+//! - [`TimeSeries`] / [`TimeSeriesExt`]: nearest sample, bracketing pair and interpolation at a time `t`, by
+//!   binary search over a window that a concurrent writer may be overwriting, with typed errors
+//!   ([`ReadError`]).
+//! - [`sync`]: [`ExactTime`], [`ApproximateTime`] (ROS `message_filters` guarantees) and [`LatestOfEach`]
+//!   synchronisers over `K` channels.
+//! - [`Madgwick`]: a small AHRS (IMU + magnetometer) attitude filter in `f32`.
+//! - [`sim`]: a deterministic ground-truth motion and sensor-noise model to test fusion pipelines.
+
+mod ahrs;
+mod geometry;
+mod interp;
+mod sample;
+mod series;
+pub mod sim;
+pub mod sync;
+mod time;
+
+pub use ahrs::{AhrsError, Madgwick};
+pub use geometry::{Quaternion, Vector3};
+pub use interp::{Interpolate, ratio};
+pub use sample::{GnssFix, ImuSample, MagSample, Payload, SampleHeader, Stamped};
+pub use series::{Bracket, DEFAULT_ATTEMPTS, ReadError, Sample, SliceSeries, TimeSeries, TimeSeriesExt};
+pub use sync::{ApproximateTime, ExactTime, LatestOfEach, PushError, SyncStats, Timed};
+pub use time::Timestamp;
+
+#[cfg(test)]
+mod series_proptests;
