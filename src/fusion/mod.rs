@@ -33,4 +33,6 @@ pub use sync::{ApproximateTime, ExactTime, LatestOfEach, PushError, SyncStats, T
 pub use time::Timestamp;
 
 #[cfg(test)]
+mod proptest_config;
+#[cfg(test)]
 mod series_proptests;
