@@ -1,1 +1,311 @@
-fn main() {}
+//! `cargo xtask test`: sets the machine up, runs every suite on every target, and prints one
+//! table and one `N passed, M failed` line. See `usage()`.
+
+mod elf;
+mod leak;
+mod proc;
+mod qemu;
+mod report;
+mod setup;
+mod suites;
+mod targets;
+
+use std::env;
+use std::path::Path;
+use std::process::{Command, ExitCode};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use report::{Cell, Counts, Row, Table};
+use targets::{PROGRAMS, Program, TARGETS, Target};
+
+const USAGE: &str = "\
+usage: cargo xtask test [options] [-- <cargo test arguments>]
+
+Sets up the machine (Rust targets, Debian packages, kernels; idempotent), then runs on each
+target: `lib` (cargo test), `user` (static programs natively or under qemu-user), `kernel`
+(static programs as /init on a real Linux kernel under qemu-system) and `static` (ELF checks).
+
+options:
+  --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
+  --suite S      only suite S: lib, user, kernel, static, or selftest (= user+kernel+static)
+  --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
+  --no-setup     skip the setup steps
+  --no-ipc-ns    run in the machine's IPC namespace instead of a private one
+  --verbose      echo the output of every command
+";
+
+#[derive(Default)]
+struct Options {
+    targets: Vec<String>,
+    lib: bool,
+    user: bool,
+    kernel: bool,
+    static_check: bool,
+    setup: bool,
+    ipc_ns: bool,
+    program_args: Vec<String>,
+    test_args: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        setup: true,
+        ipc_ns: true,
+        ..Options::default()
+    };
+    let mut suites = Vec::new();
+    let mut it = args.iter();
+    match it.next().map(String::as_str) {
+        Some("test") => {}
+        Some(other) => return Err(format!("unknown command `{other}`")),
+        None => return Err("missing command".into()),
+    }
+    while let Some(a) = it.next() {
+        let mut value = || it.next().cloned().ok_or(format!("{a} needs a value"));
+        match a.as_str() {
+            "--target" => o.targets.push(value()?),
+            "--suite" => suites.push(value()?),
+            "--arg" => o.program_args.push(value()?),
+            "--no-setup" => o.setup = false,
+            "--no-ipc-ns" => o.ipc_ns = false,
+            "--verbose" => proc::VERBOSE.store(true, Ordering::Relaxed),
+            "--" => o.test_args.extend(it.by_ref().cloned()),
+            _ => return Err(format!("unknown option `{a}`")),
+        }
+    }
+    if suites.is_empty() {
+        suites.push("all".into());
+    }
+    for s in &suites {
+        match s.as_str() {
+            "lib" => o.lib = true,
+            "user" => o.user = true,
+            "kernel" => o.kernel = true,
+            "static" => o.static_check = true,
+            "selftest" => (o.user, o.kernel, o.static_check) = (true, true, true),
+            "all" => (o.lib, o.user, o.kernel, o.static_check) = (true, true, true, true),
+            _ => return Err(format!("unknown suite `{s}`")),
+        }
+    }
+    if let Some(t) = o
+        .targets
+        .iter()
+        .find(|t| !TARGETS.iter().any(|x| x.triple.starts_with(t.as_str())))
+    {
+        return Err(format!("unknown target `{t}`"));
+    }
+    Ok(o)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let o = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("xtask: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    if o.ipc_ns && env::var_os("XTASK_IN_IPC_NS").is_none() {
+        if let Some(code) = rerun_in_ipc_namespace() {
+            return code;
+        }
+        println!("note: no private IPC namespace (unshare --ipc failed); checking leaks machine-wide");
+    }
+    if run(&o) { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// Runs this same command again inside `unshare --ipc`, so that tests see only their own
+/// segments and keys (other runs may be testing on this machine at the same time).
+fn rerun_in_ipc_namespace() -> Option<ExitCode> {
+    let works = Command::new("unshare")
+        .args(["--ipc", "true"])
+        .status()
+        .is_ok_and(|s| s.success());
+    let exe = env::current_exe().ok()?;
+    if !works {
+        return None;
+    }
+    let status = Command::new("unshare")
+        .args(["--ipc", "--"])
+        .arg(exe)
+        .args(env::args_os().skip(1))
+        .env("XTASK_IN_IPC_NS", "1")
+        .status();
+    Some(match status {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(s) => ExitCode::from(u8::try_from(s.code().unwrap_or(1)).unwrap_or(1)),
+        Err(_) => ExitCode::FAILURE,
+    })
+}
+
+/// Runs one setup step and prints one line about it.
+fn step(name: &str, problems: &mut Vec<String>, f: impl FnOnce() -> Result<String, String>) {
+    let t0 = Instant::now();
+    match f() {
+        Ok(what) => println!("setup: {name}: {what} ({:.1} s)", t0.elapsed().as_secs_f64()),
+        Err(e) => {
+            println!("setup: {name}: FAILED\n    {}", e.replace('\n', "\n    "));
+            problems.push(format!("setup: {name} failed"));
+        }
+    }
+}
+
+/// Everything after argument parsing; returns whether all passed.
+fn run(o: &Options) -> bool {
+    let start = Instant::now();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the repo")
+        .to_path_buf();
+    let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    let targets: Vec<&Target> = TARGETS
+        .iter()
+        .filter(|t| o.targets.is_empty() || o.targets.iter().any(|p| t.triple.starts_with(p.as_str())))
+        .collect();
+    let programs: Vec<&Program> = PROGRAMS.iter().collect();
+    // Problems outside the table (setup, leaks): each counts as one failure.
+    let mut problems: Vec<String> = Vec::new();
+
+    let segments_before = leak::segments().unwrap_or_else(|e| {
+        problems.push(e);
+        Vec::new()
+    });
+
+    let mut kernels = std::collections::HashMap::new();
+    if o.setup {
+        let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
+        step("rust targets", &mut problems, || setup::rust_targets(&triples));
+        step("nightly components", &mut problems, setup::nightly_components);
+        step("debian packages", &mut problems, setup::apt_packages);
+    }
+    if o.kernel {
+        let t0 = Instant::now();
+        let cache = setup::kernel_cache(&root);
+        let wanted: Vec<&targets::Kernel> = targets.iter().filter_map(|t| t.kernel.as_ref()).collect();
+        kernels = setup::kernels(&cache, &wanted);
+        let found: Vec<&str> = kernels.iter().filter(|(_, k)| k.is_ok()).map(|(a, _)| *a).collect();
+        println!(
+            "setup: kernels: {} in {} ({:.1} s)",
+            found.join(" "),
+            cache.display(),
+            t0.elapsed().as_secs_f64()
+        );
+    }
+
+    let ctx = suites::Ctx {
+        root: root.clone(),
+        target_dir,
+        cargo: env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
+        test_args: o.test_args.clone(),
+        program_args: o.program_args.clone(),
+    };
+    let mut columns = vec!["lib".to_string()];
+    for p in &programs {
+        columns.push(p.example.to_string());
+        columns.push(format!("{}-kernel", p.example));
+    }
+    columns.push("static".into());
+    let mut table = Table {
+        columns,
+        sized: programs.iter().map(|p| p.example.to_string()).collect(),
+        rows: Vec::new(),
+    };
+
+    for t in &targets {
+        let pick = |selected: bool| {
+            if selected {
+                Cell::Ran(Counts::default())
+            } else {
+                Cell::Skipped
+            }
+        };
+        let mut row = Row {
+            target: t.triple,
+            cells: Vec::new(),
+            sizes: vec![None; programs.len()],
+        };
+        row.cells.push(if o.lib {
+            Cell::Ran(suites::lib(&ctx, t))
+        } else {
+            Cell::Skipped
+        });
+        let built = if o.user || o.kernel || o.static_check {
+            suites::build_static(&ctx, t, &programs)
+        } else {
+            programs.iter().map(|_| Err(String::new())).collect()
+        };
+        let mut static_cell = pick(o.static_check);
+        for (i, (p, b)) in programs.iter().zip(&built).enumerate() {
+            let kernel = t.kernel.as_ref();
+            let mut user = pick(o.user);
+            let mut boot = if kernel.is_none() {
+                Cell::NotApplicable
+            } else {
+                pick(o.kernel)
+            };
+            match b {
+                Ok(b) => {
+                    row.sizes[i] = Some(b.size);
+                    if o.user {
+                        user.add(suites::run_user(&ctx, t, p, b));
+                    }
+                    if let (true, Some(k)) = (o.kernel, kernel) {
+                        boot.add(match &kernels[k.deb_arch] {
+                            Ok(image) => suites::run_kernel(&ctx, t, k, image, p, b),
+                            Err(e) => suites::not_built(t, p, "-kernel", e),
+                        });
+                    }
+                    if o.static_check {
+                        static_cell.add(suites::static_check(t, p, b));
+                    }
+                }
+                Err(why) => {
+                    // Said once; then one failure in each selected cell.
+                    suites::not_built(t, p, " build", why);
+                    for cell in [&mut user, &mut boot, &mut static_cell] {
+                        if let Cell::Ran(_) = cell {
+                            cell.add(Counts::FAIL);
+                        }
+                    }
+                }
+            }
+            row.cells.push(user);
+            row.cells.push(boot);
+        }
+        row.cells.push(static_cell);
+        table.rows.push(row);
+    }
+
+    let leak = leak::new_since(&segments_before);
+    table.print();
+    let mut total = table.total();
+    if !problems.is_empty() {
+        println!("\nProblems:");
+        for p in &problems {
+            println!("  {p}");
+        }
+    }
+    total.failed += problems.len() as u32;
+    match leak {
+        Ok(left) if left.is_empty() => {
+            println!("\nleak check: no SysV segment left behind");
+            total.add(Counts::PASS);
+        }
+        Ok(left) => {
+            println!("\nleak check: FAILED, {} SysV segment(s) left behind:", left.len());
+            for s in &left {
+                println!("  {}", s.line);
+            }
+            total.add(Counts::FAIL);
+        }
+        Err(e) => {
+            println!("\nleak check: FAILED, {e}");
+            total.add(Counts::FAIL);
+        }
+    }
+    println!("time: {:.0} s", start.elapsed().as_secs_f64());
+    println!("{} passed, {} failed", total.passed, total.failed);
+    total.failed == 0
+}

@@ -1,0 +1,112 @@
+//! Running child processes with a deadline and capturing what they print.
+
+use std::io::{BufRead, BufReader, Read};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// `--verbose`: echo every captured line as it arrives.
+pub static VERBOSE: AtomicBool = AtomicBool::new(false);
+
+pub struct Output {
+    /// `None` when the process was killed at its deadline.
+    pub status: Option<ExitStatus>,
+    /// stdout and stderr interleaved line by line, as they arrived.
+    pub text: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+
+    /// "exit status 1", "killed after 120 s", ... for messages.
+    pub fn describe(&self, timeout: Duration) -> String {
+        match self.status {
+            None => format!("killed after {} s (timeout)", timeout.as_secs()),
+            Some(s) => s.to_string(),
+        }
+    }
+}
+
+/// Runs `cmd` with stdin closed, collecting stdout and stderr into one text.
+///
+/// The child leads a new process group, so at the deadline we can kill it together with
+/// whatever it started (test binaries, qemu) and nothing that belongs to anyone else.
+pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Output> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let start = Instant::now();
+    let mut child = cmd.spawn()?;
+    let text = Arc::new(Mutex::new(String::new()));
+    let readers = [
+        collect(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), &text),
+        collect(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), &text),
+    ];
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if start.elapsed() > timeout {
+            kill_group(child.id());
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    for r in readers {
+        let _ = r.join();
+    }
+    let text = std::mem::take(&mut *text.lock().unwrap());
+    Ok(Output {
+        status,
+        text,
+        elapsed: start.elapsed(),
+    })
+}
+
+/// Runs a short command and returns its stdout if it succeeded (for queries such as dpkg-query).
+pub fn query(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => Some(String::from_utf8_lossy(&o.stdout).into_owned()),
+        _ => None,
+    }
+}
+
+fn collect(pipe: Option<Box<dyn Read + Send>>, text: &Arc<Mutex<String>>) -> thread::JoinHandle<()> {
+    let text = Arc::clone(text);
+    thread::spawn(move || {
+        let Some(pipe) = pipe else { return };
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        // Bytes, not `lines()`: a console may print invalid UTF-8 and we still want the rest.
+        while reader.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
+            let s = String::from_utf8_lossy(&line);
+            if VERBOSE.load(Ordering::Relaxed) {
+                eprint!("    | {s}");
+            }
+            text.lock().unwrap().push_str(&s);
+            line.clear();
+        }
+    })
+}
+
+/// Kills the process group led by `pid`: only processes this run started are in it.
+fn kill_group(pid: u32) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{pid}")])
+        .stderr(Stdio::null())
+        .status();
+}

@@ -1,0 +1,342 @@
+//! The suites: library tests, and the static programs (build, run, boot, ELF check).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::elf;
+use crate::proc::{self, Output};
+use crate::qemu;
+use crate::report::Counts;
+use crate::targets::{Kernel, Program, Target};
+
+pub const HOST: &str = "x86_64-unknown-linux-gnu";
+/// A guard against hangs only: a cold cross test build takes a few minutes.
+const CARGO_TIMEOUT: Duration = Duration::from_secs(1200);
+const RUN_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Static, libc-free linking: rust-lld, no PIE, no C runtime. `link-self-contained=no` keeps
+/// rustc from adding musl's crt1.o (its own `_start`) on i686-unknown-linux-musl.
+const STATIC_RUSTFLAGS: &str = "-C linker=rust-lld -C linker-flavor=ld.lld -C relocation-model=static \
+     -C target-feature=+crt-static -C link-self-contained=no";
+
+pub struct Ctx {
+    pub root: PathBuf,
+    pub target_dir: PathBuf,
+    pub cargo: String,
+    /// Passed to `cargo test` as given after `--`.
+    pub test_args: Vec<String>,
+    /// argv for the static programs (after `--` on the kernel command line).
+    pub program_args: Vec<String>,
+}
+
+/// Prints a result line, and details below it when something failed.
+fn say(target: &Target, suite: &str, c: Counts, secs: f64, details: &str) {
+    println!(
+        "[{}] {suite}: {} passed, {} failed ({secs:.1} s)",
+        target.triple, c.passed, c.failed
+    );
+    if c.failed > 0 && !details.trim().is_empty() {
+        for line in details.trim_end().lines() {
+            println!("    {line}");
+        }
+    }
+}
+
+/// `cargo test`: unit and integration tests, and doc tests on the host only (cross doc tests
+/// would compile and link every example separately, for little gain).
+pub fn lib(ctx: &Ctx, t: &Target) -> Counts {
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args(["test", "-p", "shmfusion", "--no-fail-fast", "--target", t.triple]);
+    if t.triple != HOST {
+        cmd.args(["--lib", "--tests"]);
+    }
+    cmd.args(&ctx.test_args);
+    let out = match proc::run(&mut cmd, CARGO_TIMEOUT) {
+        Ok(out) => out,
+        Err(e) => {
+            say(t, "lib", Counts::FAIL, 0.0, &format!("cannot run cargo: {e}"));
+            return Counts::FAIL;
+        }
+    };
+    let mut c = test_results(&out.text);
+    // A build failure, a crashed test binary or a timeout prints no failing result line.
+    if !out.success() && c.failed == 0 {
+        c.failed += 1;
+    }
+    let details = format!("{}\ncargo test: {}", excerpt(&out.text), out.describe(CARGO_TIMEOUT));
+    say(t, "lib", c, out.elapsed.as_secs_f64(), &details);
+    c
+}
+
+/// Sums every `test result: ok. N passed; M failed; ...` line of libtest.
+fn test_results(text: &str) -> Counts {
+    let mut c = Counts::default();
+    for line in text.lines() {
+        let Some(rest) = line.trim().strip_prefix("test result: ") else {
+            continue;
+        };
+        let words: Vec<&str> = rest.split([' ', ';']).filter(|w| !w.is_empty()).collect();
+        for w in words.windows(2) {
+            match (w[0].parse::<u32>(), w[1]) {
+                (Ok(n), "passed") => c.passed += n,
+                (Ok(n), "failed") => c.failed += n,
+                _ => {}
+            }
+        }
+    }
+    c
+}
+
+/// The useful part of a failed cargo run: compiler errors, or the tests' `failures:` blocks.
+fn excerpt(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    if let Some(i) = lines.iter().position(|l| l.starts_with("error")) {
+        return lines[i..].iter().take(80).copied().collect::<Vec<_>>().join("\n");
+    }
+    let mut out = Vec::new();
+    let mut inside = false;
+    for l in &lines {
+        inside |= *l == "failures:";
+        if inside {
+            out.push(*l);
+        }
+        inside &= !l.starts_with("test result:");
+    }
+    if out.is_empty() {
+        out = lines[lines.len().saturating_sub(30)..].to_vec();
+    }
+    out.truncate(150);
+    out.join("\n")
+}
+
+/// A static program built for one target.
+pub struct Built {
+    /// With symbols, for the ELF check.
+    pub unstripped: PathBuf,
+    /// What runs and what is measured.
+    pub stripped: PathBuf,
+    pub size: u64,
+}
+
+/// Builds all programs for `t` in one cargo call, in a target dir of its own so that the
+/// static RUSTFLAGS do not invalidate the test build. Symbols are kept (strip=false) for the
+/// ELF check, and a stripped copy is made with binutils.
+pub fn build_static(ctx: &Ctx, t: &Target, programs: &[&Program]) -> Vec<Result<Built, String>> {
+    let dir = ctx.target_dir.join("xtask-static");
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args(["build", "-p", "shmfusion", "--features", "rt", "--profile", "static"])
+        .args([
+            "--config",
+            "profile.static.strip=false",
+            "--target",
+            t.triple,
+            "--target-dir",
+        ])
+        .arg(&dir)
+        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    if t.triple != HOST {
+        // Overrides the cross gcc of .cargo/config.toml. Not for the host: there the same
+        // setting would also link the build scripts, which need the C library.
+        let var = format!("CARGO_TARGET_{}_LINKER", t.triple.to_uppercase().replace('-', "_"));
+        cmd.env(var, "rust-lld");
+    }
+    let mut present = Vec::new();
+    for p in programs {
+        if ctx.root.join(format!("examples/{}.rs", p.example)).exists() {
+            cmd.args(["--example", p.example]);
+            present.push(p.example);
+        }
+    }
+    let build = if present.is_empty() {
+        None
+    } else {
+        Some(proc::run(&mut cmd, CARGO_TIMEOUT))
+    };
+    let build_error = match &build {
+        Some(Ok(out)) if out.success() => None,
+        Some(Ok(out)) => Some(format!(
+            "static build: {}\n{}",
+            out.describe(CARGO_TIMEOUT),
+            excerpt(&out.text)
+        )),
+        Some(Err(e)) => Some(format!("cannot run cargo: {e}")),
+        None => None,
+    };
+    programs
+        .iter()
+        .map(|p| {
+            if !present.contains(&p.example) {
+                return Err(format!("examples/{}.rs does not exist", p.example));
+            }
+            if let Some(e) = &build_error {
+                return Err(e.clone());
+            }
+            let unstripped = dir.join(t.triple).join("static/examples").join(p.example);
+            let stripped = unstripped.with_extension("stripped");
+            let out = Command::new(t.strip).arg("-o").arg(&stripped).arg(&unstripped).output();
+            match out {
+                Ok(o) if o.status.success() => {}
+                Ok(o) => return Err(format!("{}: {}", t.strip, String::from_utf8_lossy(&o.stderr))),
+                Err(e) => return Err(format!("{}: {e}", t.strip)),
+            }
+            let size = fs::metadata(&stripped).map_err(|e| e.to_string())?.len();
+            Ok(Built {
+                unstripped,
+                stripped,
+                size,
+            })
+        })
+        .collect()
+}
+
+/// Reports a program that could not be built: one failure in each of its cells.
+pub fn not_built(t: &Target, p: &Program, suite: &str, why: &str) -> Counts {
+    say(t, &format!("{}{suite}", p.example), Counts::FAIL, 0.0, why);
+    Counts::FAIL
+}
+
+/// Runs the program natively, or under qemu-user for foreign targets.
+pub fn run_user(ctx: &Ctx, t: &Target, p: &Program, b: &Built) -> Counts {
+    let mut cmd = match t.qemu_user {
+        Some(qemu) => {
+            let mut c = Command::new(qemu);
+            c.arg(&b.stripped);
+            c
+        }
+        None => Command::new(&b.stripped),
+    };
+    cmd.args(&ctx.program_args);
+    let suite = p.example.to_string();
+    match proc::run(&mut cmd, RUN_TIMEOUT) {
+        Ok(out) => program_result(t, &suite, p, &out, true),
+        Err(e) => {
+            say(t, &suite, Counts::FAIL, 0.0, &format!("cannot run: {e}"));
+            Counts::FAIL
+        }
+    }
+}
+
+/// Boots the program as `/init` on the target's real kernel.
+pub fn run_kernel(ctx: &Ctx, t: &Target, k: &Kernel, image: &Path, p: &Program, b: &Built) -> Counts {
+    let suite = format!("{}-kernel", p.example);
+    let initrd = b.stripped.with_extension("cpio");
+    let booted = fs::read(&b.stripped)
+        .and_then(|bin| fs::write(&initrd, qemu::initramfs(&bin)))
+        .and_then(|()| qemu::boot(k, image, &initrd, &ctx.program_args, RUN_TIMEOUT));
+    match booted {
+        // Exit status says nothing here: qemu exits the same way whatever init did.
+        Ok(out) => program_result(t, &suite, p, &out, false),
+        Err(e) => {
+            say(t, &suite, Counts::FAIL, 0.0, &format!("cannot boot {}: {e}", k.qemu));
+            Counts::FAIL
+        }
+    }
+}
+
+/// Reads `<prefix>: N passed, M failed` from the output; no such line is one failure.
+fn program_result(t: &Target, suite: &str, p: &Program, out: &Output, check_exit: bool) -> Counts {
+    let text = out.text.replace('\r', "");
+    let marker = format!("{}: ", p.result_prefix);
+    let parsed = text
+        .lines()
+        .rev()
+        .find_map(|l| parse_counts(&l[l.find(&marker)? + marker.len()..]));
+    let mut details: Vec<String> = text.lines().filter(|l| l.contains("FAIL")).map(String::from).collect();
+    let mut c = match parsed {
+        Some(c) => c,
+        None => {
+            details.push(format!(
+                "no `{marker}N passed, M failed` line ({})",
+                out.describe(RUN_TIMEOUT)
+            ));
+            details.extend(last_lines(&text, 25));
+            Counts::FAIL
+        }
+    };
+    if check_exit && parsed.is_some() && !out.success() {
+        c.failed += 1;
+        details.push(format!("exited with {}", out.describe(RUN_TIMEOUT)));
+    }
+    say(t, suite, c, out.elapsed.as_secs_f64(), &details.join("\n"));
+    c
+}
+
+/// "17 passed, 0 failed" (anything may follow).
+fn parse_counts(s: &str) -> Option<Counts> {
+    let mut words = s.split_whitespace();
+    let passed = words.next()?.parse().ok()?;
+    if words.next()? != "passed," {
+        return None;
+    }
+    let failed = words.next()?.parse().ok()?;
+    words.next()?.starts_with("failed").then_some(Counts { passed, failed })
+}
+
+fn last_lines(text: &str, n: usize) -> Vec<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("| {l}"))
+        .collect()
+}
+
+/// Proves the program is a static, libc-free executable of the right machine and size.
+pub fn static_check(t: &Target, p: &Program, b: &Built) -> Counts {
+    let mut c = Counts::default();
+    let mut problems = Vec::new();
+    let mut check = |ok: bool, what: String| {
+        if ok {
+            c.passed += 1;
+        } else {
+            c.failed += 1;
+            problems.push(what);
+        }
+    };
+    match fs::read(&b.unstripped)
+        .map_err(|e| e.to_string())
+        .and_then(|d| elf::parse(&d))
+    {
+        Err(e) => check(false, format!("{}: {e}", b.unstripped.display())),
+        Ok(e) => {
+            check(
+                e.machine == t.elf_machine,
+                format!("ELF machine {} (want {})", e.machine, t.elf_machine),
+            );
+            check(
+                e.e_type == elf::ET_EXEC,
+                format!("ELF type {} is not a static executable (ET_EXEC)", e.e_type),
+            );
+            check(e.entry != 0, "entry point is 0: no `_start` was linked in".into());
+            check(!e.has_interp, "has PT_INTERP: it wants a dynamic loader".into());
+            check(
+                !e.has_dynamic && e.needed.is_empty(),
+                format!("dynamic section, needs {:?}", e.needed),
+            );
+            // ARM EHABI: each function's entry in .ARM.exidx names its personality routine with
+            // an R_ARM_NONE relocation, which leaves the symbol undefined without ever using it.
+            // Nothing calls it in a panic=abort program, which has no unwinder.
+            let undefined: Vec<&String> = e
+                .undefined
+                .iter()
+                .filter(|s| !s.starts_with("__aeabi_unwind_cpp_pr"))
+                .collect();
+            check(
+                e.has_symtab && undefined.is_empty(),
+                match e.has_symtab {
+                    false => "no .symtab to check for undefined symbols".into(),
+                    true => format!("undefined symbols: {undefined:?}"),
+                },
+            );
+        }
+    }
+    if let Some(max) = p.max_size {
+        check(b.size <= max, format!("stripped size {} B exceeds {max} B", b.size));
+    }
+    say(t, &format!("{} static", p.example), c, 0.0, &problems.join("\n"));
+    c
+}
