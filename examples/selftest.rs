@@ -34,8 +34,217 @@ mod selftest {
         check_args(&mut checks, &args);
         check_auxv(&mut checks, &args);
         check_mem(&mut checks);
-        // Shared-memory checks go here.
+        check_shm(&mut checks);
+        check_objects(&mut checks);
         checks.summary("shmfusion-selftest")
+    }
+
+    /// The System V surface on this kernel: every call, the typed stat fields against what was set, the ABI
+    /// details that qemu-user hides (IPC_64 placement, 16-bit mode on arm/i686, zeroed padding, 64-bit times),
+    /// limits, usage, iteration, read-only attaches, removal while attached.
+    fn check_shm(checks: &mut Checks) {
+        use rustix::fs::Mode;
+        use shmfusion::shm::{self, AttachOptions, Expected, Key, Options, VerifyError};
+
+        let euid = rustix::process::geteuid().as_raw();
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec;
+
+        let limits = shm::limits();
+        checks.check_that(
+            "shm.limits",
+            limits.is_ok_and(|l| l.max_size > 0 && l.min_size == 1 && l.max_segments >= 1),
+            format_args!("{limits:?}"),
+        );
+        let lba = shm::shmlba();
+        let expected_lba = if cfg!(target_arch = "arm") { 4 * rustix::param::page_size() } else { rustix::param::page_size() };
+        checks.check_that("shm.shmlba", lba == expected_lba && lba >= 4096, format_args!("{lba}"));
+
+        let key = Key::from_raw(0x5e1f_0000 | (pid & 0xffff));
+        let segment = match Options::new(8192).create_exclusive(key) {
+            Ok(s) => s,
+            Err(e) => {
+                checks.check_that("shm.create_exclusive", false, format_args!("{e:?}"));
+                return;
+            }
+        };
+        let _guard = segment.remove_on_drop();
+        checks.check("shm.create_exclusive", Ok::<_, ()>(()));
+        checks.check_that(
+            "shm.exclusive_again_is_eexist",
+            Options::new(8192).create_exclusive(key) == Err(shmfusion::Errno::EXIST),
+            format_args!("expected EEXIST"),
+        );
+        let opened = Options::new(4096).open(key);
+        checks.check_that(
+            "shm.open_by_key",
+            opened.is_ok_and(|o| o.id() == segment.id() && o.size() == 8192),
+            format_args!("{opened:?}"),
+        );
+        checks.check_that(
+            "shm.open_missing_is_enoent",
+            Options::new(1).open(Key::from_raw(0x5e1e_0000 | (pid & 0xffff))).err() == Some(shmfusion::Errno::NOENT),
+            format_args!("expected ENOENT"),
+        );
+
+        // IPC_STAT through the per-arch shmctl entry: EINVAL here means a wrong IPC_64 choice.
+        let st = segment.stat();
+        checks.check_that(
+            "shm.stat_fields",
+            st.is_ok_and(|st| {
+                st.key == key
+                    && st.size == 8192
+                    && st.mode.bits() == 0o600
+                    && st.ownership.uid == euid
+                    && st.ownership.creator_uid == euid
+                    && st.creator_pid == pid
+                    && st.attach_count == 0
+                    && !st.marked_for_removal
+                    && !st.locked
+                    && (st.change_time - now).abs() < 600
+                    && st.attach_time == 0
+            }),
+            format_args!("{st:?} (euid {euid}, pid {pid}, now {now})"),
+        );
+
+        let map = segment.attach(AttachOptions::new());
+        let roundtrip = map.as_ref().map(|m| {
+            let _ = m.write(100, b"shmfusion");
+            let mut back = [0u8; 9];
+            let _ = m.read(100, &mut back);
+            back == *b"shmfusion"
+        });
+        checks.check_that("shm.attach_read_write", roundtrip == Ok(true), format_args!("{roundtrip:?}"));
+        let second = segment.attach(AttachOptions::new().read_only());
+        let st = segment.stat();
+        checks.check_that(
+            "shm.stat_after_attach",
+            st.is_ok_and(|st| st.attach_count == 2 && st.last_pid == pid && (st.attach_time - now).abs() < 600),
+            format_args!("{st:?}"),
+        );
+        let ro_write = second.as_ref().map(|m| m.write(0, b"x"));
+        let ro_read = second.as_ref().map(|m| {
+            let mut b = [0u8; 9];
+            let _ = m.read(100, &mut b);
+            b == *b"shmfusion"
+        });
+        checks.check_that(
+            "shm.read_only_attach",
+            ro_write == Ok(Err(shmfusion::Errno::ACCESS)) && ro_read == Ok(true),
+            format_args!("{ro_write:?} {ro_read:?}"),
+        );
+        drop(second);
+
+        // IPC_SET: the mode must come back as set (a 32-bit read of arm's 16-bit mode would not).
+        let set = segment.set(euid, rustix::process::getegid().as_raw(), Mode::from_bits_truncate(0o640));
+        let st = segment.stat();
+        checks.check_that(
+            "shm.set_mode",
+            set.is_ok() && st.is_ok_and(|st| st.mode.bits() == 0o640),
+            format_args!("{set:?} {st:?}"),
+        );
+        let lock = segment.lock().and_then(|()| segment.stat());
+        let unlock = segment.unlock().and_then(|()| segment.stat());
+        checks.check_that(
+            "shm.lock_unlock",
+            lock.is_ok_and(|s| s.locked) && unlock.is_ok_and(|s| !s.locked),
+            format_args!("{lock:?} {unlock:?}"),
+        );
+        let usage = shm::usage();
+        checks.check_that(
+            "shm.usage",
+            usage.is_ok_and(|u| u.segments >= 1 && u.total_pages >= 2),
+            format_args!("{usage:?}"),
+        );
+        let found = shm::segments().map(|mut it| it.any(|(id, st)| id == segment.id() && st.size == 8192));
+        checks.check_that("shm.iterate_segments", found == Ok(true), format_args!("{found:?}"));
+
+        let verified = shm::open_verified(key, &Expected::new(8192).allowed_mode(Mode::from_bits_truncate(0o640)));
+        let too_open = shm::open_verified(key, &Expected::new(8192));
+        checks.check_that(
+            "shm.open_verified",
+            verified.is_ok() && matches!(too_open, Err(VerifyError::Mode { .. })),
+            format_args!("{verified:?} {too_open:?}"),
+        );
+
+        // Removal while attached: key gone, id still attachable, data intact, destroyed at last detach.
+        let removed = segment.remove();
+        let st = segment.stat();
+        let by_id = segment.attach(AttachOptions::new());
+        let data_ok = by_id.as_ref().map(|m| {
+            let mut b = [0u8; 9];
+            let _ = m.read(100, &mut b);
+            b == *b"shmfusion"
+        });
+        checks.check_that(
+            "shm.remove_while_attached",
+            removed.is_ok()
+                && st.is_ok_and(|st| st.marked_for_removal && st.key == Key::PRIVATE)
+                && Options::new(1).open(key).err() == Some(shmfusion::Errno::NOENT)
+                && data_ok == Ok(true),
+            format_args!("{removed:?} {st:?} {data_ok:?}"),
+        );
+        drop(by_id);
+        drop(map);
+        let gone = segment.stat();
+        checks.check_that(
+            "shm.destroyed_after_last_detach",
+            gone.err() == Some(shmfusion::Errno::INVAL) || gone.err() == Some(shmfusion::Errno::IDRM),
+            format_args!("{gone:?}"),
+        );
+    }
+
+    /// Typed objects on this kernel: create, open, mismatch refused, reap leaves live objects alone.
+    fn check_objects(checks: &mut Checks) {
+        use core::sync::atomic::{AtomicU64, Ordering};
+        use shmfusion::object::{HeaderError, ObjectError, ObjectOptions, SharedState, reap, sysv};
+        use shmfusion::shm::Key;
+
+        #[repr(C)]
+        struct Cells([AtomicU64; 8]);
+        // SAFETY: zero is valid; all atomics; same layout everywhere.
+        unsafe impl SharedState for Cells {
+            const KIND: &'static str = "selftest-cells";
+            const CAPACITY: u64 = 8;
+            const ELEMENT_SIZE: u64 = 8;
+        }
+        #[repr(C)]
+        struct Other(AtomicU64);
+        // SAFETY: as above.
+        unsafe impl SharedState for Other {
+            const KIND: &'static str = "selftest-other";
+            const CAPACITY: u64 = 0;
+            const ELEMENT_SIZE: u64 = 0;
+        }
+
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let key = Key::from_raw(0x5e20_0000 | (pid & 0xffff));
+        let options = ObjectOptions::new().ready_timeout_ns(10_000_000);
+        let created = sysv::open_or_create::<Cells>(key, &options);
+        let Ok((object, true)) = created else {
+            checks.check_that("object.create", false, format_args!("{:?}", created.map(|c| c.1)));
+            return;
+        };
+        object.get().0[3].store(0xfeed, Ordering::Relaxed);
+        let opened = sysv::open_or_create::<Cells>(key, &options);
+        checks.check_that(
+            "object.open_or_create",
+            opened.as_ref().is_ok_and(|(o, created)| !created && o.get().0[3].load(Ordering::Relaxed) == 0xfeed),
+            format_args!("{:?}", opened.as_ref().map(|o| o.1)),
+        );
+        let wrong = sysv::open::<Other>(key, &options);
+        checks.check_that(
+            "object.type_mismatch",
+            matches!(wrong, Err(ObjectError::Header(HeaderError::Type { .. }))),
+            format_args!("{:?}", wrong.err()),
+        );
+        drop(opened);
+        let report = reap();
+        checks.check_that(
+            "object.reap_spares_live",
+            report.is_ok_and(|r| r.live >= 1) && sysv::open::<Cells>(key, &options).is_ok(),
+            format_args!("{report:?}"),
+        );
     }
 
     /// argc/argv are decoded: at least the program name, as many strings as argc, and the same view from
