@@ -144,8 +144,11 @@ pub unsafe fn __start(sp: *mut usize, main: fn(Args) -> i32) -> ! {
 /// - `memcpy`, `memmove`, `memset`, `memcmp`, `bcmp` and `strlen` (from [`mem`]), and `getauxval`
 ///   ([`aux::getauxval`], which `compiler_builtins` calls on aarch64);
 /// - a `#[panic_handler]` calling [`on_panic`];
-/// - with `panic = "unwind"` (unoptimised default profiles), a `rust_eh_personality` stub that `core` links to.
-///   Panics never unwind here, so it is never called.
+/// - a `rust_eh_personality` stub: the precompiled `core` refers to it from its unwind tables, which builds
+///   without LTO link. Panics never unwind here, so it is never called.
+///
+/// The binary must be built with `panic = "abort"`: rustc rejects `no_std` binaries that unwind. The `static`
+/// profile has it; for the `dev` profile pass `--config 'profile.dev.panic="abort"'` (or set it in the profile).
 ///
 /// When `main` returns, the program ends through [`exit_or_power_off`].
 #[doc(hidden)]
@@ -176,8 +179,8 @@ macro_rules! __shmfusion_rt_entry {
             $crate::rt::on_panic(info)
         }
 
-        /// Never called: panics do not unwind in this runtime. `core` built for unwinding refers to it.
-        #[cfg(panic = "unwind")]
+        /// Never called: panics do not unwind in this runtime. The precompiled `core` (built for unwinding) refers
+        /// to it from its unwind tables, which an unoptimised build links.
         #[unsafe(no_mangle)]
         extern "C" fn rust_eh_personality() {}
     };
