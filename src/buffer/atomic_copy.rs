@@ -23,10 +23,11 @@ use core::marker::PhantomData;
 #[cfg(not(loom))]
 use core::{cell::UnsafeCell, mem::MaybeUninit};
 
-/// `T`, aligned to 8 bytes and so padded to a multiple of 8 bytes.
+/// `T`, aligned to 8 bytes and so padded to a multiple of 8 bytes (only its layout is used).
 #[cfg(not(loom))]
 #[repr(C, align(8))]
-struct Padded<T>(MaybeUninit<T>);
+#[allow(dead_code)]
+struct Padded<T>(T);
 
 /// Words available to a payload in loom models.
 #[cfg(loom)]
@@ -36,7 +37,9 @@ pub(crate) const LOOM_WORDS: usize = 4;
 #[cfg(not(loom))]
 #[repr(C)]
 pub(crate) struct SlotCell<T> {
-    cell: UnsafeCell<Padded<T>>,
+    // `MaybeUninit` around the padded type, not just around `T`: a zeroed `MaybeUninit<Padded<T>>` has all its
+    // bytes, including the rounding after `T`, initialised, and moves preserve them (Miri checks this).
+    cell: UnsafeCell<MaybeUninit<Padded<T>>>,
 }
 
 /// Storage for one `T` in shared memory, accessed only through atomic words (loom model).
@@ -63,7 +66,7 @@ impl<T: Shareable> SlotCell<T> {
     #[cfg(not(loom))]
     pub(crate) const fn new() -> Self {
         Self {
-            cell: UnsafeCell::new(Padded(MaybeUninit::zeroed())),
+            cell: UnsafeCell::new(MaybeUninit::zeroed()),
         }
     }
 

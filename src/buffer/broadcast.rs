@@ -589,3 +589,54 @@ mod tests {
         assert_eq!(r.recv_wait(Some(Duration::from_secs(5))), Err(Error::WriterGone));
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+    use std::boxed::Box;
+
+    const W: ProcessIdentity = ProcessIdentity { pid: 31, start_time: 4 };
+
+    #[test]
+    fn loom_broadcast_no_torn_sample_and_exact_loss_count() {
+        crate::buffer::loom_model(|| {
+            let ring: &'static BroadcastRing<[u64; 2], 2> = Box::leak(Box::new(BroadcastRing::new()));
+            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            let mut r = ring.reader_at(0);
+            let t = thread::spawn(move || {
+                w.publish_one(&[0, 100]);
+                w.publish_slice(&[[1, 101], [2, 102]]);
+            });
+            let (mut got, mut lost) = (0u64, 0u64);
+            while r.position() < 3 {
+                match r.try_recv() {
+                    Ok(([a, b], p)) => {
+                        assert_eq!(b, a + 100, "torn");
+                        assert_eq!(a, p);
+                        got += 1;
+                    }
+                    Err(Error::Lagged(n)) => lost += n,
+                    Err(Error::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            assert_eq!(got + lost, 3);
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_broadcast_recv_wait_never_loses_a_wakeup() {
+        crate::buffer::loom_model(|| {
+            let ring: &'static BroadcastRing<u64, 2> = Box::leak(Box::new(BroadcastRing::new()));
+            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            let mut r = ring.reader().with_liveness(|_| true);
+            let t = thread::spawn(move || {
+                w.publish_one(&5);
+            });
+            assert_eq!(r.recv_wait(None), Ok((5, 0)));
+            t.join().unwrap();
+        });
+    }
+}

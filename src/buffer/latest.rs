@@ -165,6 +165,15 @@ impl<T: Shareable> Latest<T> {
     /// Readers never write shared memory, except that a reader that goes to sleep here counts itself in the
     /// slot's waiter count (on its own line) so that the writer knows to wake it.
     pub fn wait_newer(&self, after: u64, timeout: Option<Duration>) -> Result<(T, u64), Error> {
+        self.wait_newer_with(after, timeout, role::is_alive)
+    }
+
+    pub(crate) fn wait_newer_with(
+        &self,
+        after: u64,
+        timeout: Option<Duration>,
+        alive: fn(&ProcessIdentity) -> bool,
+    ) -> Result<(T, u64), Error> {
         self.wait.wait(
             timeout,
             || {
@@ -178,7 +187,7 @@ impl<T: Shareable> Latest<T> {
                     Ok(None)
                 }
             },
-            || self.role.holder_dead(role::is_alive),
+            || self.role.holder_dead(alive),
             Error::WriterGone,
         )
     }
@@ -347,6 +356,57 @@ mod tests {
                 last = seq;
             }
             assert_eq!(slot.wait_newer(50, Some(Duration::from_millis(3))), Err(Error::Timeout));
+        });
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+    use std::boxed::Box;
+
+    const W: ProcessIdentity = ProcessIdentity { pid: 21, start_time: 3 };
+
+    #[test]
+    fn loom_latch_readers_see_whole_values_in_order() {
+        crate::buffer::loom_model(|| {
+            let slot: &'static Latest<[u64; 2]> = Box::leak(Box::new(Latest::new()));
+            let mut w = slot.writer_with(&W, |_| true).unwrap();
+            let t = thread::spawn(move || {
+                for i in 1..=3u64 {
+                    w.write(&[i, i * 10]);
+                }
+            });
+            let mut last = 0;
+            for _ in 0..2 {
+                match slot.read() {
+                    Ok(([a, b], seq)) => {
+                        assert_eq!(b, a * 10, "torn");
+                        assert_eq!(a, seq);
+                        assert!(seq >= last);
+                        last = seq;
+                    }
+                    Err(Error::Empty) => assert_eq!(last, 0),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            t.join().unwrap();
+            assert_eq!(slot.read(), Ok(([3, 30], 3)));
+        });
+    }
+
+    #[test]
+    fn loom_latch_wait_newer_never_loses_a_wakeup() {
+        crate::buffer::loom_model(|| {
+            let slot: &'static Latest<u64> = Box::leak(Box::new(Latest::new()));
+            let mut w = slot.writer_with(&W, |_| true).unwrap();
+            let t = thread::spawn(move || {
+                w.write(&7);
+                core::mem::forget(w);
+            });
+            assert_eq!(slot.wait_newer_with(0, None, |_| true), Ok((7, 1)));
+            t.join().unwrap();
         });
     }
 }

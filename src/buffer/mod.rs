@@ -126,7 +126,18 @@ impl<T> core::ops::Deref for CachePadded<T> {
     }
 }
 
-#[cfg(test)]
+/// Runs a loom model with a bounded exploration (preemption bound 3 unless `LOOM_MAX_PREEMPTIONS` says
+/// otherwise), so the whole loom suite finishes in well under a minute.
+#[cfg(all(test, loom))]
+pub(crate) fn loom_model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

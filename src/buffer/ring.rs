@@ -206,6 +206,13 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
         }
     }
 
+    /// A snapshot of the consumer's and the producer's positions `(head, tail)`: samples released and samples
+    /// published over the ring's life.
+    pub fn positions(&self) -> (u64, u64) {
+        let head = self.consumer.pos.load(Ordering::Acquire);
+        (head, self.producer.pos.load(Ordering::Acquire))
+    }
+
     /// A snapshot of the number of samples in the ring (`None` if the positions are inconsistent).
     pub fn len(&self) -> Option<usize> {
         let head = self.consumer.pos.load(Ordering::Acquire);
@@ -734,5 +741,93 @@ mod tests {
         core::mem::forget(p);
         let mut c = ring.consumer_with(&C, dead).unwrap();
         assert_eq!(c.pop_wait(Some(Duration::from_secs(5))), Err(Error::WriterGone));
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+    use std::boxed::Box;
+
+    const P: ProcessIdentity = ProcessIdentity { pid: 11, start_time: 1 };
+    const C: ProcessIdentity = ProcessIdentity { pid: 12, start_time: 1 };
+
+    fn ring() -> &'static SpscRing<u64, 2> {
+        Box::leak(Box::new(SpscRing::new()))
+    }
+
+    #[test]
+    fn loom_ring_fifo_across_wrap_with_batches() {
+        crate::buffer::loom_model(|| {
+            let ring = ring();
+            let mut p = ring.producer_with(&P, |_| true).unwrap();
+            let mut c = ring.consumer_with(&C, |_| true).unwrap();
+            let t = thread::spawn(move || {
+                let mut sent = 0u64;
+                while sent < 3 {
+                    if sent == 1 {
+                        sent += p.push_slice(&[11, 12]).unwrap() as u64;
+                    } else if p.try_push(10 + sent).is_ok() {
+                        sent += 1;
+                    }
+                    if sent < 3 {
+                        thread::yield_now();
+                    }
+                }
+            });
+            let mut next = 0u64;
+            while next < 3 {
+                match c.try_pop() {
+                    Ok(v) => {
+                        assert_eq!(v, 10 + next);
+                        next += 1;
+                    }
+                    Err(Error::Empty) => thread::yield_now(),
+                    Err(e) => panic!("{e}"),
+                }
+            }
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_ring_blocking_pop_never_loses_a_wakeup() {
+        crate::buffer::loom_model(|| {
+            let ring = ring();
+            let mut p = ring.producer_with(&P, |_| true).unwrap();
+            let mut c = ring.consumer_with(&C, |_| true).unwrap();
+            let t = thread::spawn(move || {
+                p.try_push(1).unwrap();
+                p.try_push(2).unwrap();
+            });
+            assert_eq!(c.pop_wait(None), Ok(1));
+            assert_eq!(c.pop_wait(None), Ok(2));
+            t.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_ring_blocking_push_never_loses_a_wakeup() {
+        crate::buffer::loom_model(|| {
+            let ring: &'static SpscRing<u64, 1> = Box::leak(Box::new(SpscRing::new()));
+            let mut p = ring.producer_with(&P, |_| true).unwrap();
+            let mut c = ring.consumer_with(&C, |_| true).unwrap();
+            p.try_push(1).unwrap();
+            let t = thread::spawn(move || {
+                p.push_wait(2, None).unwrap();
+            });
+            loop {
+                match c.try_pop() {
+                    Ok(v) => {
+                        assert_eq!(v, 1);
+                        break;
+                    }
+                    Err(_) => thread::yield_now(),
+                }
+            }
+            t.join().unwrap();
+            assert_eq!(c.try_pop(), Ok(2));
+        });
     }
 }

@@ -285,3 +285,35 @@ mod tests {
         t.join().unwrap();
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use crate::buffer::sync::AtomicU64;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// Two publications and a waiter that needs both: every interleaving of the Dekker handshake must end with
+    /// the waiter awake (a lost wake-up is a loom deadlock).
+    #[test]
+    fn loom_wait_wake_no_lost_wakeup() {
+        crate::buffer::loom_model(|| {
+            let shared = Arc::new((WaitCell::new(), AtomicU64::new(0)));
+            let s2 = shared.clone();
+            let t = thread::spawn(move || {
+                for i in 1..=2 {
+                    s2.1.store(i, Ordering::Release);
+                    s2.0.notify();
+                }
+            });
+            let r = shared.0.wait(
+                None,
+                || Ok((shared.1.load(Ordering::Acquire) == 2).then_some(())),
+                || false,
+                Error::WriterGone,
+            );
+            assert_eq!(r, Ok(()));
+            t.join().unwrap();
+        });
+    }
+}
