@@ -4,13 +4,13 @@ extern crate std;
 
 use proptest::test_runner::Config;
 
-/// `host_cases` cases on x86_64, an eighth of that (at least 16) on other architectures, which run under
-/// qemu-user and are about an order of magnitude slower. `PROPTEST_CASES` overrides both. Failures are not
-/// persisted to files.
+/// `host_cases` cases on x86 and x86_64 (native), an eighth of that (at least 16) on other architectures,
+/// which run under qemu-user and are about an order of magnitude slower. `PROPTEST_CASES` overrides both.
+/// Failures are not persisted to files.
 pub(crate) fn config(host_cases: u32) -> Config {
     let cases = match std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()) {
         Some(n) => n,
-        None if cfg!(target_arch = "x86_64") => host_cases,
+        None if cfg!(any(target_arch = "x86_64", target_arch = "x86")) => host_cases,
         None => (host_cases / 8).max(16),
     };
     Config {
