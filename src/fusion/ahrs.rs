@@ -1,15 +1,4 @@
 //! A small Madgwick attitude and heading reference system (AHRS) in `f32`.
-//!
-//! S. O. H. Madgwick, "An efficient orientation filter for inertial and inertial/magnetic sensor arrays" (2010):
-//! the gyroscope rate is integrated as a quaternion derivative, and one normalised gradient-descent step per
-//! update, of length `beta`, pulls the estimate towards the attitude in which the measured gravity (and magnetic
-//! field) directions match the reference ones. The magnetometer reference is re-derived at each step from the
-//! measured field (its horizontal and vertical parts in the earth frame), which makes the heading insensitive to
-//! the local inclination and limits the effect of magnetic disturbance on roll and pitch.
-//!
-//! Frames: the estimate `q` maps body vectors to the **NWU** earth frame (x magnetic north, y west, z up);
-//! accelerations are specific forces (`+g` up at rest). `dt` is passed per update, so multi-rate and jittery
-//! timestamps are handled directly.
 
 use super::geometry::{Quaternion, Vector3};
 
@@ -32,6 +21,17 @@ impl core::fmt::Display for AhrsError {
 }
 
 /// Madgwick's gradient-descent AHRS (IMU, optionally with magnetometer).
+///
+/// S. O. H. Madgwick, "An efficient orientation filter for inertial and inertial/magnetic sensor arrays" (2010):
+/// the gyroscope rate is integrated as a quaternion derivative, and one normalised gradient-descent step per
+/// update, of length `beta`, pulls the estimate towards the attitude in which the measured gravity (and magnetic
+/// field) directions match the reference ones. The magnetometer reference is re-derived at each step from the
+/// measured field (its horizontal and vertical parts in the earth frame), which makes the heading insensitive to
+/// the local inclination and limits the effect of magnetic disturbance on roll and pitch.
+///
+/// Frames: the estimate `q` maps body vectors to the **NWU** earth frame (x magnetic north, y west, z up);
+/// accelerations are specific forces (`+g` up at rest). `dt` is passed per update, so multi-rate and jittery
+/// timestamps are handled directly.
 ///
 /// `beta` is the gradient step in rad/s-equivalent: Madgwick suggests `beta = sqrt(3/4) * ω̃` where `ω̃` is the
 /// gyroscope's mean error; larger values converge faster and follow the (noisier) accelerometer and

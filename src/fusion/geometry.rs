@@ -115,8 +115,14 @@ impl Neg for Vector3 {
 
 /// A quaternion `w + xi + yj + zk` of `f32` (16 bytes, no padding), Hamilton convention.
 ///
-/// Used as a unit quaternion for attitudes (see the [module docs](self) for frames). `q` and `-q` are the same
-/// rotation; [`angle_to`](Self::angle_to), [`slerp`](Self::slerp) and [`nlerp`](Self::nlerp) account for that.
+/// Used as a unit quaternion for attitudes: `q` is the attitude of a body, i.e. the rotation that takes a vector
+/// expressed in the body (sensor) frame to the same vector expressed in the earth frame:
+/// `v_earth = q.rotate(v_body)`. The crate's attitude filter and simulator use an **NWU** earth frame (x north,
+/// y west, z up), as Madgwick's filter does. Euler angles are the aerospace ZYX convention:
+/// `q = Rz(yaw) * Ry(pitch) * Rx(roll)`.
+///
+/// `q` and `-q` are the same rotation; [`angle_to`](Self::angle_to), [`slerp`](Self::slerp) and
+/// [`nlerp`](Self::nlerp) account for that.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct Quaternion {

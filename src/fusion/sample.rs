@@ -19,6 +19,18 @@ pub struct SampleHeader {
     pub flags: u32,
 }
 
+impl SampleHeader {
+    /// A header with `flags` zero.
+    pub const fn new(channel: u32, seq: u64, stamp: Timestamp) -> Self {
+        Self {
+            stamp,
+            seq,
+            channel,
+            flags: 0,
+        }
+    }
+}
+
 /// A payload that can follow a [`SampleHeader`] in a [`Stamped`] without padding.
 ///
 /// Implement it with [`impl_payload!`](crate::impl_payload), which checks the layout at compile time, rather than

@@ -1,22 +1,6 @@
 //! Time-indexed reads over a time-ordered sequence of samples: nearest, bracketing pair, interpolation.
 //!
-//! A [`TimeSeries`] is anything that holds samples addressed by a sequence number (0, 1, 2, … in publication
-//! order) with non-decreasing timestamps, of which a window of the most recent ones is readable — typically a
-//! broadcast ring in shared memory whose writer overwrites the oldest slot. The queries in [`TimeSeriesExt`]
-//! binary-search that window over the timestamps, so they cost `O(log N)` timestamp reads plus two validated
-//! sample reads, and they are safe against a writer that runs concurrently:
-//!
-//! - every sample returned comes from [`TimeSeries::get`], which the implementation validates (a ring checks its
-//!   per-slot sequence number), so **a returned sample was never overwritten while it was read**;
-//! - if a probe hits a sequence number the writer has already overwritten (`None`), the query restarts from a
-//!   fresh [`TimeSeries::seq_range`], at most [`DEFAULT_ATTEMPTS`] times in all, then reports
-//!   [`ReadError::Overwritten`];
-//! - a writer that breaks the contract (timestamps decreasing with the sequence number, or a sample changing
-//!   under a fixed sequence number) is detected on the probed samples and reported as
-//!   [`ReadError::NonMonotonic`]. The query never loops (the number of reads is bounded by
-//!   `attempts * (2 * ⌈log2 N⌉ + 4)`) and never panics, whatever the series returns. A non-monotone region that no
-//!   probe touches cannot be detected in `O(log N)`; what is guaranteed is that any `Ok` bracket satisfies
-//!   `before.stamp <= t <= after.stamp` with `after.seq == before.seq + 1` (or an exact hit), on validated reads.
+//! See [`TimeSeriesExt`] for the queries and their guarantees under a concurrent writer.
 
 use core::ops::Range;
 
@@ -34,8 +18,8 @@ use super::time::Timestamp;
 ///   (not readable any more, or not yet), never another sample — a ring validates this with its per-slot
 ///   sequence number. [`stamp`](Self::stamp) follows the same rule.
 ///
-/// The queries do not trust the contract: they detect violations where they look (see the [module
-/// docs](self)).
+/// The queries do not trust the contract: they detect violations where they look (see
+/// [`TimeSeriesExt`]).
 pub trait TimeSeries {
     /// The sample type.
     type Item: Copy;
@@ -152,6 +136,24 @@ impl core::fmt::Display for ReadError {
 pub const DEFAULT_ATTEMPTS: u32 = 4;
 
 /// Time-indexed queries on any [`TimeSeries`] (blanket-implemented).
+///
+/// A [`TimeSeries`] is anything that holds samples addressed by a sequence number (0, 1, 2, … in publication
+/// order) with non-decreasing timestamps, of which a window of the most recent ones is readable — typically a
+/// broadcast ring in shared memory whose writer overwrites the oldest slot. These queries binary-search that
+/// window over the timestamps, so they cost `O(log N)` timestamp reads plus two validated sample reads, and they
+/// are safe against a writer that runs concurrently:
+///
+/// - every sample returned comes from [`TimeSeries::get`], which the implementation validates (a ring checks its
+///   per-slot sequence number), so **a returned sample was never overwritten while it was read**;
+/// - if a probe hits a sequence number the writer has already overwritten (`None`), the query restarts from a
+///   fresh [`TimeSeries::seq_range`], at most [`DEFAULT_ATTEMPTS`] times in all, then reports
+///   [`ReadError::Overwritten`];
+/// - a writer that breaks the contract (timestamps decreasing with the sequence number, or a sample changing
+///   under a fixed sequence number) is detected on the probed samples and reported as
+///   [`ReadError::NonMonotonic`]. The query never loops (the number of reads is bounded by
+///   `attempts · (⌈log2 N⌉ + 4)`) and never panics, whatever the series returns. A non-monotone region that no
+///   probe touches cannot be detected in `O(log N)`; what is guaranteed is that any `Ok` bracket satisfies
+///   `before.stamp <= t <= after.stamp` with `after.seq == before.seq + 1` (or an exact hit), on validated reads.
 pub trait TimeSeriesExt: TimeSeries {
     /// The samples around `t` (see [`Bracket`]), retrying up to [`DEFAULT_ATTEMPTS`] times.
     fn bracket(&self, t: Timestamp) -> Result<Bracket<Self::Item>, ReadError> {
