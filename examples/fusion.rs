@@ -10,14 +10,16 @@
 //!                                                                 (parent)
 //! ```
 //!
-//! - The **parent** creates the four objects with [`Key::PRIVATE`] (nobody else can find them) and the default
-//!   [`Lifecycle::UntilCreatorGone`](shmfusion::object::Lifecycle): they are removed when the parent's handles
-//!   drop. It installs a SIGINT/SIGTERM handler that only sets a flag, forks the children, and becomes the
-//!   **monitor**: it prints rates, end-to-end latency and attitude error once a second, then a summary, stops
-//!   and reaps the children, drops the objects and checks that their segments are gone.
-//! - Each **child** opens the objects it needs by segment id ([`sysv::open_id`], which validates the header as a
-//!   separately started program would with `sysv::open(key)`), does its job until the flag is set, and leaves
-//!   with `_exit` (so the handles it inherited from the parent are never dropped in the child).
+//! - The **parent** creates the four objects with [`Key::PRIVATE`] and [`Lifecycle::RemoveOnLastDetach`]: they
+//!   are removed from the namespace right away (`ipcs -m` shows them as `dest`) and the kernel frees them when
+//!   the last process detaches, so no segment is left behind even if every process is killed with SIGKILL. (The
+//!   default, [`Lifecycle::UntilCreatorGone`], would also remove them when the parent's handles drop, but not if
+//!   the parent is SIGKILLed.) It installs a SIGINT/SIGTERM handler that only sets a flag, forks the children,
+//!   and becomes the **monitor**: it prints rates, end-to-end latency and attitude error once a second, then a
+//!   summary, stops and reaps the children, drops the objects and checks that their segments are gone.
+//! - Each **child** opens the objects it needs by segment id ([`sysv::open_id`], which validates the header just
+//!   as `sysv::open(key)` does for keyed objects shared with separately started programs), does its job until the
+//!   flag is set, and leaves with `_exit` (the handles it inherited from the parent are never dropped in it).
 //! - **Sensors** sample a known ground-truth motion ([`sim::Wobble`]) with consumer-MEMS noise
 //!   ([`NoiseModel::CONSUMER_MEMS`]) at `CLOCK_MONOTONIC` instants on a fixed grid, and publish stamped samples.
 //! - **Fusion** waits (futex) for each IMU sample, aligns the magnetometer to the IMU sample's time (linear
@@ -37,7 +39,7 @@ use shmfusion::fusion::{
     GnssFix, ImuSample, Madgwick, MagSample, Payload, Quaternion, ReadError, SampleHeader, SliceSeries, Stamped,
     TimeSeriesExt, Timestamp,
 };
-use shmfusion::object::{ObjectOptions, SharedState, sysv};
+use shmfusion::object::{Lifecycle, ObjectOptions, SharedState, sysv};
 use shmfusion::shm::{Key, ShmId};
 
 const IMU_HZ: u64 = 1000;
@@ -142,7 +144,8 @@ fn open<S: SharedState>(id: ShmId) -> sysv::SysvShared<S> {
     sysv::open_id::<S>(id, &ObjectOptions::new()).unwrap_or_else(|e| panic!("open segment {}: {e}", id.as_raw()))
 }
 
-/// Forks a child running `role`; the child never returns from here.
+/// Forks a child running `role`; the child never returns from here. Children die with the parent
+/// (`PR_SET_PDEATHSIG`), so a SIGKILLed parent leaves no orphan publishing into freed segments.
 fn spawn(role: impl FnOnce() -> i32) -> libc::pid_t {
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -155,6 +158,8 @@ fn spawn(role: impl FnOnce() -> i32) -> libc::pid_t {
             // remove the segments on drop) are left alone.
             unsafe {
                 libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                // Wake up on time (the default 50 µs timer slack would add to every sample's latency).
+                libc::prctl(libc::PR_SET_TIMERSLACK, 1);
                 if libc::getppid() != parent {
                     libc::_exit(1);
                 }
@@ -553,7 +558,7 @@ fn usage() -> ! {
 /// The whole run; the objects are dropped (and their segments removed) when it returns. Returns the RMS attitude
 /// error after convergence (NaN if none), whether the run was interrupted, and the segment ids.
 fn run(seconds: f64) -> Result<(f64, bool, Ids), String> {
-    let options = ObjectOptions::new();
+    let options = ObjectOptions::new().lifecycle(Lifecycle::RemoveOnLastDetach);
     let create_err = |e| format!("create object: {e}");
     let imu = sysv::create::<ImuRing>(Key::PRIVATE, &options).map_err(create_err)?;
     let mag = sysv::create::<MagRing>(Key::PRIVATE, &options).map_err(create_err)?;
@@ -570,7 +575,7 @@ fn run(seconds: f64) -> Result<(f64, bool, Ids), String> {
          {seconds} s"
     );
     println!(
-        "segments (SysV, private): imu {} mag {} gnss {} attitude {}",
+        "segments (SysV, private, freed on last detach): imu {} mag {} gnss {} attitude {}",
         ids.imu.as_raw(),
         ids.mag.as_raw(),
         ids.gnss.as_raw(),
@@ -595,16 +600,17 @@ fn run(seconds: f64) -> Result<(f64, bool, Ids), String> {
         t0,
     };
     let result = monitor.run(seconds, &children);
+    let end = monitor.counts();
     let interrupted = stopping();
     stop_children(&children);
     let stats = result?;
-    let duration = secs_since(t0, Timestamp::now()).min(seconds);
+    let duration = secs_since(t0, end.at);
     if interrupted {
         println!("interrupted after {duration:.1} s");
     }
 
     let last = stats.last.ok_or("no fused attitude was published")?;
-    let (imu_n, mag_n, gnss_n) = (imu.get().tail(), mag.get().tail(), gnss.get().tail());
+    let (imu_n, mag_n, gnss_n) = (end.imu, end.mag, end.gnss);
     println!(
         "summary over {duration:.1} s: published imu {imu_n} ({:.0} Hz), mag {mag_n} ({:.0} Hz), gnss {gnss_n} \
          ({:.0} Hz); fused {} ({} with the magnetometer interpolated, the rest holding the newest sample); \
@@ -612,7 +618,7 @@ fn run(seconds: f64) -> Result<(f64, bool, Ids), String> {
         imu_n as f64 / duration,
         mag_n as f64 / duration,
         gnss_n as f64 / duration,
-        last.updates,
+        end.fused,
         last.mag_interpolated,
         stats.latency_us.len()
     );
