@@ -494,13 +494,18 @@ impl Monitor<'_> {
     }
 }
 
-/// `Some(description)` if a child has exited (it should run until stopped).
+/// `Some(description)` if a child has died. A child that exited cleanly saw a stop request (a Ctrl-C reaches
+/// the whole process group, and may reach a child first): then the monitor stops too.
 fn dead_child(children: &[(&str, libc::pid_t)]) -> Option<String> {
     for &(name, pid) in children {
         let mut status = 0;
         // SAFETY: plain syscall on our own child.
         if unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) } == pid {
-            return Some(format!("the {name} process exited early (status {status:#x})"));
+            if libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0 {
+                STOP.store(true, Ordering::Relaxed);
+                return None;
+            }
+            return Some(format!("the {name} process died (wait status {status:#x})"));
         }
     }
     None
