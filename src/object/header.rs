@@ -68,7 +68,7 @@ pub struct Header {
     pub payload_size: AtomicU64,
     /// Alignment of the payload type.
     pub payload_align: AtomicU32,
-    /// Lifecycle flags ([`flags`]).
+    /// Lifecycle flags (bit 0: persistent, left alone by `reap`).
     pub flags: AtomicU32,
     /// FNV-1a hash of the payload's [`SharedState::KIND`](super::SharedState::KIND).
     pub kind_hash: AtomicU64,

@@ -52,6 +52,7 @@ impl Stat {
     pub(crate) fn from_kernel(ds: &abi::shmid64_ds) -> Self {
         // Only the low 16 bits of `mode` are meaningful: arm and i386 have a 16-bit mode, and qemu-user writes only
         // 16 bits on every target, leaving the rest as it was.
+        #[allow(clippy::useless_conversion)] // u16 on arm and i686.
         let mode = u32::from(ds.shm_perm.mode) & 0xffff;
         let [attach_time, detach_time, change_time] = ds.times();
         Self {
