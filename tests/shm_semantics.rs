@@ -169,6 +169,42 @@ fn private_key_always_creates() {
     assert_eq!(seg.stat().unwrap().mode.bits(), 0o600);
 }
 
+/// `Options::open` never creates: `shmget(IPC_PRIVATE, ..)` would, so it refuses `Key::PRIVATE` (before that
+/// fix, a caller without read permission on the new segment leaked it: the stat after the create failed).
+#[test]
+fn open_of_private_key_is_enoent_and_creates_nothing() {
+    let _s = serial();
+    needs_root!();
+    let (exit, r) = run_child::<3>(|r| {
+        if !drop_privileges(NOBODY, NOBODY) {
+            return 3;
+        }
+        r[0] = code(Options::new(4096).open(Key::PRIVATE));
+        r[1] = code(Options::new(4096).mode(mode(0o200)).open(Key::PRIVATE));
+        // SAFETY: getpid cannot fail.
+        r[2] = i64::from(unsafe { libc::getpid() });
+        0
+    });
+    // Whatever the child created is removed before any check can fail, so a failure leaks nothing.
+    let child = r[2].to_string();
+    let text = std::fs::read_to_string("/proc/sysvipc/shm").unwrap();
+    let made: Vec<i32> = text
+        .lines()
+        .filter(|l| l.split_whitespace().nth(4) == Some(child.as_str()))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .collect();
+    let _rm: Vec<RmId> = made.iter().map(|&id| RmId(id)).collect();
+    check_report(
+        exit,
+        &r,
+        &[
+            ("open(PRIVATE): ENOENT", e(Errno::NOENT)),
+            ("write-only open(PRIVATE): ENOENT", e(Errno::NOENT)),
+        ],
+    );
+    assert!(made.is_empty(), "the child created segments {made:?}");
+}
+
 #[test]
 fn size_zero_and_above_shmmax_are_einval() {
     let _s = serial();
@@ -359,6 +395,7 @@ fn bad_ids_are_einval() {
     let stale = ShmId::from_raw(id ^ (1 << 15));
     let gone = {
         let s = Options::new(4096).create_exclusive(Key::PRIVATE).unwrap();
+        let _rm = RmId(s.id().as_raw());
         s.remove().unwrap();
         s.id()
     };
@@ -496,9 +533,13 @@ fn attach_addresses_rounding_overlap_and_remap() {
     unsafe {
         let r = raw::shmat(id, null_mut(), raw::SHM_REMAP | raw::SHM_RND);
         assert_eq!(r.unwrap_err(), Errno::INVAL, "raw REMAP|RND without address");
-        let r = raw::shmat(id, 1 as *mut u8, raw::SHM_RND | raw::SHM_REMAP);
+        let r = raw::shmat(id, std::ptr::without_provenance_mut(1), raw::SHM_RND | raw::SHM_REMAP);
         assert_eq!(r.unwrap_err(), Errno::INVAL, "RND to 0 with REMAP");
-        let r = raw::shmat(id, (lba - 1) as *mut u8, raw::SHM_RND | raw::SHM_REMAP);
+        let r = raw::shmat(
+            id,
+            std::ptr::without_provenance_mut(lba - 1),
+            raw::SHM_RND | raw::SHM_REMAP,
+        );
         assert_eq!(r.unwrap_err(), Errno::INVAL, "RND to 0 with REMAP");
     }
 }
@@ -1229,7 +1270,7 @@ fn hugetlb_and_lock_without_privilege_are_eperm() {
     let (k1, k2) = (fresh_key(), fresh_key());
     let (_rm1, _rm2) = (RmKey(k1.as_raw()), RmKey(k2.as_raw()));
     let (exit, r) = run_child::<8>(|r| {
-        if !drop_privileges(NOBODY, NOBODY) || !set_rlimit(libc::RLIMIT_MEMLOCK as i32, 0) {
+        if !drop_privileges(NOBODY, NOBODY) || !set_rlimit(libc::RLIMIT_MEMLOCK, 0) {
             return 3;
         }
         // Neither CAP_IPC_LOCK, nor in the hugetlb_shm_group, nor within RLIMIT_MEMLOCK: EPERM.
@@ -1353,7 +1394,7 @@ fn read_only_attach_is_enforced_by_the_mmu() {
     let store = |opts: AttachOptions, value: u8| {
         fork(move || {
             // No core file for the expected crash.
-            set_rlimit(libc::RLIMIT_CORE as i32, 0);
+            set_rlimit(libc::RLIMIT_CORE, 0);
             let Ok(m) = seg.attach(opts) else { return 2 };
             m.bytes()[0].store(value, Ordering::SeqCst);
             0

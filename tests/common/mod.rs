@@ -298,14 +298,21 @@ pub fn drop_privileges(uid: u32, gid: u32) -> bool {
     unsafe { libc::setgroups(0, std::ptr::null()) == 0 && libc::setgid(gid) == 0 && libc::setuid(uid) == 0 }
 }
 
+/// The type of `setrlimit`'s resource argument (and of the `RLIMIT_*` constants) in this libc.
+#[cfg(target_env = "musl")]
+pub type Resource = libc::c_int;
+/// The type of `setrlimit`'s resource argument (and of the `RLIMIT_*` constants) in this libc.
+#[cfg(not(target_env = "musl"))]
+pub type Resource = libc::__rlimit_resource_t;
+
 /// Sets a resource limit (soft and hard) to `value`. For forked children.
-pub fn set_rlimit(resource: i32, value: u64) -> bool {
+pub fn set_rlimit(resource: Resource, value: u64) -> bool {
     let lim = libc::rlimit {
         rlim_cur: value as libc::rlim_t,
         rlim_max: value as libc::rlim_t,
     };
-    // SAFETY: `lim` is a valid rlimit. The cast adapts to the resource type of each libc.
-    unsafe { libc::setrlimit(resource as _, &lim) == 0 }
+    // SAFETY: `lim` is a valid rlimit.
+    unsafe { libc::setrlimit(resource, &lim) == 0 }
 }
 
 /// An `mmap`ed `PROT_NONE` range, unmapped on drop: room for fixed-address attaches.
