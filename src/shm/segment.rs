@@ -175,8 +175,14 @@ impl Options {
     /// this options' size. The returned [`Segment`] has the size found by `IPC_STAT`.
     ///
     /// # Errors
-    /// `ENOENT` (no segment), `EINVAL` (smaller than requested), `EACCES`, and those of [`ShmId::stat`].
+    /// `ENOENT` (no segment; always for [`Key::PRIVATE`], which names no existing segment), `EINVAL` (smaller than
+    /// requested), `EACCES`, and those of [`ShmId::stat`].
     pub fn open(&self, key: Key) -> Result<Segment> {
+        // shmget(IPC_PRIVATE, ..) always creates: "opening" it would make a segment nobody owns, and leak it if the
+        // stat below failed (as it does for a caller without read permission on the new segment).
+        if key.is_private() {
+            return Err(Errno::NOENT);
+        }
         let id = get(key, self.size, GetFlags::empty(), self.mode)?;
         let size = id.stat()?.size;
         Ok(Segment { id, size })
