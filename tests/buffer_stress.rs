@@ -31,11 +31,14 @@ fn env_u64(name: &str, default: u64) -> u64 {
 }
 
 fn samples() -> u64 {
-    env_u64("SHMFUSION_STRESS_SAMPLES", if host() { 10_000_000 } else { 200_000 })
+    env_u64(
+        "SHMFUSION_STRESS_SAMPLES",
+        if emulated() { 200_000 } else { 10_000_000 },
+    )
 }
 
 fn kills() -> u64 {
-    env_u64("SHMFUSION_STRESS_KILLS", if host() { 1_000 } else { 100 })
+    env_u64("SHMFUSION_STRESS_KILLS", if emulated() { 100 } else { 1_000 })
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -160,9 +163,6 @@ fn child_mapping<T>(offset: usize) -> &'static T {
 }
 
 fn runner() -> Option<Vec<String>> {
-    if let Ok(r) = std::env::var("SHMFUSION_CHILD_RUNNER") {
-        return Some(r.split_whitespace().map(String::from).collect());
-    }
     let (qemu, sysroot) = if cfg!(target_arch = "arm") {
         ("qemu-arm-static", "/usr/arm-linux-gnueabihf")
     } else if cfg!(target_arch = "aarch64") {
@@ -175,29 +175,86 @@ fn runner() -> Option<Vec<String>> {
     Some(vec![qemu.into(), "-L".into(), sysroot.into()])
 }
 
-/// Re-executes this test binary to run `test` in role `role` with the memfd of `shm`.
-fn spawn_child(test: &str, role: &str, shm: &Shared, count: u64) -> Child {
-    let exe = std::env::current_exe().unwrap();
-    let args = [test, "--exact", "--nocapture", "--test-threads=1"];
-    let build = |mut c: Command| {
-        c.args(args)
-            .env(ROLE, role)
-            .env(FD, shm.fd.as_raw_fd().to_string())
-            .env(COUNT, count.to_string())
+/// How to start a child: directly, or through an emulator when this binary cannot be executed by the kernel
+/// (qemu-user without binfmt_misc). Probed once by running `<exe> --list`.
+fn launcher() -> &'static [String] {
+    static L: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    L.get_or_init(|| {
+        if let Ok(r) = std::env::var("SHMFUSION_CHILD_RUNNER") {
+            return r.split_whitespace().map(String::from).collect();
+        }
+        let exe = std::env::current_exe().unwrap();
+        let native = Command::new(&exe)
+            .arg("--list")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if native {
+            Vec::new()
+        } else {
+            runner().expect("cannot execute children and no emulator known")
+        }
+    })
+}
+
+/// Whether children run under an emulator (then the default sizes are the small ones).
+fn emulated() -> bool {
+    !host() || !launcher().is_empty()
+}
+
+/// A child process that is SIGKILLed and reaped when dropped (so a failing test leaves no process behind).
+struct ChildGuard(Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// Re-executes this test binary to run `test` in role `role` with the memfd of `shm`.
+fn spawn_child(test: &str, role: &str, shm: &Shared, count: u64) -> ChildGuard {
+    let exe = std::env::current_exe().unwrap();
+    let l = launcher();
+    let mut c = if l.is_empty() {
+        Command::new(&exe)
+    } else {
+        let mut c = Command::new(&l[0]);
+        c.args(&l[1..]).arg(&exe);
         c
     };
-    match build(Command::new(&exe)).spawn() {
-        Ok(c) => c,
-        // ENOEXEC: a foreign-architecture binary under qemu-user without binfmt_misc.
-        Err(e) if e.raw_os_error() == Some(8) => {
-            let r = runner().expect("no emulator for this architecture");
-            let mut c = Command::new(&r[0]);
-            c.args(&r[1..]).arg(&exe);
-            build(c).spawn().unwrap()
+    c.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env(FD, shm.fd.as_raw_fd().to_string())
+        .env(COUNT, count.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    ChildGuard(c.spawn().unwrap())
+}
+
+/// Sets the flag when dropped during a panic, so helper threads stop and the scope can unwind.
+struct AbortOnPanic<'a>(&'a AtomicBool);
+impl Drop for AbortOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Release);
         }
-        Err(e) => panic!("spawn: {e}"),
     }
 }
 
@@ -249,12 +306,18 @@ fn produce() -> i32 {
     let end = start.saturating_add(count);
     let mut rng = Rng::seeded();
     let mut batch = [Sample::new(0); 64];
+    // Under qemu-user a live consumer can look dead (qemu emulates /proc/self/stat, so the start time the
+    // consumer recorded differs from the one other processes read): treat ReaderGone as "keep trying".
+    let push_wait = |p: &mut shmfusion::buffer::Producer<'_, Sample, 1024>, s: Sample| loop {
+        match p.push_wait(s, Some(Duration::from_secs(20))) {
+            Err(Error::ReaderGone) => std::thread::sleep(Duration::from_micros(100)),
+            r => break r.unwrap(),
+        }
+    };
     while p.position() < end {
         let pos = p.position();
         match rng.below(8) {
-            0 => {
-                p.push_wait(Sample::new(pos), Some(Duration::from_secs(20))).unwrap();
-            }
+            0 => push_wait(&mut p, Sample::new(pos)),
             1 => match p.reserve() {
                 Ok(mut slot) => {
                     slot.write(&Sample::new(pos));
@@ -269,7 +332,7 @@ fn produce() -> i32 {
                     *s = Sample::new(pos + i as u64);
                 }
                 if p.push_slice(&batch[..n]).unwrap() == 0 {
-                    p.push_wait(Sample::new(pos), Some(Duration::from_secs(20))).unwrap();
+                    push_wait(&mut p, Sample::new(pos));
                 }
             }
         }
@@ -347,6 +410,7 @@ fn spsc_producer_killed_at_random_points_is_taken_over() {
     let shm = Shared::create(RING_BYTES);
     let ring: &Ring = shm.at(0);
     let done = AtomicBool::new(false);
+    let abort = AtomicBool::new(false);
     let final_tail = AtomicU64::new(u64::MAX);
     let t0 = Instant::now();
     let mut rng = Rng::seeded();
@@ -354,9 +418,11 @@ fn spsc_producer_killed_at_random_points_is_taken_over() {
     let (got, gone) = std::thread::scope(|s| {
         let consumer = s.spawn(|| {
             consume(ring, |n| {
-                done.load(Ordering::Acquire) && n >= final_tail.load(Ordering::Acquire)
+                abort.load(Ordering::Acquire)
+                    || (done.load(Ordering::Acquire) && n >= final_tail.load(Ordering::Acquire))
             })
         });
+        let _guard = AbortOnPanic(&abort);
         for _ in 0..kills {
             let start = Instant::now();
             let mut child = spawn_child(NAME, "spsc-producer", &shm, u64::MAX);
@@ -498,6 +564,7 @@ fn latest_and_broadcast_writer_killed_at_random_points() {
             );
             (got, lost, gone)
         });
+        let _guard = AbortOnPanic(&done);
         for _ in 0..kills {
             let start = Instant::now();
             let mut child = spawn_child(NAME, "writer", &shm, 0);

@@ -62,14 +62,6 @@ impl<T: Shareable> SlotCell<T> {
     #[cfg(loom)]
     const WORDS: usize = core::mem::size_of::<T>().div_ceil(8) * 8 / WORD_BYTES;
 
-    /// An all-zero cell.
-    #[cfg(not(loom))]
-    pub(crate) const fn new() -> Self {
-        Self {
-            cell: UnsafeCell::new(MaybeUninit::zeroed()),
-        }
-    }
-
     /// An all-zero cell (loom model; payloads of at most [`LOOM_WORDS`] words).
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
@@ -315,6 +307,12 @@ mod tests {
         a: [u8; 13],
     }
 
+    fn zeroed<T: Shareable>() -> std::boxed::Box<SlotCell<T>> {
+        // SAFETY: all-zero bytes are a valid `SlotCell` (an `UnsafeCell<MaybeUninit<_>>`), and `new_zeroed`
+        // initialises every byte, including the rounding after `T`.
+        unsafe { crate::buffer::zeroed_box_unchecked::<SlotCell<T>>() }
+    }
+
     #[test]
     fn cell_is_word_aligned_and_rounded() {
         assert_eq!(core::mem::size_of::<SlotCell<Odd>>(), 16);
@@ -326,21 +324,21 @@ mod tests {
 
     #[test]
     fn round_trips_values() {
-        let c = SlotCell::<Odd>::new();
+        let c = zeroed::<Odd>();
         assert_eq!(c.load(), Odd { a: [0; 13] });
         let v = Odd {
             a: core::array::from_fn(|i| i as u8 + 1),
         };
         c.store(&v);
         assert_eq!(c.load(), v);
-        let z = SlotCell::<()>::new();
+        let z = zeroed::<()>();
         z.store(&());
         z.load();
     }
 
     #[test]
     fn partial_stores_and_loads_at_every_offset() {
-        let c = SlotCell::<[u8; 29]>::new();
+        let c = zeroed::<[u8; 29]>();
         let mut model = [0u8; 29];
         let mut k = 1u8;
         for off in 0..29 {
@@ -360,7 +358,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "out of a 4-byte sample")]
     fn out_of_range_panics() {
-        let c = SlotCell::<u32>::new();
+        let c = zeroed::<u32>();
         c.bytes_mut().store(2, &[0; 3]);
     }
 }

@@ -67,12 +67,6 @@ unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for Broadca
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
-impl<T: Shareable, const N: usize> Default for BroadcastRing<T, N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     const MASK: u64 = {
         assert!(N.is_power_of_two(), "ring capacity must be a power of two");
@@ -80,22 +74,19 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     };
     const CAP: u64 = N as u64;
 
-    /// An empty ring (the same as all-zero memory).
+    /// Initialises `place` in place to the empty ring (every byte zero) and returns it.
+    ///
+    /// Shared memory needs no such step: segments are zero-filled. This is for a ring in process-local memory
+    /// (the stack, a `Box::new_zeroed`, ...). There is deliberately no by-value constructor: moving a value does
+    /// not preserve the padding bytes that round each slot up to whole words, and the atomic word copies read
+    /// them, so they must be initialised in place.
     #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        let _ = Self::MASK;
-        Self {
-            writer: CachePadded(WriterSide {
-                tail: AtomicU64::new(0),
-                role: RoleCell::new(),
-            }),
-            wait: CachePadded(WaitCell::new()),
-            slots: [const {
-                Slot {
-                    seq: AtomicU64::new(0),
-                    data: SlotCell::new(),
-                }
-            }; N],
+    pub fn init(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
+        // SAFETY: `write_bytes` sets every byte of the place to zero, and all-zero is a valid empty ring (see
+        // the `SharedState` impl).
+        unsafe {
+            place.as_mut_ptr().write_bytes(0, 1);
+            place.assume_init_mut()
         }
     }
 
@@ -395,7 +386,6 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::boxed::Box;
     use std::vec::Vec;
 
     const W: ProcessIdentity = ProcessIdentity { pid: 31, start_time: 4 };
@@ -420,7 +410,7 @@ mod tests {
 
     #[test]
     fn receives_in_order_then_empty() {
-        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
         let mut r = ring.reader();
         assert_eq!(r.try_recv(), Err(Error::Empty));
         let mut w = ring.writer_with(&W, |_| true).unwrap();
@@ -438,7 +428,7 @@ mod tests {
 
     #[test]
     fn lagged_counts_exactly_and_resynchronises() {
-        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
         let mut w = ring.writer_with(&W, |_| true).unwrap();
         let mut r = ring.reader();
         for i in 0..10 {
@@ -462,7 +452,7 @@ mod tests {
 
     #[test]
     fn in_place_receive_validates() {
-        let ring = Box::new(BroadcastRing::<S, 2>::new());
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 2>>();
         let mut w = ring.writer_with(&W, |_| true).unwrap();
         let mut r = ring.reader();
         w.publish_one(&s(40));
@@ -485,7 +475,7 @@ mod tests {
 
     #[test]
     fn dead_writer_mid_sample_and_takeover() {
-        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
         let mut w = ring.writer_with(&W, |_| true).unwrap();
         for i in 0..6 {
             w.publish_one(&s(i));
@@ -510,7 +500,7 @@ mod tests {
 
     #[test]
     fn hostile_values_are_errors() {
-        let ring = Box::new(BroadcastRing::<S, 4>::new());
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
         let mut r = ring.reader();
         ring.writer.tail.store(2, Ordering::Relaxed); // tail moved but slots never written
         assert_eq!(r.try_recv(), Err(Error::Corrupt { head: 0, tail: 0 }));
@@ -532,7 +522,7 @@ mod tests {
 
     #[test]
     fn readers_in_threads_see_no_torn_sample_and_account_for_every_position() {
-        let ring = Box::new(BroadcastRing::<S, 8>::new());
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 8>>();
         let n: u64 = if cfg!(miri) { 60 } else { 100_000 };
         std::thread::scope(|sc| {
             let mut readers = Vec::new();
@@ -568,7 +558,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "futex and clock syscalls")]
     fn recv_wait_wakes_and_detects_a_dead_writer() {
-        let ring = Box::new(BroadcastRing::<S, 8>::new());
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 8>>();
         std::thread::scope(|sc| {
             let mut r = ring.reader().with_liveness(|_| true);
             let t = sc.spawn(move || {

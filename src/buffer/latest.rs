@@ -62,23 +62,20 @@ unsafe impl<T: Shareable> crate::object::SharedState for Latest<T> {
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
-impl<T: Shareable> Default for Latest<T> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<T: Shareable> Latest<T> {
-    /// An empty slot (the same as all-zero memory).
+    /// Initialises `place` in place to the empty slot (every byte zero) and returns it.
+    ///
+    /// Shared memory needs no such step: segments are zero-filled. This is for a slot in process-local memory
+    /// (the stack, a `Box::new_zeroed`, ...). There is deliberately no by-value constructor: moving a value does
+    /// not preserve the padding bytes that round each slot up to whole words, and the atomic word copies read
+    /// them, so they must be initialised in place.
     #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        Self {
-            state: CachePadded(State {
-                seq: AtomicU64::new(0),
-                copies: [SlotCell::new(), SlotCell::new()],
-            }),
-            role: CachePadded(RoleCell::new()),
-            wait: CachePadded(WaitCell::new()),
+    pub fn init(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
+        // SAFETY: `write_bytes` sets every byte of the place to zero, and all-zero is a valid empty slot (see
+        // the `SharedState` impl).
+        unsafe {
+            place.as_mut_ptr().write_bytes(0, 1);
+            place.assume_init_mut()
         }
     }
 
@@ -227,7 +224,6 @@ impl<'a, T: Shareable> LatestWriter<'a, T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::boxed::Box;
 
     const W: ProcessIdentity = ProcessIdentity { pid: 21, start_time: 3 };
 
@@ -253,7 +249,7 @@ mod tests {
 
     #[test]
     fn empty_then_latest_with_sequence() {
-        let slot = Box::new(Latest::<Pose>::new());
+        let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
         assert_eq!(slot.read(), Err(Error::Empty));
         let mut w = slot.writer_with(&W, |_| true).unwrap();
         assert_eq!(w.write(&Pose::new(5)), 1);
@@ -265,7 +261,7 @@ mod tests {
 
     #[test]
     fn dead_writer_mid_write_leaves_a_consistent_value_and_is_taken_over() {
-        let slot = Box::new(Latest::<Pose>::new());
+        let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
         let mut w = slot.writer_with(&W, |_| true).unwrap();
         w.write(&Pose::new(1));
         w.write(&Pose::new(2));
@@ -280,7 +276,7 @@ mod tests {
 
     #[test]
     fn hostile_writer_gives_contended_not_a_hang() {
-        let slot = Box::new(Latest::<u64>::new());
+        let slot = crate::buffer::zeroed_box::<Latest<u64>>();
         let stop = std::sync::atomic::AtomicBool::new(false);
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -308,7 +304,7 @@ mod tests {
 
     #[test]
     fn readers_never_see_torn_values() {
-        let slot = Box::new(Latest::<Pose>::new());
+        let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
         let n: u64 = if cfg!(miri) { 100 } else { 200_000 };
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -340,7 +336,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "futex and clock syscalls")]
     fn wait_newer_wakes_up() {
-        let slot = Box::new(Latest::<Pose>::new());
+        let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
         std::thread::scope(|s| {
             s.spawn(|| {
                 let mut w = slot.writer().unwrap();

@@ -126,6 +126,33 @@ impl<T> core::ops::Deref for CachePadded<T> {
     }
 }
 
+/// A zero-filled heap value, the way a shared segment starts (tests only).
+#[cfg(all(test, not(loom)))]
+pub(crate) fn zeroed_box<T: crate::object::SharedState>() -> std::boxed::Box<T> {
+    // SAFETY: `SharedState` guarantees that all-zero bytes are a valid `T`.
+    unsafe { zeroed_box_unchecked() }
+}
+
+/// A zero-filled heap value (`Box::new_zeroed` is newer than the crate's MSRV).
+///
+/// # Safety
+///
+/// All-zero bytes must be a valid `T`.
+#[cfg(all(test, not(loom)))]
+pub(crate) unsafe fn zeroed_box_unchecked<T>() -> std::boxed::Box<T> {
+    let layout = std::alloc::Layout::new::<T>();
+    if layout.size() == 0 {
+        // SAFETY: a dangling, aligned pointer is a valid `Box` of a zero-sized type.
+        return unsafe { std::boxed::Box::from_raw(core::ptr::NonNull::<T>::dangling().as_ptr()) };
+    }
+    // SAFETY: the layout has a non-zero size.
+    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    assert!(!p.is_null(), "out of memory");
+    // SAFETY: `p` was allocated by the global allocator with `T`'s layout and every byte is zero, a valid `T` by
+    // the caller's guarantee.
+    unsafe { std::boxed::Box::from_raw(p) }
+}
+
 /// Runs a loom model with a bounded exploration (preemption bound 3 unless `LOOM_MAX_PREEMPTIONS` says
 /// otherwise), so the whole loom suite finishes in well under a minute.
 #[cfg(all(test, loom))]

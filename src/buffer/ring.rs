@@ -44,13 +44,6 @@ struct Side {
 }
 
 impl Side {
-    #[cfg(not(loom))]
-    const fn new() -> Self {
-        Self {
-            pos: AtomicU64::new(0),
-            role: RoleCell::new(),
-        }
-    }
     #[cfg(loom)]
     fn new() -> Self {
         Self {
@@ -86,12 +79,6 @@ unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for SpscRin
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
-impl<T: Shareable, const N: usize> Default for SpscRing<T, N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 impl<T: Shareable, const N: usize> SpscRing<T, N> {
     const MASK: u64 = {
         assert!(N.is_power_of_two(), "ring capacity must be a power of two");
@@ -99,16 +86,19 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
     };
     const CAP: u64 = N as u64;
 
-    /// An empty ring (the same as all-zero memory).
+    /// Initialises `place` in place to the empty ring (every byte zero) and returns it.
+    ///
+    /// Shared memory needs no such step: segments are zero-filled. This is for a ring in process-local memory
+    /// (the stack, a `Box::new_zeroed`, ...). There is deliberately no by-value constructor: moving a value does
+    /// not preserve the padding bytes that round each slot up to whole words, and the atomic word copies read
+    /// them, so they must be initialised in place.
     #[cfg(not(loom))]
-    pub const fn new() -> Self {
-        let _ = Self::MASK;
-        Self {
-            producer: CachePadded(Side::new()),
-            consumer: CachePadded(Side::new()),
-            data_wait: CachePadded(WaitCell::new()),
-            space_wait: CachePadded(WaitCell::new()),
-            slots: [const { SlotCell::new() }; N],
+    pub fn init(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
+        // SAFETY: `write_bytes` sets every byte of the place to zero, and all-zero is a valid empty ring (see
+        // the `SharedState` impl).
+        unsafe {
+            place.as_mut_ptr().write_bytes(0, 1);
+            place.assume_init_mut()
         }
     }
 
@@ -513,7 +503,6 @@ impl<T: Shareable, const N: usize> ReadSlot<'_, '_, T, N> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::boxed::Box;
     use std::vec::Vec;
 
     const P: ProcessIdentity = ProcessIdentity { pid: 11, start_time: 1 };
@@ -548,7 +537,7 @@ mod tests {
 
     #[test]
     fn push_pop_full_empty_and_fifo() {
-        let ring = Box::new(SpscRing::<Sample, 4>::new());
+        let ring = crate::buffer::zeroed_box::<SpscRing<Sample, 4>>();
         let mut p = ring.producer_with(&P, alive).unwrap();
         let mut c = ring.consumer_with(&C, alive).unwrap();
         assert_eq!(c.try_pop(), Err(Error::Empty));
@@ -569,8 +558,19 @@ mod tests {
     }
 
     #[test]
+    fn init_in_place_on_the_stack() {
+        let mut place = core::mem::MaybeUninit::<SpscRing<[u8; 5], 4>>::uninit();
+        let ring = SpscRing::init(&mut place);
+        let mut p = ring.producer_with(&P, alive).unwrap();
+        let mut c = ring.consumer_with(&C, alive).unwrap();
+        p.try_push(*b"hello").unwrap();
+        assert_eq!(c.try_pop(), Ok(*b"hello"));
+        assert_eq!(c.try_pop(), Err(Error::Empty));
+    }
+
+    #[test]
     fn slices_and_in_place() {
-        let ring = Box::new(SpscRing::<Sample, 8>::new());
+        let ring = crate::buffer::zeroed_box::<SpscRing<Sample, 8>>();
         let mut p = ring.producer_with(&P, alive).unwrap();
         let mut c = ring.consumer_with(&C, alive).unwrap();
         let v: Vec<Sample> = (0..11).map(Sample::new).collect();
@@ -584,7 +584,7 @@ mod tests {
         let r = c.peek().unwrap();
         assert_eq!(r.read(), v[5]);
         assert_eq!(r.position(), 5);
-        drop(r); // not released
+        let _ = r; // dropped without release
         assert_eq!(c.peek().unwrap().read(), v[5]);
         let r = c.peek().unwrap();
         let mut seq = [0u8; 8];
@@ -608,7 +608,7 @@ mod tests {
 
     #[test]
     fn roles_are_exclusive_and_released_and_taken_over() {
-        let ring = Box::new(SpscRing::<u64, 2>::new());
+        let ring = crate::buffer::zeroed_box::<SpscRing<u64, 2>>();
         let p = ring.producer_with(&P, alive).unwrap();
         assert_eq!(ring.producer_with(&C, alive).err(), Some(Error::RoleTaken { pid: 11 }));
         assert_eq!(ring.producer_holder(), Some(P));
@@ -628,7 +628,7 @@ mod tests {
 
     #[test]
     fn corrupt_positions_are_errors() {
-        let ring = Box::new(SpscRing::<u64, 4>::new());
+        let ring = crate::buffer::zeroed_box::<SpscRing<u64, 4>>();
         let mut p = ring.producer_with(&P, alive).unwrap();
         let mut c = ring.consumer_with(&C, alive).unwrap();
         for i in 0..4 {
@@ -673,7 +673,7 @@ mod tests {
 
     #[test]
     fn two_threads_keep_order() {
-        let ring = Box::new(SpscRing::<Sample, 16>::new());
+        let ring = crate::buffer::zeroed_box::<SpscRing<Sample, 16>>();
         let n: u64 = if cfg!(miri) { 200 } else { 200_000 };
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -707,7 +707,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "futex and clock syscalls")]
     fn blocking_waits_between_threads() {
-        let ring = Box::new(SpscRing::<Sample, 2>::new());
+        let ring = crate::buffer::zeroed_box::<SpscRing<Sample, 2>>();
         let n = 5_000u64;
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -736,7 +736,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "futex and clock syscalls")]
     fn waiting_on_a_dead_producer_reports_writer_gone() {
-        let ring = Box::new(SpscRing::<u64, 2>::new());
+        let ring = crate::buffer::zeroed_box::<SpscRing<u64, 2>>();
         let p = ring.producer_with(&P, alive).unwrap();
         core::mem::forget(p);
         let mut c = ring.consumer_with(&C, dead).unwrap();

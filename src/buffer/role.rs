@@ -32,7 +32,7 @@ fn token_of(id: &ProcessIdentity) -> u64 {
 }
 
 impl RoleCell {
-    #[cfg(not(loom))]
+    #[cfg(all(test, not(loom)))]
     pub(crate) const fn new() -> Self {
         Self {
             token: AtomicU64::new(0),
