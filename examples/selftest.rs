@@ -344,11 +344,9 @@ mod selftest {
 
                     // memcmp and bcmp: equal ranges, then one byte raised by 0x80 (tests unsigned compare).
                     let x: [u8; N] = core::array::from_fn(|i| (i as u8).wrapping_mul(5));
-                    let mut y = [0u8; N];
-                    for i in 0..N {
-                        // Indexes shifted by b - a so that y[b..b + len] == x[a..a + len].
-                        y[i] = (i.wrapping_sub(b).wrapping_add(a) as u8).wrapping_mul(5);
-                    }
+                    // Indexes shifted by b - a so that y[b..b + len] == x[a..a + len].
+                    let mut y: [u8; N] =
+                        core::array::from_fn(|i| (i.wrapping_sub(b).wrapping_add(a) as u8).wrapping_mul(5));
                     let (xs, ys) = (&x[a..a + len], &y[b..b + len]);
                     if xs != ys || xs.cmp(ys) != core::cmp::Ordering::Equal {
                         fail("memcmp/bcmp equal", len, a, b);
