@@ -18,23 +18,23 @@
 use super::sync::{Ordering::Relaxed, WORD_BYTES, Word, WordInt};
 use crate::Shareable;
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 use core::marker::PhantomData;
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 use core::{cell::UnsafeCell, mem::MaybeUninit};
 
 /// `T`, aligned to 8 bytes and so padded to a multiple of 8 bytes (only its layout is used).
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 #[repr(C, align(8))]
 #[allow(dead_code)]
 struct Padded<T>(T);
 
 /// Words available to a payload in loom models.
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) const LOOM_WORDS: usize = 4;
 
 /// Storage for one `T` in shared memory, accessed only through atomic words.
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 #[repr(C)]
 pub(crate) struct SlotCell<T> {
     // `MaybeUninit` around the padded type, not just around `T`: a zeroed `MaybeUninit<Padded<T>>` has all its
@@ -43,7 +43,7 @@ pub(crate) struct SlotCell<T> {
 }
 
 /// Storage for one `T` in shared memory, accessed only through atomic words (loom model).
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) struct SlotCell<T> {
     words: [Word; LOOM_WORDS],
     _marker: PhantomData<T>,
@@ -57,13 +57,13 @@ unsafe impl<T: Shareable> Send for SlotCell<T> {}
 
 impl<T: Shareable> SlotCell<T> {
     /// Number of words in a cell.
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     const WORDS: usize = core::mem::size_of::<Padded<T>>() / WORD_BYTES;
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     const WORDS: usize = core::mem::size_of::<T>().div_ceil(8) * 8 / WORD_BYTES;
 
     /// An all-zero cell (loom model; payloads of at most [`LOOM_WORDS`] words).
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn new() -> Self {
         assert!(Self::WORDS <= LOOM_WORDS, "loom payloads must fit in LOOM_WORDS words");
         Self {
@@ -73,7 +73,7 @@ impl<T: Shareable> SlotCell<T> {
     }
 
     /// The cell as atomic words.
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     #[inline]
     pub(crate) fn words(&self) -> &[Word] {
         // SAFETY: `Padded<T>` is 8-byte aligned (>= the alignment of `Word`) and its size is a multiple of 8, so
@@ -86,7 +86,7 @@ impl<T: Shareable> SlotCell<T> {
     }
 
     /// The cell as atomic words (loom model).
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     #[inline]
     pub(crate) fn words(&self) -> &[Word] {
         &self.words[..Self::WORDS]
@@ -131,7 +131,7 @@ impl<T: Shareable> SlotCell<T> {
     }
 
     /// The address of the cell's first byte (for the caller's own unsafe use, e.g. DMA or `read(2)` into it).
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.cell.get().cast()
     }

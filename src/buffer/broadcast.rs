@@ -60,7 +60,7 @@ pub struct BroadcastRing<T, const N: usize> {
 // SAFETY: all-zero is the empty ring (tail 0, no writer, slots never written); every field is an atomic or a
 // `SlotCell` accessed only through atomic words; `repr(C)` of fixed-width atomics and 8-byte-aligned slots,
 // padded on every target; every value read from shared memory is validated and no reader operation loops.
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for BroadcastRing<T, N> {
     const KIND: &'static str = "broadcast-ring";
     const CAPACITY: u64 = N as u64;
@@ -80,7 +80,7 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     /// (the stack, a `Box::new_zeroed`, ...). There is deliberately no by-value constructor: moving a value does
     /// not preserve the padding bytes that round each slot up to whole words, and the atomic word copies read
     /// them, so they must be initialised in place.
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub fn init(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
         // SAFETY: `write_bytes` sets every byte of the place to zero, and all-zero is a valid empty ring (see
         // the `SharedState` impl).
@@ -91,8 +91,8 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     }
 
     /// An empty ring (loom model).
-    #[cfg(loom)]
-    pub fn new() -> Self {
+    #[cfg(all(loom, test))]
+    pub(crate) fn new() -> Self {
         let _ = Self::MASK;
         Self {
             writer: CachePadded(WriterSide {
@@ -558,7 +558,7 @@ mod tests {
     #[test]
     #[cfg_attr(miri, ignore = "futex and clock syscalls")]
     fn recv_wait_wakes_and_detects_a_dead_writer() {
-        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 8>>();
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 32>>();
         std::thread::scope(|sc| {
             let mut r = ring.reader().with_liveness(|_| true);
             let t = sc.spawn(move || {

@@ -55,7 +55,7 @@ struct State<T> {
 // SAFETY: all-zero is the empty slot (seq 0 means no value; roles free; no waiters); every field is an atomic or
 // a `SlotCell` accessed only through atomic words; `repr(C)` of fixed-width atomics and 8-byte-aligned copies,
 // padded to 128 bytes on every target; any `seq` value selects a valid copy, and reads are bounded.
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 unsafe impl<T: Shareable> crate::object::SharedState for Latest<T> {
     const KIND: &'static str = "latest";
     const CAPACITY: u64 = 1;
@@ -69,7 +69,7 @@ impl<T: Shareable> Latest<T> {
     /// (the stack, a `Box::new_zeroed`, ...). There is deliberately no by-value constructor: moving a value does
     /// not preserve the padding bytes that round each slot up to whole words, and the atomic word copies read
     /// them, so they must be initialised in place.
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub fn init(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
         // SAFETY: `write_bytes` sets every byte of the place to zero, and all-zero is a valid empty slot (see
         // the `SharedState` impl).
@@ -80,8 +80,8 @@ impl<T: Shareable> Latest<T> {
     }
 
     /// An empty slot (loom model).
-    #[cfg(loom)]
-    pub fn new() -> Self {
+    #[cfg(all(loom, test))]
+    pub(crate) fn new() -> Self {
         Self {
             state: CachePadded(State {
                 seq: AtomicU64::new(0),

@@ -153,13 +153,13 @@ pub(crate) unsafe fn zeroed_box_unchecked<T>() -> std::boxed::Box<T> {
     unsafe { std::boxed::Box::from_raw(p) }
 }
 
-/// Runs a loom model with a bounded exploration (preemption bound 3 unless `LOOM_MAX_PREEMPTIONS` says
+/// Runs a loom model with a bounded exploration (preemption bound 5 unless `LOOM_MAX_PREEMPTIONS` says
 /// otherwise), so the whole loom suite finishes in well under a minute.
 #[cfg(all(test, loom))]
 pub(crate) fn loom_model(f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(5);
     }
     b.check(f);
 }

@@ -44,7 +44,7 @@ struct Side {
 }
 
 impl Side {
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     fn new() -> Self {
         Self {
             pos: AtomicU64::new(0),
@@ -72,7 +72,7 @@ pub struct SpscRing<T, const N: usize> {
 // atomic or a `SlotCell` accessed only through atomic words; the layout is `repr(C)` of fixed-width atomics and
 // 8-byte-aligned slots, 128-byte padded on every target; every position read from memory is validated, so no
 // value can make a handle panic, go out of bounds or loop.
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for SpscRing<T, N> {
     const KIND: &'static str = "spsc-ring";
     const CAPACITY: u64 = N as u64;
@@ -92,7 +92,7 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
     /// (the stack, a `Box::new_zeroed`, ...). There is deliberately no by-value constructor: moving a value does
     /// not preserve the padding bytes that round each slot up to whole words, and the atomic word copies read
     /// them, so they must be initialised in place.
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub fn init(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
         // SAFETY: `write_bytes` sets every byte of the place to zero, and all-zero is a valid empty ring (see
         // the `SharedState` impl).
@@ -103,8 +103,8 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
     }
 
     /// An empty ring (loom model).
-    #[cfg(loom)]
-    pub fn new() -> Self {
+    #[cfg(all(loom, test))]
+    pub(crate) fn new() -> Self {
         let _ = Self::MASK;
         Self {
             producer: CachePadded(Side::new()),
@@ -352,7 +352,7 @@ impl<T: Shareable, const N: usize> WriteSlot<'_, '_, T, N> {
     /// Using it is `unsafe`: the memory is shared with another process, which is not trusted, so the caller
     /// must not create Rust references into it; writes through the pointer must be completed before
     /// [`commit`](Self::commit). The slot spans `size_of::<T>()` bytes (rounded up to a multiple of 8).
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.cell().as_ptr()
     }

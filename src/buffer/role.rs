@@ -40,7 +40,7 @@ impl RoleCell {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn new() -> Self {
         Self {
             token: AtomicU64::new(0),

@@ -30,14 +30,14 @@ use super::sync::{AtomicU32, Ordering, fence, spin_hint};
 pub const DEFAULT_LIVENESS_POLL: Duration = Duration::from_millis(10);
 
 /// Condition checks (with a CPU pause between them) before a waiter goes to sleep.
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 const SPINS: u32 = 100;
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 const SPINS: u32 = 1;
 /// Of which the last ones yield the CPU instead of pausing (helps when the writer shares the core).
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 const YIELDS: u32 = 4;
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 const YIELDS: u32 = 0;
 
 /// The shared part of a wait: all-zero is the initial state.
@@ -45,9 +45,9 @@ const YIELDS: u32 = 0;
 pub(crate) struct WaitCell {
     event: AtomicU32,
     waiters: AtomicU32,
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     model: loom::sync::Mutex<()>,
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     cond: loom::sync::Condvar,
 }
 
@@ -60,7 +60,7 @@ impl WaitCell {
         }
     }
 
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn new() -> Self {
         Self {
             event: AtomicU32::new(0),
@@ -164,7 +164,7 @@ impl WaitCell {
     }
 
     /// `FUTEX_WAIT` (shared) for at most `slice_ns`; true when the slice ended without a wake-up.
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     fn futex_wait(&self, expected: u32, slice_ns: u64) -> bool {
         use rustix::io::Errno;
         use rustix::thread::futex;
@@ -183,14 +183,14 @@ impl WaitCell {
         }
     }
 
-    #[cfg(not(loom))]
+    #[cfg(not(all(loom, test)))]
     fn futex_wake(&self) {
         let _ = rustix::thread::futex::wake(&self.event, rustix::thread::futex::Flags::empty(), i32::MAX as u32);
     }
 
     /// loom model of `FUTEX_WAIT`: the kernel's check-and-sleep is atomic with respect to `FUTEX_WAKE`, which a
     /// mutex reproduces; time is not modelled (a lost wake-up shows up as a loom deadlock).
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     fn futex_wait(&self, expected: u32, _slice_ns: u64) -> bool {
         let guard = self.model.lock().unwrap();
         if self.event.load(Ordering::Relaxed) != expected {
@@ -200,7 +200,7 @@ impl WaitCell {
         false
     }
 
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     fn futex_wake(&self) {
         let _guard = self.model.lock().unwrap();
         self.cond.notify_all();
@@ -212,7 +212,7 @@ fn duration_ns(d: Duration) -> u64 {
 }
 
 /// `CLOCK_MONOTONIC` in nanoseconds.
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 pub(crate) fn now_ns() -> u64 {
     let t = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
     (t.tv_sec as u64)
@@ -221,17 +221,17 @@ pub(crate) fn now_ns() -> u64 {
 }
 
 /// Time does not pass in loom models.
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 pub(crate) fn now_ns() -> u64 {
     0
 }
 
-#[cfg(not(loom))]
+#[cfg(not(all(loom, test)))]
 fn yield_cpu() {
     rustix::thread::sched_yield();
 }
 
-#[cfg(loom)]
+#[cfg(all(loom, test))]
 fn yield_cpu() {
     loom::thread::yield_now();
 }
