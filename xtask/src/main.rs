@@ -231,13 +231,10 @@ fn run(o: &Options) -> bool {
         } else {
             Cell::Skipped
         });
-        let built = if o.user || o.kernel || o.static_check {
-            suites::build_static(&ctx, t, &programs)
-        } else {
-            programs.iter().map(|_| Err(String::new())).collect()
-        };
+        // `None`: no static suite selected, so nothing to build.
+        let built = (o.user || o.kernel || o.static_check).then(|| suites::build_static(&ctx, t, &programs));
         let mut static_cell = pick(o.static_check);
-        for (i, (p, b)) in programs.iter().zip(&built).enumerate() {
+        for (i, p) in programs.iter().enumerate() {
             let kernel = t.kernel.as_ref();
             let mut user = pick(o.user);
             let mut boot = if kernel.is_none() {
@@ -245,8 +242,9 @@ fn run(o: &Options) -> bool {
             } else {
                 pick(o.kernel)
             };
-            match b {
-                Ok(b) => {
+            match built.as_ref().map(|b| &b[i]) {
+                None => {}
+                Some(Ok(b)) => {
                     row.sizes[i] = Some(b.size);
                     if o.user {
                         user.add(suites::run_user(&ctx, t, p, b));
@@ -261,7 +259,7 @@ fn run(o: &Options) -> bool {
                         static_cell.add(suites::static_check(t, p, b));
                     }
                 }
-                Err(why) => {
+                Some(Err(why)) => {
                     // Said once; then one failure in each selected cell.
                     suites::not_built(t, p, " build", why);
                     for cell in [&mut user, &mut boot, &mut static_cell] {
