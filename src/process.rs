@@ -9,6 +9,10 @@
 use rustix::fs::{Mode, OFlags};
 use rustix::process::{Pid, test_kill_process};
 
+/// How far two readings of one process's start time may differ (qemu-user's emulated `/proc/self/stat` is seen
+/// one tick off from outside).
+const START_TIME_TOLERANCE_TICKS: u64 = 2;
+
 /// A process's identity: pid and start time (0 when `/proc` is unavailable).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ProcessIdentity {
@@ -43,7 +47,9 @@ impl ProcessIdentity {
         }
         match (self.start_time, start_time_of(self.pid)) {
             (0, _) | (_, None) => true,
-            (recorded, Some(now)) => recorded == now,
+            // qemu-user emulates /proc/self/stat and can be a tick off from what other processes read; a reused
+            // pid starting within the same few ticks as its predecessor would have to wrap the pid space first.
+            (recorded, Some(now)) => recorded.abs_diff(now) <= START_TIME_TOLERANCE_TICKS,
         }
     }
 }
@@ -94,7 +100,7 @@ mod tests {
         assert!(me.is_alive());
         assert_ne!(me.start_time, 0, "/proc is mounted on test hosts");
         let reused = ProcessIdentity {
-            start_time: me.start_time + 1,
+            start_time: me.start_time + 1 + START_TIME_TOLERANCE_TICKS,
             ..me
         };
         assert!(!reused.is_alive());

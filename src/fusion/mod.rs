@@ -18,6 +18,7 @@
 mod ahrs;
 mod geometry;
 mod interp;
+mod ring_series;
 mod sample;
 mod series;
 pub mod sim;
