@@ -179,3 +179,41 @@ pub fn parse(data: &[u8]) -> Result<Elf, String> {
     }
     Ok(elf)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dynamic_executable_shows_everything_the_check_rejects() {
+        // This test binary is an ordinary glibc program: interpreter, dynamic section, libc.
+        let e = parse(&std::fs::read(std::env::current_exe().unwrap()).unwrap()).unwrap();
+        assert_eq!(e.machine, EM_X86_64);
+        assert!(e.has_interp && e.has_dynamic && e.has_symtab);
+        assert!(e.needed.iter().any(|n| n.starts_with("libc.so")), "{:?}", e.needed);
+        assert!(!e.undefined.is_empty());
+    }
+
+    #[test]
+    fn a_bare_elf32_header() {
+        let mut h = vec![0u8; 52];
+        h[..6].copy_from_slice(b"\x7fELF\x01\x01");
+        h[16..18].copy_from_slice(&ET_EXEC.to_le_bytes());
+        h[18..20].copy_from_slice(&EM_386.to_le_bytes());
+        h[24..28].copy_from_slice(&0x0804_9000u32.to_le_bytes());
+        let e = parse(&h).unwrap();
+        assert_eq!((e.e_type, e.machine, e.entry), (ET_EXEC, EM_386, 0x0804_9000));
+        assert!(!e.has_interp && !e.has_dynamic && !e.has_symtab);
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        assert!(parse(b"").is_err());
+        assert!(parse(b"\x7fELF\x02\x01").is_err());
+        let mut h = vec![0u8; 64];
+        h[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        h[32..40].copy_from_slice(&u64::MAX.to_le_bytes()); // e_phoff far away
+        h[56] = 1; // e_phnum
+        assert!(parse(&h).is_err());
+    }
+}

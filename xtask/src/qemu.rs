@@ -77,3 +77,19 @@ pub fn boot(
         .args(["-append", &append]);
     proc::run(&mut cmd, timeout)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn initramfs_is_newc_with_init_and_trailer() {
+        let cpio = super::initramfs(b"12345");
+        assert_eq!(&cpio[..6], b"070701");
+        assert_eq!(&cpio[110..115], b"init\0");
+        // 110-byte header + "init\0" padded to 116, then the data.
+        assert_eq!(&cpio[116..121], b"12345");
+        assert_eq!(&cpio[6 + 8..6 + 16], b"000081ED"); // mode 0100755
+        assert_eq!(&cpio[6 + 48..6 + 56], b"00000005"); // filesize
+        assert_eq!(cpio.len() % 4, 0);
+        assert!(cpio.windows(10).any(|w| w == b"TRAILER!!!"));
+    }
+}

@@ -120,14 +120,14 @@ pub fn apt_packages() -> Result<String, String> {
         let text = format!("Types: deb\nURIs: {uri}\nSuites: {backports}\nComponents: main\nSigned-By: {KEYRING}\n");
         fs::write(&file, text).map_err(|e| format!("{file}: {e}"))?;
     }
-    checked(apt("apt-get").args(["update", "-q"]), "apt-get update")?;
+    checked(apt_get().args(["update", "-q"]), "apt-get update")?;
     let (from_backports, plain): (Vec<&Pkg>, Vec<&Pkg>) = missing.iter().partition(|p| p.backports);
     // Two commands: `-t` would also prefer backports for the dependencies of the plain ones.
     for (group, release) in [(plain, None), (from_backports, Some(&backports))] {
         if group.is_empty() {
             continue;
         }
-        let mut cmd = apt("apt-get");
+        let mut cmd = apt_get();
         cmd.args(["install", "-y", "-q", "--no-install-recommends"]);
         if let Some(release) = release {
             cmd.args(["-t", release]);
@@ -153,9 +153,11 @@ fn installed(p: &Pkg) -> bool {
             .is_ok_and(|s| s.success())
 }
 
-fn apt(program: &str) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.env("DEBIAN_FRONTEND", "noninteractive");
+fn apt_get() -> Command {
+    let mut cmd = Command::new("apt-get");
+    // Wait for, rather than fail on, another apt run (a fresh machine may be updating itself).
+    cmd.env("DEBIAN_FRONTEND", "noninteractive")
+        .arg("-oDPkg::Lock::Timeout=300");
     cmd
 }
 
@@ -188,24 +190,36 @@ fn os_codename() -> Result<String, String> {
 
 /// The machine's Debian mirror, read at run time so that no host name is written into the repo.
 fn mirror_uri(codename: &str) -> Result<String, String> {
-    if let Ok(text) = fs::read_to_string("/etc/apt/sources.list.d/debian.sources") {
-        for stanza in text.split("\n\n") {
-            let field = |key: &str| stanza.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
-            let main_suite = field("Suites:").is_some_and(|s| s.split_whitespace().any(|s| s == codename));
-            if main_suite && let Some(uri) = field("URIs:").and_then(|u| u.split_whitespace().next()) {
-                return Ok(uri.to_string());
-            }
-        }
-    }
-    // One-line style: `deb [options] URI suite components`.
-    let text = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
-    for line in text.lines() {
-        let words: Vec<&str> = line.split_whitespace().filter(|w| !w.starts_with('[')).collect();
-        if words.len() >= 3 && words[0] == "deb" && words[2] == codename {
-            return Ok(words[1].to_string());
-        }
-    }
-    Err(format!("no Debian mirror for {codename} in /etc/apt sources"))
+    let deb822 = fs::read_to_string("/etc/apt/sources.list.d/debian.sources").unwrap_or_default();
+    let one_line = fs::read_to_string("/etc/apt/sources.list").unwrap_or_default();
+    mirror_in(&deb822, codename)
+        .or_else(|| mirror_in_one_line(&one_line, codename))
+        .ok_or_else(|| format!("no Debian mirror for {codename} in /etc/apt sources"))
+}
+
+/// The first URI of the deb822 stanza whose `Suites:` has `codename` itself (not -security).
+fn mirror_in(deb822: &str, codename: &str) -> Option<String> {
+    deb822.split("\n\n").find_map(|stanza| {
+        let field = |key: &str| stanza.lines().find_map(|l| l.strip_prefix(key)).map(str::trim);
+        field("Suites:")?
+            .split_whitespace()
+            .any(|s| s == codename)
+            .then_some(())?;
+        Some(field("URIs:")?.split_whitespace().next()?.to_string())
+    })
+}
+
+/// The same from one-line style: `deb [options] URI suite components`.
+fn mirror_in_one_line(text: &str, codename: &str) -> Option<String> {
+    text.lines().find_map(|line| {
+        let line = line.trim().strip_prefix("deb ")?.trim_start();
+        let line = match line.strip_prefix('[') {
+            Some(rest) => rest.split_once(']')?.1,
+            None => line,
+        };
+        let words: Vec<&str> = line.split_whitespace().collect();
+        (words.len() >= 2 && words[1] == codename).then(|| words[0].to_string())
+    })
 }
 
 fn has_source(suite: &str) -> bool {
@@ -287,17 +301,14 @@ fn fetch_kernels(cache: &Path, kernels: &[&Kernel]) -> Result<(), String> {
         // Downloads land in our directory, which the unprivileged `_apt` user cannot write.
         "-oAPT::Sandbox::User=root".into(),
     ];
-    checked(
-        apt("apt-get").args(&opts).args(["update", "-q"]),
-        "kernel apt-get update",
-    )?;
+    checked(apt_get().args(&opts).args(["update", "-q"]), "kernel apt-get update")?;
     let mut query: Vec<&str> = opts.iter().map(String::as_str).collect();
     query.extend(["pkgnames", KERNEL_SERIES]);
     let names = proc::query("apt-cache", &query).ok_or("apt-cache pkgnames failed")?;
     for k in kernels {
         let name =
             newest_kernel(&names, k.flavour).ok_or_else(|| format!("no {KERNEL_SERIES}* {} package", k.flavour))?;
-        let mut cmd = apt("apt-get");
+        let mut cmd = apt_get();
         cmd.args(&opts)
             .args(["download", "-q", &format!("{name}:{}", k.deb_arch)])
             .current_dir(&debs);
@@ -363,4 +374,43 @@ fn extract_kernel(deb: &Path, dest: &Path) -> Result<(), String> {
     fs::create_dir_all(dest).map_err(|e| e.to_string())?;
     fs::rename(image.path(), dest.join(image.file_name())).map_err(|e| e.to_string())?;
     fs::remove_dir_all(&tmp).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn mirror_from_either_source_style() {
+        let deb822 = "Types: deb\nURIs: http://mirror.example/debian\nSuites: bookworm bookworm-updates\n\n\
+                      Types: deb\nURIs: http://security.example/debian-security\nSuites: bookworm-security\n";
+        assert_eq!(
+            super::mirror_in(deb822, "bookworm").unwrap(),
+            "http://mirror.example/debian"
+        );
+        assert!(super::mirror_in(deb822, "trixie").is_none());
+        let one = "# c\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main\n";
+        assert_eq!(
+            super::mirror_in_one_line(one, "bookworm").unwrap(),
+            "http://m.example/debian"
+        );
+        assert_eq!(
+            super::mirror_in_one_line("deb http://x/d bookworm main", "bookworm").unwrap(),
+            "http://x/d"
+        );
+    }
+
+    #[test]
+    fn newest_kernel_of_a_flavour() {
+        let names = "linux-image-6.12.9+deb13-arm64\nlinux-image-6.12.117+deb13-arm64-unsigned\n\
+                     linux-image-6.12.107+deb13-arm64-unsigned\nlinux-image-6.12.200+deb13-arm64-16k-unsigned\n\
+                     linux-image-6.12.117+deb13-armmp-lpae\nlinux-image-6.12.117+deb13-armmp\n";
+        assert_eq!(
+            super::newest_kernel(names, "arm64-unsigned").unwrap(),
+            "linux-image-6.12.117+deb13-arm64-unsigned"
+        );
+        assert_eq!(
+            super::newest_kernel(names, "armmp").unwrap(),
+            "linux-image-6.12.117+deb13-armmp"
+        );
+        assert!(super::newest_kernel(names, "riscv64").is_none());
+    }
 }

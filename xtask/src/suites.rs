@@ -357,3 +357,36 @@ pub fn static_check(t: &Target, p: &Program, b: &Built) -> Counts {
     say(t, &format!("{} static", p.example), c, 0.0, &problems.join("\n"));
     c
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtest_summaries_are_summed() {
+        let text = "test result: ok. 76 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 1.2s\n\
+                    test result: FAILED. 30 passed; 2 failed; 0 ignored; 0 measured; 0 filtered out\n\
+                    test foo ... ok\n";
+        let c = test_results(text);
+        assert_eq!((c.passed, c.failed), (106, 2));
+    }
+
+    #[test]
+    fn program_result_lines() {
+        let c = parse_counts("17 passed, 0 failed").unwrap();
+        assert_eq!((c.passed, c.failed), (17, 0));
+        let c = parse_counts("3 passed, 1 failed\r").unwrap();
+        assert_eq!((c.passed, c.failed), (3, 1));
+        assert!(parse_counts("17 passed").is_none());
+        assert!(parse_counts("x passed, 0 failed").is_none());
+    }
+
+    #[test]
+    fn excerpt_prefers_test_failures_over_cargo_errors() {
+        let text = "running 2 tests\nfailures:\n\n---- a stdout ----\npanicked at x.rs:1\nstack backtrace:\n   0: f\n\nfailures:\n    a\n\ntest result: FAILED. 1 passed; 1 failed\nerror: test failed\n";
+        let e = excerpt(text);
+        assert!(e.contains("panicked at x.rs:1") && e.contains("    a"), "{e}");
+        assert!(!e.contains("0: f") && !e.contains("error: test failed"), "{e}");
+        assert!(excerpt("Compiling x\nerror[E0583]: file not found\n").starts_with("error[E0583]"));
+    }
+}
