@@ -54,6 +54,22 @@ impl ProcessIdentity {
     }
 }
 
+/// Forks the calling process without libc (`clone(SIGCHLD)`): returns `None` in the child and the child's pid in
+/// the parent. Meant for libc-free programs (for example a static `/init` starting sensor processes); programs
+/// linked with a C library should call its `fork`, which also runs its at-fork handlers.
+///
+/// # Safety
+/// The child starts with one thread. In a multithreaded process, it must not use locks or state that other
+/// threads held at the time of the fork.
+///
+/// # Errors
+/// `EAGAIN` (process limit), `ENOMEM`.
+pub unsafe fn fork() -> rustix::io::Result<Option<Pid>> {
+    // SAFETY: forwarded to the caller.
+    let pid = unsafe { crate::sys::fork() }?;
+    Ok(i32::try_from(pid).ok().and_then(Pid::from_raw))
+}
+
 /// Reads field 22 (`starttime`) of `/proc/<pid>/stat`.
 fn start_time_of(pid: u32) -> Option<u64> {
     let mut path = heapless::String::<32>::new();

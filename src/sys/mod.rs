@@ -93,6 +93,19 @@ pub(crate) unsafe fn shmctl(id: i32, cmd: u32, buf: *mut u8) -> Result<i32> {
     decode(ret).map(|r| r as i32)
 }
 
+/// `clone(SIGCHLD)`: a fork without libc. Returns 0 in the child and the child's pid in the parent.
+///
+/// # Safety
+/// As for `fork(2)` in a multithreaded process: the child has one thread, and must not rely on locks or state
+/// that other threads of the parent held.
+pub(crate) unsafe fn fork() -> Result<u32> {
+    const SIGCHLD: usize = 17;
+    // SAFETY: with only SIGCHLD in the flags and no new stack, clone behaves as fork; the remaining arguments
+    // (parent/child tid pointers, TLS) are read only for flags that are not set.
+    let ret = unsafe { arch::syscall3(nr::__NR_clone, SIGCHLD, 0, 0) };
+    decode(ret).map(|pid| pid as u32)
+}
+
 /// `exit_group(code)`: ends the process.
 #[allow(dead_code)] // Used by the optional runtime.
 pub(crate) fn exit_group(code: i32) -> ! {
