@@ -129,4 +129,19 @@ mod tests {
             .is_alive()
         );
     }
+
+    #[test]
+    fn fork_returns_the_child_pid_and_runs_the_child() {
+        // SAFETY: the child only exits.
+        match unsafe { fork() }.unwrap() {
+            None => crate::sys::exit_group(7),
+            Some(child) => {
+                let (pid, status) = rustix::process::waitpid(Some(child), rustix::process::WaitOptions::empty())
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(pid, child);
+                assert_eq!(status.exit_status(), Some(7));
+            }
+        }
+    }
 }
