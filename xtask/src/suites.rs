@@ -174,6 +174,14 @@ pub fn build_static(ctx: &Ctx, t: &Target, programs: &[&Program]) -> Vec<Result<
     } else {
         Some(proc::run(&mut cmd, CARGO_TIMEOUT))
     };
+    if let Some(Ok(out)) = &build {
+        let (what, secs) = (out.describe(CARGO_TIMEOUT), out.elapsed.as_secs_f64());
+        println!(
+            "[{}] static build: {} ({what}, {secs:.1} s)",
+            t.triple,
+            present.join(" ")
+        );
+    }
     let build_error = match &build {
         Some(Ok(out)) if out.success() => None,
         Some(Ok(out)) => Some(format!(
@@ -267,8 +275,9 @@ fn program_result(t: &Target, suite: &str, p: &Program, out: &Output, check_exit
     let mut c = match parsed {
         Some(c) => c,
         None => {
+            let who = if check_exit { "program" } else { "qemu" };
             details.push(format!(
-                "no `{marker}N passed, M failed` line ({})",
+                "no `{marker}N passed, M failed` line ({who}: {})",
                 out.describe(RUN_TIMEOUT)
             ));
             details.extend(last_lines(&text, 25));
