@@ -110,3 +110,28 @@ fn kill_group(pid: u32) {
         .stderr(Stdio::null())
         .status();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_kills_the_whole_group() {
+        // The background sleep holds the output pipe open: unless it dies too, this would hang.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo started; sleep 30 & sleep 30"]);
+        let out = run(&mut cmd, Duration::from_millis(500)).unwrap();
+        assert!(out.status.is_none());
+        assert!(out.elapsed < Duration::from_secs(10));
+        assert_eq!(out.text, "started\n");
+    }
+
+    #[test]
+    fn stdout_and_stderr_are_both_captured() {
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = run(&mut cmd, Duration::from_secs(10)).unwrap();
+        assert_eq!(out.status.and_then(|s| s.code()), Some(3));
+        assert!(out.text.contains("out\n") && out.text.contains("err\n"));
+    }
+}
