@@ -72,10 +72,18 @@ mod fusion_static {
     const RMS_BOUND_DEG: f64 = 3.0;
     /// Estimates from the first second are excluded from the RMS (convergence from the accel/mag attitude).
     const WARMUP_S: f64 = 1.0;
+    /// At least this many estimates after the warm-up: a monitor starved by a slow emulated CPU reads few of
+    /// them, so the run is extended (up to [`MAX_EXTENSION`] times its length) until it has them.
+    const MIN_ESTIMATES: u64 = 10;
+    const MAX_EXTENSION: u64 = 4;
     /// Published rates must be within this band of the nominal ones (loose: emulation can starve a sensor).
     const RATE_BAND: (f64, f64) = (0.5, 1.1);
     /// The fusion process must fuse at least this fraction of the nominal IMU rate.
     const MIN_FUSED_FRACTION: f64 = 0.25;
+    /// A longer gap between consecutive IMU samples restarts the filter (see [`Attitude::gap_resets`]).
+    const MAX_GAP: Duration = Duration::from_millis(100);
+    /// A magnetometer sample further than this from the IMU time is not used: the update is IMU-only.
+    const MAG_MAX_AGE: Duration = Duration::from_millis(3 * 1000 / MAG_HZ);
     /// The time origin is this far ahead of the fork, so that every child is up before the first sample (forking
     /// and attaching is slow on an emulated CPU).
     const LEAD: Duration = Duration::from_millis(300);
@@ -83,9 +91,10 @@ mod fusion_static {
     const STOP_GRACE: Duration = Duration::from_secs(3);
     const TERM_GRACE: Duration = Duration::from_secs(1);
 
-    /// 1.28 s of IMU history, 1.6 s of magnetometer history.
-    type ImuRing = BroadcastRing<Stamped<ImuSample>, 256>;
-    type MagRing = BroadcastRing<Stamped<MagSample>, 32>;
+    /// 2.56 s of IMU history, 3.2 s of magnetometer history: a sensor process stalled (by a slow emulated CPU)
+    /// for up to half of that still publishes every sample it owes.
+    type ImuRing = BroadcastRing<Stamped<ImuSample>, 512>;
+    type MagRing = BroadcastRing<Stamped<MagSample>, 64>;
     type AttitudeSlot = Latest<Attitude>;
 
     /// The ground truth: gentle roll and pitch oscillations while the heading turns (as in `examples/fusion.rs`).
@@ -98,7 +107,7 @@ mod fusion_static {
         initial_yaw: 1.0,
     };
 
-    /// What the fusion process publishes (64 bytes, no padding).
+    /// What the fusion process publishes (80 bytes, no padding).
     #[repr(C)]
     #[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
     struct Attitude {
@@ -114,8 +123,14 @@ mod fusion_static {
         mag_interpolated: u64,
         /// Updates that held the newest (or oldest) magnetometer sample instead.
         mag_held: u64,
+        /// IMU-only updates: the nearest magnetometer sample was too far from the IMU time (or missing).
+        mag_stale: u64,
         /// IMU samples skipped: no magnetometer sample yet, or the magnetometer read failed.
         skipped: u64,
+        /// Filter restarts from the accelerometer and magnetometer after a gap of more than [`MAX_GAP`] in the
+        /// IMU stamps (samples dropped by a starved sensor, or missed by a lapped fusion process): integrating
+        /// one gyroscope sample over the whole gap would throw the attitude off.
+        gap_resets: u64,
     }
 
     /// Children, by index into [`Control::started`].
@@ -289,6 +304,34 @@ mod fusion_static {
     // -----------------------------------------------------------------------------------------------------------
     // Fusion process
 
+    /// The magnetometer at an IMU sample's time.
+    #[derive(Clone, Copy)]
+    enum MagAt {
+        /// Interpolated between the two samples around it.
+        Interpolated(MagSample),
+        /// Not bracketed (yet): the nearest sample, at most [`MAG_MAX_AGE`] away.
+        Held(MagSample),
+        /// The nearest sample is further away than that (a starved magnetometer process).
+        Stale,
+        /// No sample, or every read raced the writer.
+        Missing,
+    }
+
+    /// Reads the magnetometer at `t` from the shared ring (validated binary search, no copy of the ring).
+    fn mag_at(ring: &MagRing, t: Timestamp) -> MagAt {
+        let nearest = match ring.interpolate_at(t) {
+            Ok(m) => return MagAt::Interpolated(m),
+            Err(ReadError::ExtrapolationFuture { .. }) => ring.latest(),
+            Err(ReadError::ExtrapolationPast { .. }) => ring.nearest(t),
+            Err(_) => return MagAt::Missing,
+        };
+        match nearest {
+            Ok(s) if Duration::from_nanos(s.stamp.abs_diff(t)) <= MAG_MAX_AGE => MagAt::Held(s.value),
+            Ok(_) => MagAt::Stale,
+            Err(_) => MagAt::Missing,
+        }
+    }
+
     fn fusion_process(ids: Ids) -> i32 {
         let (Some(control), Some(imu), Some(mag), Some(out)) = (
             open::<Control>(ids.control),
@@ -312,12 +355,7 @@ mod fusion_static {
         let mut last_stamp = Timestamp::ZERO;
         let mut out_value = Attitude {
             q: Quaternion::IDENTITY,
-            imu_stamp: Timestamp::ZERO,
-            updates: 0,
-            imu_lagged: 0,
-            mag_interpolated: 0,
-            mag_held: 0,
-            skipped: 0,
+            ..bytemuck::Zeroable::zeroed()
         };
         while control.stop.load(Ordering::Acquire) == 0 {
             let sample = match imu_rx.recv_wait(Some(Duration::from_millis(50))) {
@@ -332,54 +370,48 @@ mod fusion_static {
                     return 4;
                 }
             };
-            // The magnetometer at the IMU sample's time, read from the shared ring by binary search.
             let stamp = sample.stamp();
-            let (m, interpolated) = match mag.interpolate_at(stamp) {
-                Ok(m) => (m, true),
-                Err(ReadError::ExtrapolationFuture { .. }) => match mag.latest() {
-                    Ok(s) => (s.value, false),
-                    Err(_) => {
-                        out_value.skipped += 1;
-                        continue;
-                    }
-                },
-                Err(ReadError::ExtrapolationPast { .. }) => match mag.nearest(stamp) {
-                    Ok(s) => (s.value, false),
-                    Err(_) => {
-                        out_value.skipped += 1;
-                        continue;
-                    }
-                },
-                Err(_) => {
-                    out_value.skipped += 1;
-                    continue;
-                }
-            };
+            let mag_at = mag_at(mag, stamp);
             let ImuSample { accel, gyro } = sample.payload;
-            let f = match &mut filter {
-                Some(f) => f,
-                None => match Madgwick::from_accel_mag(accel, m.field, Madgwick::DEFAULT_BETA) {
-                    Some(f) => filter.insert(f),
-                    None => {
-                        out_value.skipped += 1;
-                        continue;
-                    }
-                },
-            };
-            let dt = if last_stamp == Timestamp::ZERO {
+            let gap = last_stamp != Timestamp::ZERO && stamp.saturating_duration_since(last_stamp) > MAX_GAP;
+            let dt = if last_stamp == Timestamp::ZERO || gap {
                 1.0 / IMU_HZ as f32
             } else {
                 stamp.saturating_duration_since(last_stamp).as_secs_f32()
             };
             last_stamp = stamp;
-            if let Ok(q) = f.update(gyro, accel, m.field, dt) {
+            if gap && filter.take().is_some() {
+                out_value.gap_resets += 1;
+            }
+            let f = match (&mut filter, mag_at) {
+                (Some(f), _) => f,
+                // (Re)start from the accelerometer and a current magnetometer sample only.
+                (None, MagAt::Interpolated(m) | MagAt::Held(m)) => {
+                    match Madgwick::from_accel_mag(accel, m.field, Madgwick::DEFAULT_BETA) {
+                        Some(f) => filter.insert(f),
+                        None => {
+                            out_value.skipped += 1;
+                            continue;
+                        }
+                    }
+                }
+                (None, MagAt::Stale | MagAt::Missing) => {
+                    out_value.skipped += 1;
+                    continue;
+                }
+            };
+            let updated = match mag_at {
+                MagAt::Interpolated(m) | MagAt::Held(m) => f.update(gyro, accel, m.field, dt),
+                MagAt::Stale | MagAt::Missing => f.update_imu(gyro, accel, dt),
+            };
+            if let Ok(q) = updated {
                 out_value.q = q;
                 out_value.imu_stamp = stamp;
                 out_value.updates += 1;
-                if interpolated {
-                    out_value.mag_interpolated += 1;
-                } else {
-                    out_value.mag_held += 1;
+                match mag_at {
+                    MagAt::Interpolated(_) => out_value.mag_interpolated += 1,
+                    MagAt::Held(_) => out_value.mag_held += 1,
+                    MagAt::Stale | MagAt::Missing => out_value.mag_stale += 1,
                 }
                 writer.write(&out_value);
             }
@@ -573,25 +605,23 @@ mod fusion_static {
         let (imu_hz, mag_hz) = (published.0 as f64 / duration, published.1 as f64 / duration);
         let last = stats.last.unwrap_or(Attitude {
             q: Quaternion::IDENTITY,
-            imu_stamp: Timestamp::ZERO,
-            updates: 0,
-            imu_lagged: 0,
-            mag_interpolated: 0,
-            mag_held: 0,
-            skipped: 0,
+            ..bytemuck::Zeroable::zeroed()
         });
         let fused_hz = published.2 as f64 / duration;
         rt::println!(
             "summary over {duration:.2} s: published imu {} ({imu_hz:.1} Hz), mag {} ({mag_hz:.1} Hz); fused {} \
-             ({fused_hz:.1} Hz; magnetometer interpolated {}, held {}; imu lagged {}, skipped {}); monitor read {} \
+             ({fused_hz:.1} Hz; magnetometer interpolated {}, held {}, stale {}; imu lagged {}, skipped {}, gap resets {}); monitor \
+             read {} \
              attitudes, latency mean {} us, max {} us",
             published.0,
             published.1,
             published.2,
             last.mag_interpolated,
             last.mag_held,
+            last.mag_stale,
             last.imu_lagged,
             last.skipped,
+            last.gap_resets,
             stats.reads,
             stats.latency_sum_us.checked_div(stats.reads).unwrap_or(0),
             stats.latency_max_us,
@@ -627,10 +657,16 @@ mod fusion_static {
         checks.check_that(
             "fusion.accounting",
             last.updates + last.imu_lagged + last.skipped <= published.0
-                && last.mag_interpolated + last.mag_held == last.updates,
+                && last.mag_interpolated + last.mag_held + last.mag_stale == last.updates,
             format_args!(
-                "updates {} + lagged {} + skipped {} vs {} published; interpolated {} + held {}",
-                last.updates, last.imu_lagged, last.skipped, published.0, last.mag_interpolated, last.mag_held
+                "updates {} + lagged {} + skipped {} vs {} published; interpolated {} + held {} + stale {}",
+                last.updates,
+                last.imu_lagged,
+                last.skipped,
+                published.0,
+                last.mag_interpolated,
+                last.mag_held,
+                last.mag_stale
             ),
         );
         let rms = stats.rms();
@@ -643,7 +679,7 @@ mod fusion_static {
         );
         checks.check_that(
             "fusion.attitude_rms",
-            stats.converged >= 10 && rms < RMS_BOUND_DEG,
+            stats.converged >= MIN_ESTIMATES && rms < RMS_BOUND_DEG,
             format_args!(
                 "RMS {rms:.3} deg over {} estimates, bound {RMS_BOUND_DEG} deg",
                 stats.converged
@@ -664,7 +700,7 @@ mod fusion_static {
         );
     }
 
-    /// Reads attitudes for `seconds`, printing a status line per second. Returns the statistics and the index of
+    /// Reads attitudes for `seconds` (extended for [`MIN_ESTIMATES`]), printing a status line per second. Returns the statistics and the index of
     /// a child that ended before being asked to, if any (the monitor then stops at once).
     fn monitor(
         slot: &AttitudeSlot,
@@ -676,7 +712,8 @@ mod fusion_static {
         let mut stats = Stats::default();
         let mut seen = 0;
         let mut next_status = 1u64;
-        let (mut window_sum_sq, mut window_n, mut window_fused) = (0.0f64, 0u64, slot.sequence());
+        let (mut window_sum_sq, mut window_n) = (0.0f64, 0u64);
+        let (mut window_fused, mut window_start) = (slot.sequence(), t0);
         loop {
             let now = Timestamp::now();
             let elapsed = secs_since(t0, now);
@@ -696,15 +733,16 @@ mod fusion_static {
                     libm::sqrt(window_sum_sq / window_n as f64)
                 };
                 rt::println!(
-                    "t {elapsed:.1} s: fused {} /s, error now {:.2} deg, window RMS {window_rms:.2} deg, imu lagged {}",
-                    fused - window_fused,
+                    "t {elapsed:.1} s: fused {:.0} /s, error now {:.2} deg, window RMS {window_rms:.2} deg, imu lagged {}",
+                    (fused - window_fused) as f64 / secs_since(window_start, now),
                     stats.last_error_deg,
                     stats.last.map_or(0, |a| a.imu_lagged)
                 );
-                (window_sum_sq, window_n, window_fused) = (0.0, 0, fused);
-                next_status += 1;
+                (window_sum_sq, window_n, window_fused, window_start) = (0.0, 0, fused, now);
+                next_status = elapsed as u64 + 1;
             }
-            if elapsed >= seconds as f64 {
+            let enough = stats.converged >= MIN_ESTIMATES || elapsed >= (MAX_EXTENSION * seconds) as f64;
+            if elapsed >= seconds as f64 && enough {
                 return (stats, None);
             }
             match slot.wait_newer(seen, Some(Duration::from_millis(20))) {
