@@ -232,7 +232,8 @@ fn run(o: &Options) -> bool {
             Cell::Skipped
         });
         // `None`: no static suite selected, so nothing to build.
-        let built = (o.user || o.kernel || o.static_check).then(|| suites::build_static(&ctx, t, &programs));
+        let wanted = o.user || o.static_check || (o.kernel && t.kernel.is_some());
+        let built = wanted.then(|| suites::build_static(&ctx, t, &programs));
         let mut static_cell = pick(o.static_check);
         for (i, p) in programs.iter().enumerate() {
             let kernel = t.kernel.as_ref();
