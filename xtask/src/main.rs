@@ -185,7 +185,8 @@ fn run(o: &Options) -> bool {
         let cache = setup::kernel_cache(&root);
         let wanted: Vec<&targets::Kernel> = targets.iter().filter_map(|t| t.kernel.as_ref()).collect();
         kernels = setup::kernels(&cache, &wanted);
-        let found: Vec<&str> = kernels.iter().filter(|(_, k)| k.is_ok()).map(|(a, _)| *a).collect();
+        let mut found: Vec<&str> = kernels.iter().filter(|(_, k)| k.is_ok()).map(|(a, _)| *a).collect();
+        found.sort();
         println!(
             "setup: kernels: {} in {} ({:.1} s)",
             found.join(" "),
