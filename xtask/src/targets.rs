@@ -93,8 +93,8 @@ pub struct Program {
 
 /// Every static program is built, checked, run natively or under qemu-user, and booted as
 /// `/init` on the real kernels. Adding one is one line here.
-pub const PROGRAMS: &[Program] = &[Program {
-    example: "selftest",
-    result_prefix: "shmfusion-selftest",
-    max_size: Some(64 * 1024),
-}];
+#[rustfmt::skip]
+pub const PROGRAMS: &[Program] = &[
+    Program { example: "selftest", result_prefix: "shmfusion-selftest", max_size: Some(64 * 1024) },
+    Program { example: "fusion_static", result_prefix: "shmfusion-fusion", max_size: None },
+];
