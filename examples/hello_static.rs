@@ -5,10 +5,10 @@
 //! - `hello_static panic` panics: the message goes to stderr and the status is 101.
 //!
 //! As pid 1 each of these powers the machine off instead. Build it like the self-test (see `selftest.rs`); without
-//! `crt-static` it compiles to a hosted stub.
-#![cfg_attr(target_feature = "crt-static", no_std, no_main)]
+//! `crt-static` and `panic = "abort"` it compiles to a hosted stub.
+#![cfg_attr(all(target_feature = "crt-static", panic = "abort"), no_std, no_main)]
 
-#[cfg(target_feature = "crt-static")]
+#[cfg(all(target_feature = "crt-static", panic = "abort"))]
 mod hello {
     use shmfusion::rt::{self, Args};
 
@@ -41,8 +41,8 @@ mod hello {
     }
 }
 
-#[cfg(not(target_feature = "crt-static"))]
+#[cfg(not(all(target_feature = "crt-static", panic = "abort")))]
 fn main() {
-    eprintln!("hello_static: built without the static link flags (see examples/selftest.rs); nothing to do");
+    eprintln!("hello_static: built without the static link flags or panic=abort (see examples/selftest.rs)");
     std::process::exit(2);
 }

@@ -5,7 +5,7 @@
 //! `shmfusion-selftest: N passed, M failed`, exiting with status 0 iff M == 0 (powering off instead when it runs
 //! as pid 1).
 //!
-//! Build it with the static, libc-free link flags, which turn on `crt-static`:
+//! Build it with the static, libc-free link flags, which turn on `crt-static`,
 //!
 //! ```text
 //! RUSTFLAGS="-C linker=rust-lld -C linker-flavor=ld.lld -C relocation-model=static \
@@ -13,12 +13,14 @@
 //!     cargo build --example selftest --features rt --profile static --target riscv64gc-unknown-linux-gnu
 //! ```
 //!
-//! Without `crt-static` (an ordinary host build, such as the one `cargo test --features rt` makes of every
-//! example) the C start files would be linked and clash with the runtime's `_start`, so the example then
-//! compiles to a hosted stub that says how to build it and exits with status 2.
-#![cfg_attr(target_feature = "crt-static", no_std, no_main)]
+//! and with `panic = "abort"` (the `static` profile; for `dev` add `--config 'profile.dev.panic="abort"'`).
+//! Without both (an ordinary build, such as the one `cargo test --features rt` makes of every example, also on
+//! musl targets where `crt-static` is the default) the C start files would be linked and clash with the
+//! runtime's `_start`, and rustc rejects unwinding `no_std` binaries, so the example then compiles to a hosted
+//! stub that says how to build it and exits with status 2.
+#![cfg_attr(all(target_feature = "crt-static", panic = "abort"), no_std, no_main)]
 
-#[cfg(target_feature = "crt-static")]
+#[cfg(all(target_feature = "crt-static", panic = "abort"))]
 mod selftest {
     use core::hint::black_box;
     use core::ptr;
@@ -371,12 +373,12 @@ mod selftest {
     }
 }
 
-#[cfg(not(target_feature = "crt-static"))]
+#[cfg(not(all(target_feature = "crt-static", panic = "abort")))]
 fn main() {
     eprintln!(
-        "shmfusion-selftest: built without the static link flags, so nothing was run; build with \
-         RUSTFLAGS=\"-C linker=rust-lld -C linker-flavor=ld.lld -C relocation-model=static \
-         -C target-feature=+crt-static -C link-self-contained=no\" (see the source)"
+        "shmfusion-selftest: built without the static link flags or without panic=abort, so nothing was run; \
+         build with RUSTFLAGS=\"-C linker=rust-lld -C linker-flavor=ld.lld -C relocation-model=static \
+         -C target-feature=+crt-static -C link-self-contained=no\" and --profile static (see the source)"
     );
     std::process::exit(2);
 }
