@@ -8,7 +8,10 @@
 //! - [`shm`]: the safe, typed System V shared-memory API (keys, segments, attachments, stat, limits, iteration);
 //! - [`object`]: typed shared objects with a validated header, race-free open-or-create and leak-free lifecycles;
 //! - [`buffer`]: lock-free rings, latest-value slots, broadcast rings and blocking waits inside shared objects;
-//! - [`fusion`]: timestamped samples, time-indexed reads and multi-channel synchronisers.
+//! - [`fusion`]: timestamped samples, time-indexed reads and multi-channel synchronisers;
+//! - `rt` (feature `rt`): a minimal runtime for static, libc-free programs (entry point, `mem*`, panic, exit).
+//!
+//! [`process`] (pid + start-time identities, libc-free fork) serves the floors above `shm`.
 #![no_std]
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
