@@ -60,9 +60,9 @@ mod selftest {
         );
         let lba = shm::shmlba();
         let expected_lba = if cfg!(target_arch = "arm") {
-            4 * rustix::param::page_size()
+            4 * shm::page_size()
         } else {
-            rustix::param::page_size()
+            shm::page_size()
         };
         checks.check_that("shm.shmlba", lba == expected_lba && lba >= 4096, format_args!("{lba}"));
 

@@ -36,6 +36,7 @@ mod flags;
 mod info;
 mod iter;
 mod key;
+mod page;
 pub mod raw;
 mod segment;
 mod stat;
@@ -46,6 +47,7 @@ pub use flags::{AttachFlags, GetFlags, HugePageSize};
 pub use info::{Limits, Usage, limits, usage};
 pub use iter::{Segments, segments};
 pub use key::Key;
+pub use page::page_size;
 pub use segment::{Options, RemoveGuard, Segment, ShmId, get};
 pub use stat::{Ownership, Stat};
 pub use verify::{Expected, VerifyError, open_verified};
@@ -56,6 +58,6 @@ pub use verify::{Expected, VerifyError, open_verified};
 /// four on arm, whose kernel enforces 16 KiB alignment for attaches at a chosen address unless
 /// [`AttachFlags::RND`] is given. Never a hard-coded 4096.
 pub fn shmlba() -> usize {
-    let page = rustix::param::page_size();
+    let page = page_size();
     if cfg!(target_arch = "arm") { page * 4 } else { page }
 }

@@ -93,6 +93,24 @@ pub(crate) unsafe fn shmctl(id: i32, cmd: u32, buf: *mut u8) -> Result<i32> {
     decode(ret).map(|r| r as i32)
 }
 
+/// `prctl(PR_GET_AUXV, buf, len)` (Linux 6.4+): copies the aux vector into `buf`; returns its full size in bytes.
+pub(crate) fn get_auxv(buf: &mut [usize]) -> Result<usize> {
+    const PR_GET_AUXV: usize = 0x4155_5856;
+    // SAFETY: the kernel writes at most `len` bytes into `buf`, which is valid for that many; the last two
+    // arguments must be 0.
+    let ret = unsafe {
+        arch::syscall5(
+            nr::__NR_prctl,
+            PR_GET_AUXV,
+            buf.as_mut_ptr() as usize,
+            core::mem::size_of_val(buf),
+            0,
+            0,
+        )
+    };
+    decode(ret)
+}
+
 /// `clone(SIGCHLD)`: a fork without libc. Returns 0 in the child and the child's pid in the parent.
 ///
 /// # Safety

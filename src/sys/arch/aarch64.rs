@@ -26,3 +26,16 @@ pub(crate) unsafe fn syscall3(nr: u32, a0: usize, a1: usize, a2: usize) -> usize
     }
     ret
 }
+
+/// # Safety
+/// As for [`syscall1`].
+#[inline]
+pub(crate) unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
+    let ret;
+    // SAFETY: the caller guarantees the syscall is sound; the asm follows the aarch64 Linux syscall ABI.
+    unsafe {
+        asm!("svc 0", in("x8") nr as usize, inlateout("x0") a0 => ret, in("x1") a1, in("x2") a2, in("x3") a3,
+             in("x4") a4, options(nostack, preserves_flags));
+    }
+    ret
+}

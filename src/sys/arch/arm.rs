@@ -41,3 +41,33 @@ pub(crate) unsafe fn syscall3(nr: u32, a0: usize, a1: usize, a2: usize) -> usize
     }
     ret
 }
+
+/// # Safety
+/// As for [`syscall1`].
+#[cfg(not(target_feature = "thumb-mode"))]
+#[inline]
+pub(crate) unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
+    let ret;
+    // SAFETY: the caller guarantees the syscall is sound; the asm follows the ARM EABI Linux syscall ABI.
+    unsafe {
+        asm!("svc 0", in("r7") nr as usize, inlateout("r0") a0 => ret, in("r1") a1, in("r2") a2, in("r3") a3,
+             in("r4") a4, options(nostack, preserves_flags));
+    }
+    ret
+}
+
+/// # Safety
+/// As for [`syscall1`].
+#[cfg(target_feature = "thumb-mode")]
+#[inline]
+pub(crate) unsafe fn syscall5(nr: u32, a0: usize, a1: usize, a2: usize, a3: usize, a4: usize) -> usize {
+    let ret;
+    // SAFETY: the caller guarantees the syscall is sound; r7 is restored before the asm block ends.
+    unsafe {
+        asm!("mov {tmp}, r7", "mov r7, {nr}", "svc 0", "mov r7, {tmp}",
+             nr = in(reg) nr as usize, tmp = out(reg) _,
+             inlateout("r0") a0 => ret, in("r1") a1, in("r2") a2, in("r3") a3, in("r4") a4,
+             options(nostack, preserves_flags));
+    }
+    ret
+}

@@ -1,7 +1,7 @@
 //! Per-architecture syscall instructions: the only `asm!` in the crate's syscall path.
 //!
-//! Each module exports `syscall1` and `syscall3` with the same signature; x86 also exports `syscall5` for the
-//! `ipc()` multiplexer. They return the raw kernel return value; decoding errors is the caller's business.
+//! Each module exports `syscall1`, `syscall3` and `syscall5` with the same signatures (x86 uses `syscall5` for the
+//! `ipc()` multiplexer too). They return the raw kernel return value; decoding errors is the caller's business.
 
 #[cfg(target_arch = "aarch64")]
 mod aarch64;
