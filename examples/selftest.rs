@@ -37,8 +37,53 @@ mod selftest {
         check_auxv(&mut checks, &args);
         check_mem(&mut checks);
         check_shm(&mut checks);
+        check_flags(&mut checks);
+        check_processes(&mut checks);
         check_objects(&mut checks);
         checks.summary("shmfusion-selftest")
+    }
+
+    /// A result's error through `Display` ("ok" for success).
+    struct ErrText<'a, T, E>(&'a Result<T, E>);
+
+    impl<T, E: core::fmt::Display> core::fmt::Display for ErrText<'_, T, E> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match self.0 {
+                Ok(_) => f.write_str("ok"),
+                Err(e) => e.fmt(f),
+            }
+        }
+    }
+
+    /// A compact, numeric rendering of a status for failure details (keeps bitflags' and derive(Debug)'s
+    /// formatting code out of the binary).
+    struct StatBrief<'a>(&'a shmfusion::Result<shmfusion::shm::Stat>);
+
+    impl core::fmt::Display for StatBrief<'_> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            match self.0 {
+                Ok(s) => write!(
+                    f,
+                    "key {:#x} size {} mode {:o} uid {}/{} creator {}/{} cpid {} lpid {} nattch {} times {}/{}/{} dest {} locked {}",
+                    s.key.as_raw(),
+                    s.size,
+                    s.mode.bits(),
+                    s.ownership.uid,
+                    s.ownership.gid,
+                    s.ownership.creator_uid,
+                    s.ownership.creator_gid,
+                    s.creator_pid,
+                    s.last_pid,
+                    s.attach_count,
+                    s.attach_time,
+                    s.detach_time,
+                    s.change_time,
+                    s.marked_for_removal,
+                    s.locked
+                ),
+                Err(e) => write!(f, "errno {}", e.raw_os_error()),
+            }
+        }
     }
 
     /// The System V surface on this kernel: every call, the typed stat fields against what was set, the ABI
@@ -110,7 +155,7 @@ mod selftest {
                     && (st.change_time - now).abs() < 600
                     && st.attach_time == 0
             }),
-            format_args!("{st:?} (euid {euid}, pid {pid}, now {now})"),
+            format_args!("{} (euid {euid}, pid {pid}, now {now})", StatBrief(&st)),
         );
 
         let map = segment.attach(AttachOptions::new());
@@ -130,7 +175,7 @@ mod selftest {
         checks.check_that(
             "shm.stat_after_attach",
             st.is_ok_and(|st| st.attach_count == 2 && st.last_pid == pid && (st.attach_time - now).abs() < 600),
-            format_args!("{st:?}"),
+            format_args!("{}", StatBrief(&st)),
         );
         let ro_write = second.as_ref().map(|m| m.write(0, b"x"));
         let ro_read = second.as_ref().map(|m| {
@@ -155,14 +200,14 @@ mod selftest {
         checks.check_that(
             "shm.set_mode",
             set.is_ok() && st.is_ok_and(|st| st.mode.bits() == 0o640),
-            format_args!("{set:?} {st:?}"),
+            format_args!("{:?} {}", set.err(), StatBrief(&st)),
         );
         let lock = segment.lock().and_then(|()| segment.stat());
         let unlock = segment.unlock().and_then(|()| segment.stat());
         checks.check_that(
             "shm.lock_unlock",
             lock.is_ok_and(|s| s.locked) && unlock.is_ok_and(|s| !s.locked),
-            format_args!("{lock:?} {unlock:?}"),
+            format_args!("{} / {}", StatBrief(&lock), StatBrief(&unlock)),
         );
         let usage = shm::usage();
         checks.check_that(
@@ -178,7 +223,7 @@ mod selftest {
         checks.check_that(
             "shm.open_verified",
             verified.is_ok() && matches!(too_open, Err(VerifyError::Mode { .. })),
-            format_args!("{verified:?} {too_open:?}"),
+            format_args!("{} / {}", ErrText(&verified), ErrText(&too_open)),
         );
 
         // Removal while attached: key gone, id still attachable, data intact, destroyed at last detach.
@@ -196,7 +241,7 @@ mod selftest {
                 && st.is_ok_and(|st| st.marked_for_removal && st.key == Key::PRIVATE)
                 && Options::new(1).open(key).err() == Some(shmfusion::Errno::NOENT)
                 && data_ok == Ok(true),
-            format_args!("{removed:?} {st:?} {data_ok:?}"),
+            format_args!("{:?} {} {data_ok:?}", removed.err(), StatBrief(&st)),
         );
         drop(by_id);
         drop(map);
@@ -204,7 +249,203 @@ mod selftest {
         checks.check_that(
             "shm.destroyed_after_last_detach",
             gone.err() == Some(shmfusion::Errno::INVAL) || gone.err() == Some(shmfusion::Errno::IDRM),
-            format_args!("{gone:?}"),
+            format_args!("{}", StatBrief(&gone)),
+        );
+    }
+
+    /// Runs `child` in a forked process and returns how it ended: `Ok(status)` or `Err(signal)`.
+    fn in_child(child: impl FnOnce() -> i32) -> Result<i32, i32> {
+        use rustix::process::{WaitOptions, waitpid};
+        // SAFETY: this program is single-threaded.
+        match unsafe { shmfusion::process::fork() } {
+            Ok(None) => rt::exit(child()),
+            Ok(Some(pid)) => match waitpid(Some(pid), WaitOptions::empty()) {
+                Ok(Some((_, status))) => status.exit_status().ok_or(status.terminating_signal().unwrap_or(-1)),
+                _ => Err(-1),
+            },
+            Err(_) => Err(-2),
+        }
+    }
+
+    /// The attach flags and creation flags the kernel supports: SHM_RND against SHMLBA, SHM_REMAP, SHM_EXEC,
+    /// SHM_NORESERVE, huge pages (none reserved: ENOMEM, or EPERM without the capability), and SHM_STAT_ANY.
+    fn check_flags(checks: &mut Checks) {
+        use core::ptr::NonNull;
+        use shmfusion::Errno;
+        use shmfusion::shm::{self, AttachOptions, HugePageSize, Key, Options, raw};
+
+        let Ok(segment) = Options::new(8192).no_reserve().create_exclusive(Key::PRIVATE) else {
+            checks.check_that("shm.noreserve", false, format_args!("create failed"));
+            return;
+        };
+        let _guard = segment.remove_on_drop();
+        checks.check("shm.noreserve", Ok::<_, ()>(()));
+        let lba = shm::shmlba();
+        // Find a free, SHMLBA-aligned address: map a scratch segment of 8 x SHMLBA where the kernel (or
+        // qemu-user) likes, unmap it, and use the vacated range.
+        let scratch = Options::new(8 * lba).create_exclusive(Key::PRIVATE);
+        let base = scratch.as_ref().map_err(|e| *e).and_then(|seg| {
+            let _gone = seg.remove_on_drop();
+            seg.attach(AttachOptions::new())
+                .map(|m| (m.as_ptr() as usize + 2 * lba - 1) & !(lba - 1))
+        });
+        if let Ok(base) = base {
+            let at = NonNull::new((base + 4097) as *mut u8).unwrap();
+            let rounded = segment.attach(AttachOptions::new().at(at).round());
+            checks.check_that(
+                "shm.attach_rnd",
+                rounded
+                    .as_ref()
+                    .is_ok_and(|m| m.as_ptr() as usize == (base + 4097) & !(lba - 1)),
+                format_args!(
+                    "{:?} for {at:?} with SHMLBA {lba}",
+                    rounded.as_ref().map(|m| m.as_ptr())
+                ),
+            );
+            let unaligned = segment.attach(AttachOptions::new().at(at));
+            checks.check_that(
+                "shm.attach_unaligned_einval",
+                unaligned.as_ref().err() == Some(&Errno::INVAL),
+                format_args!("{:?}", unaligned.as_ref().map(|m| m.as_ptr())),
+            );
+            if let Ok(first) = &rounded {
+                let target = NonNull::new(first.as_ptr()).unwrap();
+                let overlap = segment.attach(AttachOptions::new().at(target));
+                // SAFETY: the range is our own attachment `first`, which is not used while replaced.
+                let remapped = segment.attach(unsafe { AttachOptions::new().at(target).remap() });
+                checks.check_that(
+                    "shm.attach_remap",
+                    overlap.is_err() && remapped.as_ref().is_ok_and(|m| m.as_ptr() == first.as_ptr()),
+                    format_args!(
+                        "overlap {:?} remap {:?}",
+                        overlap.map(|m| m.as_ptr()),
+                        remapped.map(|m| m.as_ptr())
+                    ),
+                );
+                // `remapped` replaced `first` at the same address; forget one of the two so it detaches once.
+                core::mem::forget(rounded);
+            }
+        }
+        let exec = segment.attach(AttachOptions::new().executable());
+        checks.check_that(
+            "shm.attach_exec",
+            exec.is_ok(),
+            format_args!("{:?}", exec.map(|m| m.as_ptr())),
+        );
+        let huge = Options::new(2 << 20)
+            .huge_pages(HugePageSize::SIZE_2MB)
+            .create_exclusive(Key::PRIVATE);
+        let huge_ok = match &huge {
+            Ok(s) => s.remove().is_ok(),
+            Err(e) => matches!(*e, Errno::NOMEM | Errno::PERM | Errno::INVAL | Errno::NOSPC),
+        };
+        checks.check_that(
+            "shm.hugetlb",
+            huge_ok,
+            format_args!("{}", ErrText(&huge.map(|s| s.size()))),
+        );
+        // SHM_STAT_ANY by index: supported by real kernels (4.17+); qemu-user answers EINVAL.
+        let index = segment.id().as_raw() & 0x7fff;
+        let mut buf = [0u8; raw::kernel_struct_size(raw::SHM_STAT_ANY)];
+        // SAFETY: `buf` has the size of this architecture's shmid64_ds.
+        let any = unsafe { raw::shmctl(index, raw::SHM_STAT_ANY, buf.as_mut_ptr()) };
+        let real_kernel = rt::is_init() || cfg!(any(target_arch = "x86_64", target_arch = "x86"));
+        checks.check_that(
+            "shm.stat_any",
+            any == Ok(segment.id().as_raw()) || (!real_kernel && any == Err(Errno::INVAL)),
+            format_args!("{any:?} for index {index} (id {})", segment.id().as_raw()),
+        );
+    }
+
+    /// Multi-process behaviour: permissions as another user, attach counts across forked children, the MMU
+    /// enforcing read-only attaches, and reaping the object of a process that died without cleaning up.
+    fn check_processes(checks: &mut Checks) {
+        use rustix::fs::Mode;
+        use shmfusion::Errno;
+        use shmfusion::shm::{AttachOptions, Key, Options};
+
+        if rustix::process::geteuid().as_raw() != 0 {
+            rt::println!("skip proc.*: needs root to change users");
+            return;
+        }
+        let Ok(segment) = Options::new(4096).create_exclusive(Key::PRIVATE) else {
+            checks.check_that("proc.setup", false, format_args!("create failed"));
+            return;
+        };
+        let _guard = segment.remove_on_drop();
+        let id = segment.id();
+        // As uid 65534: no access to a 0600 segment of root's.
+        let as_nobody = in_child(|| {
+            if rustix::thread::set_thread_gid(rustix::process::Gid::from_raw(65534)).is_err()
+                || rustix::thread::set_thread_uid(rustix::process::Uid::from_raw(65534)).is_err()
+            {
+                return 10;
+            }
+            let attach = id.attach(AttachOptions::new()).err() == Some(Errno::ACCESS);
+            let stat = id.stat().err() == Some(Errno::ACCESS);
+            let remove = id.remove().err() == Some(Errno::PERM);
+            let set = id.set(65534, 65534, Mode::from_bits_truncate(0o666)).err() == Some(Errno::PERM);
+            let lock = id.lock().err() == Some(Errno::PERM);
+            if attach && stat && remove && set && lock { 0 } else { 11 }
+        });
+        checks.check_that(
+            "proc.permissions_as_nobody",
+            as_nobody == Ok(0),
+            format_args!("{as_nobody:?}"),
+        );
+
+        // Attach counts: children inherit the attachment.
+        let map = segment.attach(AttachOptions::new());
+        let counted = in_child(
+            || match in_child(|| segment.stat().map_or(1, |s| s.attach_count as i32)) {
+                Ok(n) => n,
+                Err(_) => 99,
+            },
+        );
+        let after = segment.stat().map(|s| s.attach_count);
+        checks.check_that(
+            "proc.attach_count_across_fork",
+            counted == Ok(3) && after == Ok(1),
+            format_args!("child saw {counted:?}, then {after:?}"),
+        );
+        drop(map);
+
+        // A read-only attach faults on write: the child dies of SIGSEGV.
+        let faulted = in_child(|| {
+            let Ok(ro) = segment.attach(AttachOptions::new().read_only()) else {
+                return 20;
+            };
+            ro.bytes()[0].store(1, core::sync::atomic::Ordering::Relaxed);
+            21
+        });
+        checks.check_that("proc.read_only_fault", faulted == Err(11), format_args!("{faulted:?}"));
+
+        // A process that creates an object and dies without cleaning up leaves it to `reap`.
+        use shmfusion::object::{ObjectOptions, SharedState, reap, sysv};
+        #[repr(C)]
+        struct Word(core::sync::atomic::AtomicU64);
+        // SAFETY: zero is valid; all atomics; same layout everywhere.
+        unsafe impl SharedState for Word {
+            const KIND: &'static str = "selftest-word";
+            const CAPACITY: u64 = 0;
+            const ELEMENT_SIZE: u64 = 0;
+        }
+        let pid = rustix::process::getpid().as_raw_nonzero().get();
+        let key = Key::from_raw(0x5e30_0000 | (pid & 0xffff));
+        let died = in_child(|| match sysv::create::<Word>(key, &ObjectOptions::new()) {
+            Ok(object) => {
+                core::mem::forget(object);
+                rt::exit(0)
+            }
+            Err(_) => 30,
+        });
+        let before = Options::new(1).open(key).is_ok();
+        let report = reap();
+        let after = Options::new(1).open(key).err() == Some(Errno::NOENT);
+        checks.check_that(
+            "object.reap_dead_creator",
+            died == Ok(0) && before && report.is_ok_and(|r| r.removed >= 1) && after,
+            format_args!("child {died:?}, existed {before}, {report:?}, gone {after}"),
         );
     }
 
@@ -236,7 +477,7 @@ mod selftest {
         let options = ObjectOptions::new().ready_timeout_ns(10_000_000);
         let created = sysv::open_or_create::<Cells>(key, &options);
         let Ok((object, true)) = created else {
-            checks.check_that("object.create", false, format_args!("{:?}", created.map(|c| c.1)));
+            checks.check_that("object.create", false, format_args!("{}", ErrText(&created)));
             return;
         };
         object.get().0[3].store(0xfeed, Ordering::Relaxed);
@@ -246,13 +487,13 @@ mod selftest {
             opened
                 .as_ref()
                 .is_ok_and(|(o, created)| !created && o.get().0[3].load(Ordering::Relaxed) == 0xfeed),
-            format_args!("{:?}", opened.as_ref().map(|o| o.1)),
+            format_args!("{}", ErrText(&opened)),
         );
         let wrong = sysv::open::<Other>(key, &options);
         checks.check_that(
             "object.type_mismatch",
             matches!(wrong, Err(ObjectError::Header(HeaderError::Type { .. }))),
-            format_args!("{:?}", wrong.err()),
+            format_args!("{}", ErrText(&wrong)),
         );
         drop(opened);
         let report = reap();
