@@ -273,6 +273,8 @@ pub enum HeaderError {
     },
 }
 
+impl core::error::Error for HeaderError {}
+
 impl core::fmt::Display for HeaderError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {

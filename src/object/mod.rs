@@ -193,6 +193,8 @@ impl From<HeaderError> for ObjectError {
     }
 }
 
+impl core::error::Error for ObjectError {}
+
 impl core::fmt::Display for ObjectError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {

@@ -75,6 +75,8 @@ impl From<Errno> for VerifyError {
     }
 }
 
+impl core::error::Error for VerifyError {}
+
 impl core::fmt::Display for VerifyError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
