@@ -43,3 +43,8 @@ pub trait Shareable: bytemuck::Pod + Send + Sync {}
 impl<T: bytemuck::Pod + Send + Sync> Shareable for T {}
 
 pub use bytemuck;
+
+/// The README's examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
