@@ -97,4 +97,5 @@ pub struct Program {
 pub const PROGRAMS: &[Program] = &[
     Program { example: "selftest", result_prefix: "shmfusion-selftest", max_size: Some(64 * 1024) },
     Program { example: "fusion_static", result_prefix: "shmfusion-fusion", max_size: None },
+    Program { example: "stress_static", result_prefix: "shmfusion-stress", max_size: None },
 ];
