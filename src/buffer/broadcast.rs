@@ -82,12 +82,7 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     /// them, so they must be initialised in place.
     #[cfg(not(all(loom, test)))]
     pub fn init(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
-        // SAFETY: `write_bytes` sets every byte of the place to zero, and all-zero is a valid empty ring (see
-        // the `SharedState` impl).
-        unsafe {
-            place.as_mut_ptr().write_bytes(0, 1);
-            place.assume_init_mut()
-        }
+        <Self as crate::object::SharedState>::init_zeroed(place)
     }
 
     /// An empty ring (loom model).

@@ -74,6 +74,20 @@ pub unsafe trait SharedState: Sync + Sized {
     const CAPACITY: u64;
     /// The size in bytes of one element (0 when not a container), part of the layout fingerprint.
     const ELEMENT_SIZE: u64;
+
+    /// Initialises `place` to the empty state (every byte zero) and returns it.
+    ///
+    /// Shared memory needs no such step: segments are zero-filled. This is for an object in process-local memory
+    /// (the stack, a `Box::new_zeroed`, ...). Zeroing in place, rather than building a value and moving it,
+    /// also initialises padding bytes, which atomic word copies of slots may read.
+    fn init_zeroed(place: &mut core::mem::MaybeUninit<Self>) -> &mut Self {
+        // SAFETY: every byte of the place is set to zero, and the trait's contract makes all-zero a valid, empty
+        // value.
+        unsafe {
+            place.as_mut_ptr().write_bytes(0, 1);
+            place.assume_init_mut()
+        }
+    }
 }
 
 /// What happens to an object when its users go away.
