@@ -2,6 +2,7 @@
 //! table and one `N passed, M failed` line. See `usage()`.
 
 mod elf;
+mod host;
 mod leak;
 mod proc;
 mod qemu;
@@ -24,11 +25,16 @@ usage: cargo xtask test [options] [-- <cargo test arguments>]
 
 Sets up the machine (Rust targets, Debian packages, kernels; idempotent), then runs on each
 target: `lib` (cargo test), `user` (static programs natively or under qemu-user), `kernel`
-(static programs as /init on a real Linux kernel under qemu-system) and `static` (ELF checks).
+(static programs as /init on a real Linux kernel under qemu-system) and `static` (ELF checks);
+then, once on this machine, the host suites: `loom` (loom models, release), `miri` (buffer tests
+under Miri, nightly), `abi-mix` (examples/object_peer: an x86_64 and an i686 build open each
+other's object), `lint` (cargo fmt --check, clippy -D warnings) and `xtask` (its own tests).
 
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
-  --suite S      only suite S: lib, user, kernel, static, or selftest (= user+kernel+static)
+  --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
+                 static), loom, miri, abi-mix, lint or xtask; by default all, with the host
+                 suites left out when --target excludes x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
   --no-setup     skip the setup steps
   --no-ipc-ns    run in the machine's IPC namespace instead of a private one
@@ -42,6 +48,8 @@ struct Options {
     user: bool,
     kernel: bool,
     static_check: bool,
+    /// Names of the selected host suites (`host::SUITES`).
+    host: Vec<&'static str>,
     setup: bool,
     ipc_ns: bool,
     program_args: Vec<String>,
@@ -84,8 +92,16 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "kernel" => o.kernel = true,
             "static" => o.static_check = true,
             "selftest" => (o.user, o.kernel, o.static_check) = (true, true, true),
-            "all" => (o.lib, o.user, o.kernel, o.static_check) = (true, true, true, true),
-            _ => return Err(format!("unknown suite `{s}`")),
+            "all" => {
+                (o.lib, o.user, o.kernel, o.static_check) = (true, true, true, true);
+                if o.targets.is_empty() || o.targets.iter().any(|t| suites::HOST.starts_with(t.as_str())) {
+                    o.host.extend(host::SUITES.iter().map(|h| h.name));
+                }
+            }
+            _ => match host::SUITES.iter().find(|h| h.name == s) {
+                Some(h) => o.host.push(h.name),
+                None => return Err(format!("unknown suite `{s}`")),
+            },
         }
     }
     if let Some(t) = o
@@ -177,7 +193,12 @@ fn run(o: &Options) -> bool {
     if o.setup {
         let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
         step("rust targets", &mut problems, || setup::rust_targets(&triples));
-        step("nightly components", &mut problems, setup::nightly_components);
+        if o.host.contains(&"lint") {
+            step("rust components", &mut problems, setup::lint_components);
+        }
+        if o.host.contains(&"miri") {
+            step("nightly toolchain", &mut problems, setup::nightly);
+        }
         step("debian packages", &mut problems, setup::apt_packages);
     }
     if o.kernel {
@@ -209,6 +230,7 @@ fn run(o: &Options) -> bool {
     }
     columns.push("static".into());
     let mut table = Table {
+        title: "Results",
         columns,
         sized: programs.iter().map(|p| p.example.to_string()).collect(),
         rows: Vec::new(),
@@ -278,9 +300,38 @@ fn run(o: &Options) -> bool {
         table.rows.push(row);
     }
 
+    let mut host_table = Table {
+        title: "Host suites",
+        columns: host::SUITES.iter().map(|h| h.name.to_string()).collect(),
+        sized: Vec::new(),
+        rows: Vec::new(),
+    };
+    if !o.host.is_empty() {
+        let cells = host::SUITES.iter().map(|h| {
+            if !o.host.contains(&h.name) {
+                Cell::Skipped
+            } else if h.x86_64 && !cfg!(target_arch = "x86_64") {
+                Cell::NotApplicable
+            } else {
+                Cell::Ran((h.run)(&ctx))
+            }
+        });
+        host_table.rows.push(Row {
+            target: "host",
+            cells: cells.collect(),
+            sizes: Vec::new(),
+        });
+    }
+
     let leak = leak::new_since(&segments_before);
-    table.print();
+    if o.lib || o.user || o.kernel || o.static_check {
+        table.print();
+    }
     let mut total = table.total();
+    if !host_table.rows.is_empty() {
+        host_table.print();
+        total.add(host_table.total());
+    }
     if !problems.is_empty() {
         println!("\nProblems:");
         for p in &problems {
@@ -308,4 +359,25 @@ fn run(o: &Options) -> bool {
     println!("time: {:.0} s", start.elapsed().as_secs_f64());
     println!("{} passed, {} failed", total.passed, total.failed);
     total.failed == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(args: &str) -> Options {
+        let args: Vec<String> = args.split_whitespace().map(String::from).collect();
+        parse(&args).unwrap()
+    }
+
+    #[test]
+    fn host_suites_run_by_default_unless_the_targets_leave_out_the_host() {
+        assert_eq!(parsed("test").host, ["loom", "miri", "abi-mix", "lint", "xtask"]);
+        assert_eq!(parsed("test --target x86").host.len(), 5);
+        assert!(parsed("test --target armv7").host.is_empty());
+        let o = parsed("test --target armv7 --suite miri");
+        assert_eq!((o.host, o.lib), (vec!["miri"], false));
+        let args: Vec<String> = ["test", "--suite", "mir"].map(String::from).into();
+        assert!(parse(&args).is_err());
+    }
 }

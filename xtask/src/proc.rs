@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -38,6 +38,19 @@ impl Output {
 /// The child leads a new process group, so at the deadline we can kill it together with
 /// whatever it started (test binaries, qemu) and nothing that belongs to anyone else.
 pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Output> {
+    start(cmd)?.finish(timeout)
+}
+
+/// A child started by `start` whose output is being collected.
+pub struct Running {
+    child: Child,
+    text: Arc<Mutex<String>>,
+    readers: [thread::JoinHandle<()>; 2],
+    start: Instant,
+}
+
+/// Starts `cmd` as `run` does, for callers that act while it runs (see `Running`).
+pub fn start(cmd: &mut Command) -> std::io::Result<Running> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -49,27 +62,53 @@ pub fn run(cmd: &mut Command, timeout: Duration) -> std::io::Result<Output> {
         collect(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>), &text),
         collect(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>), &text),
     ];
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break Some(status);
-        }
-        if start.elapsed() > timeout {
-            kill_group(child.id());
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    for r in readers {
-        let _ = r.join();
-    }
-    let text = std::mem::take(&mut *text.lock().unwrap());
-    Ok(Output {
-        status,
+    Ok(Running {
+        child,
         text,
-        elapsed: start.elapsed(),
+        readers,
+        start,
     })
+}
+
+impl Running {
+    /// Waits until the child has printed `s`; false if it exits or `timeout` passes first.
+    pub fn wait_for(&mut self, s: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.text.lock().unwrap().contains(s) {
+                return true;
+            }
+            if Instant::now() > deadline || !matches!(self.child.try_wait(), Ok(None)) {
+                return false;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Waits for the child until `timeout` after its start, then kills its process group.
+    pub fn finish(mut self, timeout: Duration) -> std::io::Result<Output> {
+        let status = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break Some(status);
+            }
+            if self.start.elapsed() > timeout {
+                kill_group(self.child.id());
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break None;
+            }
+            thread::sleep(Duration::from_millis(20));
+        };
+        for r in self.readers {
+            let _ = r.join();
+        }
+        let text = std::mem::take(&mut *self.text.lock().unwrap());
+        Ok(Output {
+            status,
+            text,
+            elapsed: self.start.elapsed(),
+        })
+    }
 }
 
 /// Runs a short command and returns its stdout if it succeeded (for queries such as dpkg-query).
@@ -133,5 +172,15 @@ mod tests {
         let out = run(&mut cmd, Duration::from_secs(10)).unwrap();
         assert_eq!(out.status.and_then(|s| s.code()), Some(3));
         assert!(out.text.contains("out\n") && out.text.contains("err\n"));
+    }
+
+    #[test]
+    fn waiting_for_a_line_while_the_child_runs() {
+        let mut child = start(Command::new("sh").args(["-c", "echo ready; sleep 0.2; echo done"])).unwrap();
+        assert!(child.wait_for("ready", Duration::from_secs(10)));
+        let out = child.finish(Duration::from_secs(10)).unwrap();
+        assert!(out.success() && out.text == "ready\ndone\n", "{}", out.text);
+        let mut quits = start(&mut Command::new("true")).unwrap();
+        assert!(!quits.wait_for("ready", Duration::from_secs(10)));
     }
 }

@@ -51,6 +51,7 @@ pub struct Row {
 }
 
 pub struct Table {
+    pub title: &'static str,
     pub columns: Vec<String>,
     /// Names of the programs whose stripped size is reported.
     pub sized: Vec<String>,
@@ -89,7 +90,7 @@ impl Table {
         let widths: Vec<usize> = (0..lines[0].len())
             .map(|i| lines.iter().map(|l| l[i].len()).max().unwrap_or(0))
             .collect();
-        println!("\nResults (passed/failed):");
+        println!("\n{} (passed/failed):", self.title);
         for line in &lines {
             let cols: Vec<String> = line.iter().zip(&widths).map(|(s, w)| format!("{s:<w$}")).collect();
             println!("  {}", cols.join("  ").trim_end());

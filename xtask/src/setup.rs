@@ -86,22 +86,41 @@ pub fn rust_targets(triples: &[&str]) -> Result<String, String> {
     Ok(format!("added {}", missing.join(" ")))
 }
 
-/// Miri and rust-src on nightly, for the Miri suite; only when a nightly toolchain exists.
-pub fn nightly_components() -> Result<String, String> {
+/// clippy and rustfmt on the active toolchain, for the lint suite.
+pub fn lint_components() -> Result<String, String> {
+    components(None, &["clippy", "rustfmt"])
+}
+
+/// A nightly toolchain with Miri and rust-src, for the Miri suite. On a fresh machine that is
+/// a download of roughly 120 MB (rustc, cargo, rust-std, miri, rust-src); the step prints
+/// its time.
+pub fn nightly() -> Result<String, String> {
     let toolchains = proc::query("rustup", &["toolchain", "list"]).ok_or("rustup failed")?;
-    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
-        return Ok("no nightly toolchain, skipped".into());
+    if toolchains.lines().any(|l| l.starts_with("nightly")) {
+        return components(Some("+nightly"), &["miri", "rust-src"]);
     }
-    let have = proc::query("rustup", &["+nightly", "component", "list", "--installed"]).unwrap_or_default();
-    let missing: Vec<&str> = ["miri", "rust-src"]
-        .into_iter()
+    let mut cmd = Command::new("rustup");
+    cmd.args(["toolchain", "install", "nightly", "--profile", "minimal"])
+        .args(["--component", "miri,rust-src"]);
+    checked(&mut cmd, "rustup toolchain install nightly")?;
+    Ok("installed nightly with miri, rust-src".into())
+}
+
+/// Adds the components that `rustup [toolchain] component list --installed` lacks.
+fn components(toolchain: Option<&str>, wanted: &[&str]) -> Result<String, String> {
+    let mut args: Vec<&str> = toolchain.into_iter().collect();
+    args.extend(["component", "list", "--installed"]);
+    let have = proc::query("rustup", &args).ok_or("rustup component list failed")?;
+    let missing: Vec<&str> = wanted
+        .iter()
+        .copied()
         .filter(|c| !have.lines().any(|l| l.starts_with(c)))
         .collect();
     if missing.is_empty() {
-        return Ok("miri, rust-src present".into());
+        return Ok(format!("{} present", wanted.join(", ")));
     }
     let mut cmd = Command::new("rustup");
-    cmd.args(["+nightly", "component", "add"]).args(&missing);
+    cmd.args(toolchain).args(["component", "add"]).args(&missing);
     checked(&mut cmd, "rustup component add")?;
     Ok(format!("added {}", missing.join(" ")))
 }

@@ -13,7 +13,7 @@ use crate::targets::{Kernel, Program, Target};
 
 pub const HOST: &str = "x86_64-unknown-linux-gnu";
 /// A guard against hangs only: a cold cross test build takes a few minutes.
-const CARGO_TIMEOUT: Duration = Duration::from_secs(1200);
+pub const CARGO_TIMEOUT: Duration = Duration::from_secs(1200);
 const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Static, libc-free linking: rust-lld, no PIE, no C runtime. `link-self-contained=no` keeps
@@ -31,11 +31,11 @@ pub struct Ctx {
     pub program_args: Vec<String>,
 }
 
-/// Prints a result line, and details below it when something failed.
-fn say(target: &Target, suite: &str, c: Counts, secs: f64, details: &str) {
+/// Prints a result line for a target (or `host`), and details below it when something failed.
+pub fn say(who: &str, suite: &str, c: Counts, secs: f64, details: &str) {
     println!(
-        "[{}] {suite}: {} passed, {} failed ({secs:.1} s)",
-        target.triple, c.passed, c.failed
+        "[{who}] {suite}: {} passed, {} failed ({secs:.1} s)",
+        c.passed, c.failed
     );
     if c.failed > 0 && !details.trim().is_empty() {
         for line in details.trim_end().lines() {
@@ -53,18 +53,27 @@ pub fn lib(ctx: &Ctx, t: &Target) -> Counts {
     if t.triple != HOST {
         cmd.args(["--lib", "--tests"]);
     }
-    // Optimised a little, with line tables only: under qemu-user the property tests ran 25x
-    // faster than unoptimised and the cold build took a third of the time, while debug
-    // assertions and overflow checks stay on.
+    quick_profile(&mut cmd);
+    cmd.args(&ctx.test_args);
+    cargo_test(t.triple, "lib", &mut cmd)
+}
+
+/// Optimised a little, with line tables only: under qemu-user the property tests ran 25x
+/// faster than unoptimised and the cold build took a third of the time, while debug
+/// assertions and overflow checks stay on.
+pub fn quick_profile(cmd: &mut Command) {
     for profile in ["DEV", "TEST"] {
         cmd.env(format!("CARGO_PROFILE_{profile}_OPT_LEVEL"), "1");
         cmd.env(format!("CARGO_PROFILE_{profile}_DEBUG"), "line-tables-only");
     }
-    cmd.args(&ctx.test_args);
-    let out = match proc::run(&mut cmd, CARGO_TIMEOUT) {
+}
+
+/// Runs a `cargo test` command and counts libtest's results.
+pub fn cargo_test(who: &str, suite: &str, cmd: &mut Command) -> Counts {
+    let out = match proc::run(cmd, CARGO_TIMEOUT) {
         Ok(out) => out,
         Err(e) => {
-            say(t, "lib", Counts::FAIL, 0.0, &format!("cannot run cargo: {e}"));
+            say(who, suite, Counts::FAIL, 0.0, &format!("cannot run cargo: {e}"));
             return Counts::FAIL;
         }
     };
@@ -73,8 +82,8 @@ pub fn lib(ctx: &Ctx, t: &Target) -> Counts {
     if !out.success() && c.failed == 0 {
         c.failed += 1;
     }
-    let details = format!("{}\ncargo test: {}", excerpt(&out.text), out.describe(CARGO_TIMEOUT));
-    say(t, "lib", c, out.elapsed.as_secs_f64(), &details);
+    let details = format!("{}\ncargo: {}", excerpt(&out.text), out.describe(CARGO_TIMEOUT));
+    say(who, suite, c, out.elapsed.as_secs_f64(), &details);
     c
 }
 
@@ -99,7 +108,7 @@ fn test_results(text: &str) -> Counts {
 
 /// The useful part of a failed cargo run: the tests' `failures:` blocks (panic messages and
 /// names), or else the compiler's errors, or else the last lines.
-fn excerpt(text: &str) -> String {
+pub fn excerpt(text: &str) -> String {
     let lines: Vec<&str> = text.lines().collect();
     let mut out = Vec::new();
     let mut inside = false;
@@ -221,7 +230,7 @@ pub fn build_static(ctx: &Ctx, t: &Target, programs: &[&Program]) -> Vec<Result<
 
 /// Reports a program that could not be built: one failure in each of its cells.
 pub fn not_built(t: &Target, p: &Program, suite: &str, why: &str) -> Counts {
-    say(t, &format!("{}{suite}", p.example), Counts::FAIL, 0.0, why);
+    say(t.triple, &format!("{}{suite}", p.example), Counts::FAIL, 0.0, why);
     Counts::FAIL
 }
 
@@ -240,7 +249,7 @@ pub fn run_user(ctx: &Ctx, t: &Target, p: &Program, b: &Built) -> Counts {
     match proc::run(&mut cmd, RUN_TIMEOUT) {
         Ok(out) => program_result(t, &suite, p, &out, true),
         Err(e) => {
-            say(t, &suite, Counts::FAIL, 0.0, &format!("cannot run: {e}"));
+            say(t.triple, &suite, Counts::FAIL, 0.0, &format!("cannot run: {e}"));
             Counts::FAIL
         }
     }
@@ -257,7 +266,13 @@ pub fn run_kernel(ctx: &Ctx, t: &Target, k: &Kernel, image: &Path, p: &Program, 
         // Exit status says nothing here: qemu exits the same way whatever init did.
         Ok(out) => program_result(t, &suite, p, &out, false),
         Err(e) => {
-            say(t, &suite, Counts::FAIL, 0.0, &format!("cannot boot {}: {e}", k.qemu));
+            say(
+                t.triple,
+                &suite,
+                Counts::FAIL,
+                0.0,
+                &format!("cannot boot {}: {e}", k.qemu),
+            );
             Counts::FAIL
         }
     }
@@ -288,7 +303,7 @@ fn program_result(t: &Target, suite: &str, p: &Program, out: &Output, check_exit
         c.failed += 1;
         details.push(format!("exited with {}", out.describe(RUN_TIMEOUT)));
     }
-    say(t, suite, c, out.elapsed.as_secs_f64(), &details.join("\n"));
+    say(t.triple, suite, c, out.elapsed.as_secs_f64(), &details.join("\n"));
     c
 }
 
@@ -303,7 +318,7 @@ fn parse_counts(s: &str) -> Option<Counts> {
     words.next()?.starts_with("failed").then_some(Counts { passed, failed })
 }
 
-fn last_lines(text: &str, n: usize) -> Vec<String> {
+pub fn last_lines(text: &str, n: usize) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..]
         .iter()
@@ -363,7 +378,7 @@ pub fn static_check(t: &Target, p: &Program, b: &Built) -> Counts {
     if let Some(max) = p.max_size {
         check(b.size <= max, format!("stripped size {} B exceeds {max} B", b.size));
     }
-    say(t, &format!("{} static", p.example), c, 0.0, &problems.join("\n"));
+    say(t.triple, &format!("{} static", p.example), c, 0.0, &problems.join("\n"));
     c
 }
 

@@ -1,0 +1,210 @@
+//! Host-only suites: loom models, Miri, a 64-bit and a 32-bit program sharing one object,
+//! lints, and xtask's own tests. They run once, on this machine, and fill the `host` row.
+
+use std::path::{Path, PathBuf};
+use std::process::{self, Command};
+use std::time::{Duration, Instant};
+
+use crate::proc;
+use crate::report::Counts;
+use crate::suites::{self, CARGO_TIMEOUT, Ctx, HOST, excerpt, say};
+
+const WHO: &str = "host";
+/// The peers give up after 10 s themselves.
+const PEER_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub struct Suite {
+    pub name: &'static str,
+    /// Only on an x86_64 machine (the loom and Miri runs are meant for it; abi-mix runs i686
+    /// natively there).
+    pub x86_64: bool,
+    pub run: fn(&Ctx) -> Counts,
+}
+
+#[rustfmt::skip]
+pub const SUITES: &[Suite] = &[
+    Suite { name: "loom", x86_64: true, run: loom },
+    Suite { name: "miri", x86_64: true, run: miri },
+    Suite { name: "abi-mix", x86_64: true, run: abi_mix },
+    Suite { name: "lint", x86_64: false, run: lint },
+    Suite { name: "xtask", x86_64: false, run: xtask },
+];
+
+/// The loom models of src/buffer, in a target dir of their own: `--cfg loom` would otherwise
+/// invalidate the normal build.
+fn loom(ctx: &Ctx) -> Counts {
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args(["test", "--release", "-p", "shmfusion", "--lib", "loom"])
+        .env("CARGO_TARGET_DIR", ctx.target_dir.join("loom"))
+        .env("RUSTFLAGS", "--cfg loom")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+    tests_ran(suites::cargo_test(WHO, "loom", &mut cmd), "loom")
+}
+
+/// The buffer tests under Miri (nightly; setup installs it).
+fn miri(ctx: &Ctx) -> Counts {
+    let fail = |why: String| {
+        say(WHO, "miri", Counts::FAIL, 0.0, &why);
+        Counts::FAIL
+    };
+    let toolchains = proc::query("rustup", &["toolchain", "list"]).unwrap_or_default();
+    if !toolchains.lines().any(|l| l.starts_with("nightly")) {
+        return fail(
+            "no nightly toolchain (setup installs it: `rustup toolchain install nightly \
+                     --profile minimal --component miri,rust-src`)"
+                .into(),
+        );
+    }
+    // Builds Miri's sysroot once, so that its output stays out of the test's.
+    match proc::run(nightly_cargo(ctx).args(["miri", "setup"]), CARGO_TIMEOUT) {
+        Ok(out) if out.success() => {}
+        Ok(out) => {
+            let tail = suites::last_lines(&out.text, 20).join("\n");
+            return fail(format!(
+                "cargo +nightly miri setup: {}\n{tail}",
+                out.describe(CARGO_TIMEOUT)
+            ));
+        }
+        Err(e) => return fail(format!("cannot run cargo +nightly miri setup: {e}")),
+    }
+    let mut cmd = nightly_cargo(ctx);
+    cmd.args(["miri", "test", "-p", "shmfusion", "--lib", "buffer::"]);
+    tests_ran(suites::cargo_test(WHO, "miri", &mut cmd), "miri")
+}
+
+/// `cargo +nightly` through rustup's proxy: `ctx.cargo` is the stable toolchain's own binary,
+/// and `cargo xtask` leaves RUSTUP_TOOLCHAIN and CARGO pointing at stable.
+fn nightly_cargo(ctx: &Ctx) -> Command {
+    let mut cmd = Command::new("cargo");
+    cmd.current_dir(&ctx.root)
+        .arg("+nightly")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO");
+    cmd
+}
+
+/// A filter that matches nothing passes silently in libtest: here it is a failure.
+fn tests_ran(c: Counts, suite: &str) -> Counts {
+    if c.passed + c.failed > 0 {
+        return c;
+    }
+    println!("    no {suite} test ran: counted as a failure");
+    Counts::FAIL
+}
+
+/// examples/object_peer built for x86_64 and i686: each creates an object that the other opens.
+fn abi_mix(ctx: &Ctx) -> Counts {
+    let t0 = Instant::now();
+    let mut peers: Vec<(&str, PathBuf)> = Vec::new();
+    for (bits, triple) in [("64", HOST), ("32", "i686-unknown-linux-musl")] {
+        let mut cmd = Command::new(&ctx.cargo);
+        cmd.current_dir(&ctx.root).args([
+            "build",
+            "-p",
+            "shmfusion",
+            "--example",
+            "object_peer",
+            "--target",
+            triple,
+        ]);
+        // The lib suite's profile, so that its build of the crate is reused.
+        suites::quick_profile(&mut cmd);
+        let why = match proc::run(&mut cmd, CARGO_TIMEOUT) {
+            Ok(out) if out.success() => {
+                peers.push((bits, ctx.target_dir.join(triple).join("debug/examples/object_peer")));
+                continue;
+            }
+            Ok(out) => format!("{}\ncargo build: {}", excerpt(&out.text), out.describe(CARGO_TIMEOUT)),
+            Err(e) => format!("cannot run cargo: {e}"),
+        };
+        let c = Counts { passed: 0, failed: 2 };
+        say(
+            WHO,
+            "abi-mix",
+            c,
+            t0.elapsed().as_secs_f64(),
+            &format!("{triple}: {why}"),
+        );
+        return c;
+    }
+    let mut c = Counts::default();
+    let mut details = Vec::new();
+    for (i, (creator, opener)) in [(&peers[0], &peers[1]), (&peers[1], &peers[0])].into_iter().enumerate() {
+        // Fresh for each run and each direction.
+        let key = 0x4000_0000 + process::id() % 0x1000_0000 * 2 + i as u32;
+        match pair(&creator.1, &opener.1, &key.to_string()) {
+            Ok(()) => c.add(Counts::PASS),
+            Err(e) => {
+                c.add(Counts::FAIL);
+                details.push(format!("{}-bit creator, {}-bit opener: {e}", creator.0, opener.0));
+            }
+        }
+    }
+    say(WHO, "abi-mix", c, t0.elapsed().as_secs_f64(), &details.join("\n"));
+    c
+}
+
+/// Runs `creator create KEY`, then `opener open KEY`; both must exit with status 0.
+fn pair(creator: &Path, opener: &Path, key: &str) -> Result<(), String> {
+    let mut created = proc::start(Command::new(creator).args(["create", key])).map_err(|e| format!("creator: {e}"))?;
+    // The creator fills the object after creating it: the opener may only look once it is full.
+    let opened = created
+        .wait_for("created by", PEER_TIMEOUT)
+        .then(|| proc::run(Command::new(opener).args(["open", key]), PEER_TIMEOUT));
+    let created = created.finish(PEER_TIMEOUT).map_err(|e| format!("creator: {e}"))?;
+    let mut problems = Vec::new();
+    for (who, out) in [("creator", Some(Ok(created))), ("opener", opened)] {
+        match out {
+            Some(Ok(out)) if out.success() => {}
+            Some(Ok(out)) => problems.push(format!(
+                "{who}: {}\n| {}",
+                out.describe(PEER_TIMEOUT),
+                out.text.trim_end().replace('\n', "\n| ")
+            )),
+            Some(Err(e)) => problems.push(format!("{who}: {e}")),
+            None => problems.push(format!("{who}: not started (the creator never said `created by`)")),
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// `cargo fmt --check` and clippy with warnings denied: one check each.
+fn lint(ctx: &Ctx) -> Counts {
+    let t0 = Instant::now();
+    let mut c = Counts::default();
+    let mut details = Vec::new();
+    let checks: [&[&str]; 2] = [
+        &["fmt", "--all", "--check"],
+        &["-q", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    ];
+    for args in checks {
+        let mut cmd = Command::new(&ctx.cargo);
+        cmd.current_dir(&ctx.root).args(args);
+        match proc::run(&mut cmd, CARGO_TIMEOUT) {
+            Ok(out) if out.success() => c.add(Counts::PASS),
+            Ok(out) => {
+                c.add(Counts::FAIL);
+                details.push(format!("cargo {}: {}", args.join(" "), out.describe(CARGO_TIMEOUT)));
+                details.extend(out.text.lines().take(40).map(|l| format!("| {l}")));
+            }
+            Err(e) => {
+                c.add(Counts::FAIL);
+                details.push(format!("cannot run cargo {}: {e}", args.join(" ")));
+            }
+        }
+    }
+    say(WHO, "lint", c, t0.elapsed().as_secs_f64(), &details.join("\n"));
+    c
+}
+
+/// xtask's own unit tests.
+fn xtask(ctx: &Ctx) -> Counts {
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root).args(["test", "-p", "xtask"]);
+    tests_ran(suites::cargo_test(WHO, "xtask", &mut cmd), "xtask")
+}
