@@ -13,8 +13,11 @@ use std::time::{Duration, Instant};
 #[repr(C)]
 struct Exchange {
     values: [AtomicU64; 32],
+    /// Set by the creator once `values` are filled.
+    filled: AtomicU32,
     answered: AtomicU32,
     opener_pointer_width: AtomicU32,
+    _reserved: AtomicU32,
 }
 
 // SAFETY: zero is valid; all atomics; fixed-width fields, identical layout on 32- and 64-bit targets.
@@ -40,7 +43,7 @@ fn main() {
             for (i, v) in object.get().values.iter().enumerate() {
                 v.store(0x0101_0101_0101_0101u64.wrapping_mul(i as u64 + 1), Ordering::Relaxed);
             }
-            object.get().answered.store(0, Ordering::Release);
+            object.get().filled.store(1, Ordering::Release);
             println!("created by a {width}-bit process");
             let deadline = Instant::now() + Duration::from_secs(10);
             while object.get().answered.load(Ordering::Acquire) == 0 {
@@ -65,6 +68,14 @@ fn main() {
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             };
+            // The object is published before the creator fills it: wait for its go-ahead.
+            while object.get().filled.load(Ordering::Acquire) == 0 {
+                if Instant::now() > deadline {
+                    eprintln!("the creator never filled the object");
+                    std::process::exit(1);
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
             for (i, v) in object.get().values.iter().enumerate() {
                 let expected = 0x0101_0101_0101_0101u64.wrapping_mul(i as u64 + 1);
                 if v.load(Ordering::Relaxed) != expected {

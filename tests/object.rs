@@ -153,6 +153,8 @@ fn a_segment_nobody_initialises_is_refused_after_the_timeout() {
 
 #[test]
 fn remove_on_last_detach_objects_are_shared_by_id() {
+    // A child forked meanwhile by another test would inherit the attachments and keep the segment alive.
+    let _lock = fork_lock();
     let object = sysv::create::<Counter>(Key::PRIVATE, &opts().lifecycle(Lifecycle::RemoveOnLastDetach)).unwrap();
     let id = object.region().id();
     assert!(id.stat().unwrap().marked_for_removal);

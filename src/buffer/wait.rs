@@ -52,7 +52,7 @@ pub(crate) struct WaitCell {
 }
 
 impl WaitCell {
-    #[cfg(all(test, not(loom)))]
+    #[cfg(all(test, not(loom), not(miri)))]
     pub(crate) const fn new() -> Self {
         Self {
             event: AtomicU32::new(0),
