@@ -391,3 +391,57 @@ fn posix_memfd_and_file_objects_behave_like_sysv_ones() {
     drop(f);
     std::fs::remove_file(path.to_str().unwrap()).unwrap();
 }
+
+#[test]
+fn buffers_work_unchanged_in_every_kind_of_object() {
+    use shmfusion::buffer::{BroadcastRing, Latest};
+    type Ring = BroadcastRing<[u64; 4], 16>;
+    fn exercise(ring: &Ring, slot: &Latest<u64>) {
+        let mut writer = ring.writer().unwrap();
+        let mut reader = ring.reader_from_oldest();
+        for i in 0..20u64 {
+            writer.publish_one(&[i; 4]);
+        }
+        // 20 published into 16 slots: at least the oldest 4 are reported as lost, and reading resumes right
+        // after them, in order.
+        let Err(shmfusion::buffer::Error::Lagged(lost)) = reader.try_recv() else {
+            panic!("expected a lag")
+        };
+        assert!(lost >= 4);
+        for i in lost..20 {
+            assert_eq!(reader.try_recv().unwrap(), ([i; 4], i));
+        }
+        slot.writer().unwrap().write(&99);
+        assert_eq!(slot.read().unwrap(), (99, 1));
+    }
+    let ring = sysv::create::<Ring>(Key::PRIVATE, &opts()).unwrap();
+    let slot = sysv::create::<Latest<u64>>(Key::PRIVATE, &opts()).unwrap();
+    exercise(ring.get(), slot.get());
+
+    let name = std::ffi::CString::new(format!("/shmfusion-buf-{}", std::process::id())).unwrap();
+    let slot_name = std::ffi::CString::new(format!("/shmfusion-slot-{}", std::process::id())).unwrap();
+    let ring = fd::posix::create::<Ring>(&name, &opts()).unwrap();
+    let slot = fd::posix::create::<Latest<u64>>(&slot_name, &opts()).unwrap();
+    exercise(ring.get(), slot.get());
+
+    let (ring, _fd) = fd::memfd::create::<Ring>(c"ring", &opts()).unwrap();
+    let (slot, _fd2) = fd::memfd::create::<Latest<u64>>(c"slot", &opts()).unwrap();
+    exercise(ring.get(), slot.get());
+
+    let dir = std::env::temp_dir();
+    let ring_path = std::ffi::CString::new(
+        dir.join(format!("shmfusion-ring-{}", std::process::id()))
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let slot_path = std::ffi::CString::new(
+        dir.join(format!("shmfusion-slot-{}", std::process::id()))
+            .to_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let ring = fd::file::create::<Ring>(&ring_path, &opts()).unwrap();
+    let slot = fd::file::create::<Latest<u64>>(&slot_path, &opts()).unwrap();
+    exercise(ring.get(), slot.get());
+}
