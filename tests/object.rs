@@ -186,6 +186,36 @@ fn writer_slots_are_claimed_and_released() {
     let _taken = object.register_writer().unwrap();
 }
 
+#[test]
+fn a_writer_slot_just_claimed_is_not_taken_over() {
+    let _lock = fork_lock();
+    let object = sysv::create::<Counter>(Key::PRIVATE, &opts()).unwrap();
+    // Slot 0's previous holder was another process, started well after this one (beyond the start-time
+    // tolerance), which released it.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    let released = in_child(|| match object.register_writer() {
+        Ok(guard) => {
+            drop(guard);
+            0
+        }
+        Err(_) => 1,
+    });
+    assert_eq!(released, 0);
+    let me = std::process::id();
+    let slot = &object.header().writers[0];
+    // This live process has just won slot 0 (its pid compare-and-swap) and not yet recorded its start time.
+    slot.pid
+        .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
+        .unwrap();
+    // Another registration must leave slot 0 to its live holder.
+    let _other = object.register_writer().unwrap();
+    assert_eq!(
+        object.header().writers[1].pid.load(Ordering::Relaxed),
+        me,
+        "slot 0 was taken from a live writer"
+    );
+}
+
 /// Runs `child` in a forked process and returns its exit status (or 128 + signal). The child must not allocate.
 fn in_child(child: impl FnOnce() -> i32) -> i32 {
     // SAFETY: the child only runs `child` (syscalls, no allocation or locks) and `_exit`s.

@@ -315,26 +315,35 @@ impl<S: SharedState, R: Region> Shared<S, R> {
     /// Claims a writer liveness slot in the header for the calling process (see [`WriterSlot`]); the slot is
     /// freed when the returned guard drops. Slots of dead writers are taken over.
     ///
+    /// A slot's pid and start time cannot be set together, so a claimant clears the start time (0: liveness by
+    /// pid alone) before it swaps in its pid, and a releasing guard clears it before it frees the pid: a new
+    /// holder's pid is never seen next to its predecessor's start time, which would make it look dead.
+    ///
     /// # Errors
     /// `EBUSY` when all [`WRITER_SLOTS`] are held by live processes.
     pub fn register_writer(&self) -> Result<WriterGuard<'_>, Errno> {
         let me = ProcessIdentity::current();
         for slot in &self.header().writers {
             let pid = slot.pid.load(Ordering::Acquire);
-            let free = pid == 0
-                || !ProcessIdentity {
-                    pid,
-                    start_time: slot.start_time.load(Ordering::Relaxed),
-                }
-                .is_alive();
+            let start_time = slot.start_time.load(Ordering::Acquire);
+            let free = pid == 0 || !ProcessIdentity { pid, start_time }.is_alive();
             if free
+                && (start_time == 0
+                    || slot
+                        .start_time
+                        .compare_exchange(start_time, 0, Ordering::AcqRel, Ordering::Relaxed)
+                        .is_ok())
                 && slot
                     .pid
                     .compare_exchange(pid, me.pid, Ordering::AcqRel, Ordering::Relaxed)
                     .is_ok()
             {
-                slot.start_time.store(me.start_time, Ordering::Relaxed);
-                let guard = WriterGuard { slot, pid: me.pid };
+                slot.start_time.store(me.start_time, Ordering::Release);
+                let guard = WriterGuard {
+                    slot,
+                    pid: me.pid,
+                    start_time: me.start_time,
+                };
                 guard.beat();
                 return Ok(guard);
             }
@@ -436,6 +445,7 @@ pub(crate) fn now_ns() -> u64 {
 pub struct WriterGuard<'a> {
     slot: &'a WriterSlot,
     pid: u32,
+    start_time: u64,
 }
 
 impl WriterGuard<'_> {
@@ -447,6 +457,11 @@ impl WriterGuard<'_> {
 
 impl Drop for WriterGuard<'_> {
     fn drop(&mut self) {
+        // The start time first (see `register_writer`).
+        let _ = self
+            .slot
+            .start_time
+            .compare_exchange(self.start_time, 0, Ordering::Relaxed, Ordering::Relaxed);
         let _ = self
             .slot
             .pid
