@@ -186,6 +186,33 @@ fn writer_slots_are_claimed_and_released() {
     let _taken = object.register_writer().unwrap();
 }
 
+/// A payload aligned more strictly than any page.
+#[repr(C, align(4194304))]
+struct OverAligned(AtomicU64);
+// SAFETY: zero is valid; all atomics; same layout everywhere.
+unsafe impl SharedState for OverAligned {
+    const KIND: &'static str = "test-over-aligned";
+    const CAPACITY: u64 = 0;
+    const ELEMENT_SIZE: u64 = 0;
+}
+
+#[test]
+fn a_payload_aligned_beyond_the_page_is_refused_not_misplaced() {
+    // Mappings are only page-aligned: `get` must never hand out a misaligned reference. Several objects are
+    // kept mapped at once so that their bases differ.
+    let mut objects = Vec::new();
+    for _ in 0..8 {
+        match sysv::create::<OverAligned>(Key::PRIVATE, &opts()) {
+            Ok(object) => {
+                let addr = object.get() as *const OverAligned as usize;
+                assert_eq!(addr % core::mem::align_of::<OverAligned>(), 0, "misaligned payload");
+                objects.push(object);
+            }
+            Err(e) => assert_eq!(e, ObjectError::Os(rustix::io::Errno::INVAL)),
+        }
+    }
+}
+
 #[test]
 fn a_writer_slot_just_claimed_is_not_taken_over() {
     let _lock = fork_lock();

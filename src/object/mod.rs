@@ -175,7 +175,8 @@ impl ObjectOptions {
 /// Why an object could not be created or opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectError {
-    /// A system call failed.
+    /// A system call failed; also `EINVAL` for a payload type aligned more strictly than a page, which no
+    /// mapping can place.
     Os(Errno),
     /// The segment's owner, creator, mode or size is not what was expected (see [`VerifyError`]): for example a
     /// key squatted by another user.
@@ -384,10 +385,15 @@ impl<S: SharedState, R: Region> Shared<S, R> {
     }
 
     fn validated(region: R, fp: &Fingerprint) -> Result<Self, ObjectError> {
+        // A mapping is only page-aligned, so a payload aligned more strictly could not be placed.
+        if core::mem::align_of::<S>() > crate::shm::page_size() {
+            return Err(ObjectError::Os(Errno::INVAL));
+        }
         let snap = header_of(&region).snapshot();
         let offset = validate(&snap, fp, region.len() as u64)?;
-        // SAFETY: `validate` checked `offset + size_of::<S>() <= len`; the region base is page-aligned and the
-        // offset a multiple of the payload alignment, so the pointer is in bounds and aligned.
+        // SAFETY: `validate` checked `offset + size_of::<S>() <= len`; the region base is page-aligned, the
+        // payload alignment at most a page (checked above) and the offset a multiple of it, so the pointer is in
+        // bounds and aligned.
         let payload = unsafe { NonNull::new_unchecked(region.base().as_ptr().add(offset as usize).cast::<S>()) };
         Ok(Self {
             region,
