@@ -3,7 +3,7 @@
 use super::header::{self, Header, MAGIC};
 use crate::process::ProcessIdentity;
 use crate::shm::{AttachOptions, segments};
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{Ordering, fence};
 use rustix::io::Result;
 
 /// What [`reap`] did.
@@ -61,7 +61,10 @@ pub fn reap() -> Result<ReapReport> {
         // SAFETY: as above.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
         let magic = header.magic.load(Ordering::Relaxed);
-        let state = header.state.load(Ordering::Acquire);
+        // The mapping is read-only: only relaxed loads are allowed there (an acquire load may be a read-modify-
+        // write on some targets and fault); the fence gives the acquire ordering.
+        let state = header.state.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
         // A creator killed before writing the header left a zero header in a segment with the size signature.
         let abandoned = magic == 0 && state == header::EMPTY && super::sysv::has_size_signature(stat.size);
         if magic != MAGIC && !abandoned {
