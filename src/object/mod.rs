@@ -422,7 +422,7 @@ fn wait_ready(header: &Header, timeout_ns: u64, creator_alive: impl Fn() -> bool
     let start = now_ns();
     let mut round = 0u32;
     while header.state.load(Ordering::Acquire) != header::READY {
-        round += 1;
+        round = round.saturating_add(1);
         if round < 64 {
             core::hint::spin_loop();
             continue;

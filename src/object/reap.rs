@@ -3,7 +3,7 @@
 use super::header::{self, Header, MAGIC};
 use crate::process::ProcessIdentity;
 use crate::shm::{AttachOptions, segments};
-use core::sync::atomic::{Ordering, fence};
+use core::sync::atomic::Ordering;
 use rustix::io::Result;
 
 /// What [`reap`] did.
@@ -24,7 +24,8 @@ pub struct ReapReport {
 /// writing the header, recognised by their size signature ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)). Live objects, persistent objects, other users'
 /// segments and segments that are not shmfusion objects are left alone.
 ///
-/// To read a header, `reap` briefly attaches read-only (which updates the segment's attach time). It removes an
+/// To read a header, `reap` briefly attaches (which updates the segment's attach time). It attaches read-write
+/// although it only loads: 64-bit atomic loads are only sound on writable memory on 32-bit targets. It removes an
 /// object only when, while it is attached, the attach count is exactly its own one; a process attaching in the
 /// window between that check and the removal keeps a working mapping of an object that no longer has a key.
 ///
@@ -43,7 +44,7 @@ pub fn reap() -> Result<ReapReport> {
         }
         if stat.attach_count > 0 {
             // Could be ours or not: only count it if it is.
-            if let Ok(map) = id.attach(AttachOptions::new().read_only()) {
+            if let Ok(map) = id.attach(AttachOptions::new()) {
                 // SAFETY: the mapping holds at least a header (size checked above) and is page-aligned; every
                 // header field is an atomic, valid for any content; we only load.
                 let header = unsafe { &*map.as_ptr().cast::<Header>() };
@@ -55,16 +56,13 @@ pub fn reap() -> Result<ReapReport> {
             }
             continue;
         }
-        let Ok(map) = id.attach(AttachOptions::new().read_only()) else {
+        let Ok(map) = id.attach(AttachOptions::new()) else {
             continue;
         };
         // SAFETY: as above.
         let header = unsafe { &*map.as_ptr().cast::<Header>() };
         let magic = header.magic.load(Ordering::Relaxed);
-        // The mapping is read-only: only relaxed loads are allowed there (an acquire load may be a read-modify-
-        // write on some targets and fault); the fence gives the acquire ordering.
-        let state = header.state.load(Ordering::Relaxed);
-        fence(Ordering::Acquire);
+        let state = header.state.load(Ordering::Acquire);
         // A creator killed before writing the header left a zero header in a segment with the size signature.
         let abandoned = magic == 0 && state == header::EMPTY && super::sysv::has_size_signature(stat.size);
         if magic != MAGIC && !abandoned {
