@@ -502,3 +502,20 @@ fn buffers_work_unchanged_in_every_kind_of_object() {
     let slot = fd::file::create::<Latest<u64>>(&slot_path, &opts()).unwrap();
     exercise(ring.get(), slot.get());
 }
+
+#[test]
+fn memfd_objects_are_sealed_against_resizing() {
+    let (_object, memfd) = fd::memfd::create::<Counter>(c"sealed", &opts()).unwrap();
+    assert_eq!(
+        rustix::fs::ftruncate(&memfd, 0),
+        Err(rustix::io::Errno::PERM),
+        "shrinking is sealed"
+    );
+    // An unsealed memfd (which anyone holding it could shrink under our mapping) is refused.
+    let loose = rustix::fs::memfd_create(c"loose", rustix::fs::MemfdFlags::CLOEXEC).unwrap();
+    rustix::fs::ftruncate(&loose, 8192).unwrap();
+    assert_eq!(
+        fd::memfd::open::<Counter>(&loose, &opts()).unwrap_err(),
+        ObjectError::Os(rustix::io::Errno::PERM)
+    );
+}

@@ -135,22 +135,35 @@ pub mod posix {
 pub mod memfd {
     use super::*;
 
-    /// Creates an object in a new memfd; returns the object and the descriptor to pass on (it is close-on-exec:
-    /// clear that for a child that `exec`s). The memory lives while a descriptor or mapping exists.
+    use rustix::fs::SealFlags;
+
+    /// The seals a memfd object carries: its size is fixed, so no holder of the descriptor can shrink it under
+    /// another process's mapping (which would make that process's next access a SIGBUS).
+    const SEALS: SealFlags = SealFlags::SHRINK.union(SealFlags::GROW).union(SealFlags::SEAL);
+
+    /// Creates an object in a new memfd, sized and sealed against resizing; returns the object and the
+    /// descriptor to pass on (it is close-on-exec: clear that for a child that `exec`s). The memory lives while a
+    /// descriptor or mapping exists.
     ///
     /// # Errors
-    /// Those of `memfd_create`, `ftruncate` and `mmap`.
+    /// Those of `memfd_create`, `ftruncate`, `fcntl(F_ADD_SEALS)` and `mmap`.
     pub fn create<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<(FdShared<S>, OwnedFd), ObjectError> {
-        let fd = rustix::fs::memfd_create(name, rustix::fs::MemfdFlags::CLOEXEC)?;
+        let flags = rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING;
+        let fd = rustix::fs::memfd_create(name, flags)?;
         let object = create_in::<S>(&fd, options)?;
+        rustix::fs::fcntl_add_seals(&fd, SEALS)?;
         Ok((object, fd))
     }
 
-    /// Opens the object in an inherited memfd, with the checks of [`sysv::open`](crate::object::sysv::open).
+    /// Opens the object in an inherited memfd, with the checks of [`sysv::open`](crate::object::sysv::open);
+    /// the memfd must be sealed against shrinking (as [`create`] does), else `EPERM`.
     ///
     /// # Errors
     /// As for [`sysv::open`](crate::object::sysv::open).
     pub fn open<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+        if !rustix::fs::fcntl_get_seals(fd)?.contains(SealFlags::SHRINK) {
+            return Err(Errno::PERM.into());
+        }
         open_in::<S>(fd, options, false)
     }
 }
