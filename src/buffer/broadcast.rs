@@ -259,35 +259,8 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
     /// Copies the sample at the cursor into `out` and advances; returns its position. [`Error::Empty`] if no new
     /// sample, [`Error::Lagged`] if the reader was lapped (the cursor has then been moved on; call again).
     pub fn try_recv_into(&mut self, out: &mut T) -> Result<u64, Error> {
-        let c = self.cursor;
-        let t = self.ring.tail();
-        if t == c {
-            return Err(Error::Empty);
-        }
-        let behind = t.wrapping_sub(c);
-        if behind > u64::MAX / 2 {
-            return Err(Error::Corrupt { head: c, tail: t });
-        }
-        if behind > BroadcastRing::<T, N>::CAP {
-            return Err(self.lapped());
-        }
-        let slot = self.ring.slot(c);
-        let expected = c.wrapping_add(1).wrapping_mul(2);
-        let s0 = slot.seq.load(Ordering::Acquire);
-        if s0 != expected {
-            return Err(if s0 > expected {
-                self.lapped()
-            } else {
-                Error::Corrupt { head: c, tail: s0 }
-            });
-        }
-        slot.data.load_into(out);
-        fence(Ordering::Acquire);
-        if slot.seq.load(Ordering::Relaxed) != s0 {
-            return Err(self.lapped());
-        }
-        self.cursor = c.wrapping_add(1);
-        Ok(c)
+        self.recv_validated(|data| data.load_into(out))
+            .map(|((), position)| position)
     }
 
     /// Receives the sample at the cursor and its position (see [`try_recv_into`](Self::try_recv_into)).
@@ -301,6 +274,12 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
     /// the result of `f` is returned only if the sample was not overwritten while `f` ran (otherwise
     /// [`Error::Lagged`]: discard whatever `f` computed). Advances the cursor on success.
     pub fn try_recv_with<R>(&mut self, f: impl FnOnce(SharedBytes<'_>) -> R) -> Result<(R, u64), Error> {
+        self.recv_validated(|data| f(data.bytes()))
+    }
+
+    /// Reads the slot at the cursor with `read`, between the two checks of its sequence (seqlock style: the
+    /// sequence must be the complete mark for this position before, and unchanged after), and advances.
+    fn recv_validated<R>(&mut self, read: impl FnOnce(&SlotCell<T>) -> R) -> Result<(R, u64), Error> {
         let c = self.cursor;
         let t = self.ring.tail();
         if t == c {
@@ -323,7 +302,7 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
                 Error::Corrupt { head: c, tail: s0 }
             });
         }
-        let r = f(slot.data.bytes());
+        let r = read(&slot.data);
         fence(Ordering::Acquire);
         if slot.seq.load(Ordering::Relaxed) != s0 {
             return Err(self.lapped());
