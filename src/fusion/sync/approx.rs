@@ -156,16 +156,7 @@ impl<T: Copy, const K: usize, const Q: usize> ApproximateTime<T, K, Q> {
         value: T,
         mut emit: impl FnMut(&[Timed<T>; K]),
     ) -> Result<usize, PushError> {
-        if channel >= K {
-            self.stats.rejected += 1;
-            return Err(PushError::InvalidChannel);
-        }
-        if let Some(last) = self.last[channel] {
-            if stamp < last {
-                self.stats.rejected += 1;
-                return Err(PushError::OutOfOrder { last });
-            }
-        }
+        self.stats.admit(K, channel, stamp, |c| self.last[c])?;
         self.last[channel] = Some(stamp);
         let q = &mut self.queues[channel];
         let mut heads_changed = false;

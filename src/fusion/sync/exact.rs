@@ -74,10 +74,8 @@ impl<T: Copy, const K: usize, const Q: usize> ExactTime<T, K, Q> {
         value: T,
         mut emit: impl FnMut(&[Timed<T>; K]),
     ) -> Result<usize, PushError> {
-        if channel >= K {
-            self.stats.rejected += 1;
-            return Err(PushError::InvalidChannel);
-        }
+        // ExactTime matches stamps wherever they arrive: only the channel is checked.
+        self.stats.admit(K, channel, stamp, |_| None)?;
         if self.last_emitted.is_some_and(|last| stamp <= last) {
             self.stats.dropped += 1;
             return Ok(0);

@@ -67,16 +67,8 @@ impl<T: Copy, const K: usize> LatestOfEach<T, K> {
         value: T,
         mut emit: impl FnMut(&[Timed<T>; K]),
     ) -> Result<usize, PushError> {
-        if channel >= K {
-            self.stats.rejected += 1;
-            return Err(PushError::InvalidChannel);
-        }
-        if let Some(prev) = self.latest[channel] {
-            if stamp < prev.stamp {
-                self.stats.rejected += 1;
-                return Err(PushError::OutOfOrder { last: prev.stamp });
-            }
-        }
+        self.stats
+            .admit(K, channel, stamp, |c| self.latest[c].map(|t| t.stamp))?;
         self.latest[channel] = Some(Timed { stamp, value });
         if channel != self.pivot {
             return Ok(0);

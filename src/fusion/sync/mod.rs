@@ -87,6 +87,30 @@ impl SyncStats {
     };
 }
 
+impl SyncStats {
+    /// The admission rules every synchroniser applies to a push: the channel must exist, and the stamp must not
+    /// be older than the last one accepted on that channel (`last(channel)`; `None` when there is none or the
+    /// synchroniser does not require order). A refused push is counted in `rejected`.
+    fn admit(
+        &mut self,
+        channels: usize,
+        channel: usize,
+        stamp: Timestamp,
+        last: impl FnOnce(usize) -> Option<Timestamp>,
+    ) -> Result<(), PushError> {
+        let refused = if channel >= channels {
+            PushError::InvalidChannel
+        } else {
+            match last(channel) {
+                Some(last) if stamp < last => PushError::OutOfOrder { last },
+                _ => return Ok(()),
+            }
+        };
+        self.rejected += 1;
+        Err(refused)
+    }
+}
+
 /// Builds a `[Timed<T>; K]` from a per-channel getter without panicking (`None` if any entry is missing or
 /// `K == 0`).
 fn collect_set<T: Copy, const K: usize>(mut f: impl FnMut(usize) -> Option<Timed<T>>) -> Option<[Timed<T>; K]> {
