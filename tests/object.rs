@@ -519,3 +519,179 @@ fn memfd_objects_are_sealed_against_resizing() {
         ObjectError::Os(rustix::io::Errno::PERM)
     );
 }
+
+/// Drops the calling (forked) process to uid and gid 65534 (nobody); false if that failed.
+fn become_nobody() -> bool {
+    // SAFETY: plain syscalls, in a forked child only.
+    unsafe { libc::setgid(65534) == 0 && libc::setuid(65534) == 0 }
+}
+
+/// Runs `create` in a forked child that then exits, so the object's creator is dead; returns the child's status.
+fn created_by_a_dead_child(create: impl FnOnce() -> i32) -> i32 {
+    in_child(create)
+}
+
+#[test]
+fn persist_survives_reap_after_the_creator_is_gone() {
+    let _lock = fork_lock();
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    let status = created_by_a_dead_child(|| match sysv::create::<Counter>(key, &opts()) {
+        Ok(mut object) => {
+            object.get().value.store(42, Ordering::Relaxed);
+            object.persist();
+            0
+        }
+        Err(_) => 1,
+    });
+    assert_eq!(status, 0);
+    let report = reap().unwrap();
+    let object = sysv::open::<Counter>(key, &opts())
+        .unwrap_or_else(|e| panic!("reap removed a persisted object ({e}): {report:?}"));
+    assert_eq!(object.get().value.load(Ordering::Relaxed), 42);
+    assert_ne!(
+        object.header().flags.load(Ordering::Relaxed) & 1,
+        0,
+        "the header records the persistence"
+    );
+    assert!(report.persistent >= 1, "{report:?}");
+}
+
+#[test]
+fn inspect_reads_headers_through_a_read_only_attachment() {
+    let _lock = fork_lock();
+    let object = sysv::create::<Table<4>>(Key::PRIVATE, &opts()).unwrap();
+    let id = object.region().id();
+    let seen = object::inspect(id).unwrap();
+    assert_eq!(seen.contents(), object::Contents::Object);
+    assert_eq!(seen.header, Some(object.header().snapshot()));
+    assert_eq!(
+        seen.stat.attach_count, 1,
+        "the inspection's own attachment is not counted"
+    );
+    assert!(!seen.header_writable_by_others());
+    assert_eq!(id.stat().unwrap().attach_count, 1, "the inspection detached");
+
+    // A segment too small for a header, and one holding garbage.
+    let tiny = shm::Options::new(64).create_exclusive(Key::PRIVATE).unwrap();
+    let _tiny_guard = tiny.remove_on_drop();
+    let seen = object::inspect(tiny.id()).unwrap();
+    assert_eq!((seen.header, seen.contents()), (None, object::Contents::Foreign));
+    let junk = shm::Options::new(4096).create_exclusive(Key::PRIVATE).unwrap();
+    let _junk_guard = junk.remove_on_drop();
+    junk.attach(shm::AttachOptions::new())
+        .unwrap()
+        .write(0, &[0xa5; 256])
+        .unwrap();
+    assert_eq!(
+        object::inspect(junk.id()).unwrap().contents(),
+        object::Contents::Foreign
+    );
+
+    // A segment its owner may only read (mode 0400), as seen by that owner: a read-write attach is refused by the
+    // kernel, the read-only inspection works (also on 32-bit targets, whose 64-bit atomic loads may be writes).
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    let status = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        let Ok(object) = sysv::create::<Table<4>>(key, &opts().lifecycle(Lifecycle::Persist)) else {
+            return 11;
+        };
+        let id = object.region().id();
+        if id.set(65534, 65534, rustix::fs::Mode::RUSR).is_err() {
+            return 12;
+        }
+        if id.attach(shm::AttachOptions::new()).is_ok() {
+            return 13;
+        }
+        match object::inspect(id) {
+            Ok(seen) if seen.header == Some(object.header().snapshot()) => 0,
+            Ok(_) => 14,
+            Err(_) => 15,
+        }
+    });
+    assert_eq!(status, 0, "inspection as the owner of a read-only segment");
+}
+
+#[test]
+fn reap_reads_read_only_and_acts_only_for_the_owner() {
+    let _lock = fork_lock();
+    // An abandoned object of nobody's whose mode lets its owner only read it: a reap that attached read-write
+    // could not even look at it.
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    let status = created_by_a_dead_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        let Ok(object) = sysv::create::<Counter>(key, &opts().lifecycle(Lifecycle::Persist)) else {
+            return 11;
+        };
+        // Not persistent after all: clear the flag the option set, then drop write permission.
+        object.header().flags.store(0, Ordering::Relaxed);
+        match object.region().id().set(65534, 65534, rustix::fs::Mode::RUSR) {
+            Ok(()) => 0,
+            Err(_) => 12,
+        }
+    });
+    assert_eq!(status, 0);
+    // Root's plain reap acts on root's segments only.
+    let report = reap().unwrap();
+    assert!(
+        shm::get(key, 0, GetFlags::empty(), rustix::fs::Mode::empty()).is_ok(),
+        "root's reap removed another user's object: {report:?}"
+    );
+    // A user may not reap for others.
+    let status = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        match object::reap_users(&[0]) {
+            Err(rustix::io::Errno::PERM) => {}
+            _ => return 11,
+        }
+        // Its own reap removes its abandoned object, read through a read-only attachment.
+        match reap() {
+            Ok(report) if report.removed >= 1 => 0,
+            Ok(_) => 12,
+            Err(_) => 13,
+        }
+    });
+    assert_eq!(status, 0, "nobody's reap");
+    assert!(shm::get(key, 0, GetFlags::empty(), rustix::fs::Mode::empty()).is_err());
+}
+
+#[test]
+fn reap_never_trusts_a_header_others_may_write() {
+    let _lock = fork_lock();
+    // A persistent object shared with a group (mode 0660) by a creator that has exited. A group member clears its
+    // persist flag and forges a dead creator: reap must not believe it.
+    let key = unique_key();
+    let _c = KeyCleanup(key);
+    let mode = rustix::fs::Mode::from_bits_truncate(0o660);
+    let status = created_by_a_dead_child(|| {
+        match sysv::create::<Counter>(key, &opts().mode(mode).lifecycle(Lifecycle::Persist)) {
+            Ok(object) => {
+                object.get().value.store(7, Ordering::Relaxed);
+                0
+            }
+            Err(_) => 1,
+        }
+    });
+    assert_eq!(status, 0);
+    {
+        let segment = shm::Options::new(0).open(key).unwrap();
+        let map = segment.attach(shm::AttachOptions::new()).unwrap();
+        // SAFETY: the mapping holds a header (the object was created above); all its fields are atomics.
+        let header = unsafe { &*map.as_ptr().cast::<object::Header>() };
+        header.flags.store(0, Ordering::Relaxed);
+        header.creator_pid.store(0x3fff_fff0, Ordering::Relaxed);
+    }
+    let report = object::reap_users(&[0]).unwrap();
+    let object = sysv::open::<Counter>(key, &opts().mode(mode))
+        .unwrap_or_else(|e| panic!("reap removed a group-writable object on forged header fields ({e}): {report:?}"));
+    assert_eq!(object.get().value.load(Ordering::Relaxed), 7);
+    assert!(report.untrusted >= 1, "{report:?}");
+}

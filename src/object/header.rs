@@ -6,7 +6,7 @@
 //! against what it expects. Another process may be buggy or hostile, so validation trusts nothing: every offset
 //! and size is checked with overflow-free arithmetic against the mapping's real length.
 
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// The magic number: `"shmfusn\x01"` read as a little-endian `u64`. Read with the other byte order it shows up
 /// byte-swapped, which tells an endianness mismatch from garbage.
@@ -113,6 +113,46 @@ pub const fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
+/// Loads a 64-bit header field in a way that is sound on a read-only mapping (`SHM_RDONLY`, `PROT_READ`).
+///
+/// Rust guarantees atomic loads on read-only memory only for relaxed loads no wider than a register. On 64-bit
+/// targets that is a plain relaxed `AtomicU64` load. On 32-bit targets a 64-bit atomic load may be a
+/// read-modify-write (`cmpxchg8b` on i686, `ldrexd`/`strexd` on armv7) that faults on a read-only page, so the
+/// field is read as two relaxed 32-bit halves: high, low, high again, retried (a bounded number of times) until the
+/// high half is unchanged, so that a value being rewritten by another process is not returned torn in the usual
+/// case. A peer that keeps rewriting a field can still make the result a mix of two values; callers validate every
+/// field, so that is no worse than any other value a peer can write.
+///
+/// Mixing access sizes on one location is only defined when the accesses do not race. Within this library the
+/// fields read this way are stored (64 bits wide) only by the creator before it publishes `READY`, and
+/// [`inspect`](super::inspect) does not read the header of a segment this process is itself creating; other
+/// processes' stores are hardware accesses outside this process's memory model.
+pub fn load_u64(field: &AtomicU64) -> u64 {
+    #[cfg(target_pointer_width = "64")]
+    {
+        field.load(Ordering::Relaxed)
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        let base = (field as *const AtomicU64).cast::<AtomicU32>();
+        let (low_index, high_index) = if cfg!(target_endian = "little") { (0, 1) } else { (1, 0) };
+        // SAFETY: an `AtomicU64` is 8 bytes aligned to at least 4, so its two halves are valid, aligned
+        // `AtomicU32`s for as long as `field` is borrowed.
+        let (low, high) = unsafe { (&*base.add(low_index), &*base.add(high_index)) };
+        let mut hi = high.load(Ordering::Relaxed);
+        let mut lo = low.load(Ordering::Relaxed);
+        for _ in 0..8 {
+            let again = high.load(Ordering::Relaxed);
+            if again == hi {
+                break;
+            }
+            hi = again;
+            lo = low.load(Ordering::Relaxed);
+        }
+        (u64::from(hi) << 32) | u64::from(lo)
+    }
+}
+
 /// The layout fingerprint of a payload: what both sides must agree on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Fingerprint {
@@ -177,25 +217,31 @@ pub struct Snapshot {
 }
 
 impl Header {
-    /// Reads every field once; `state` first, with acquire, so that a `READY` state makes the rest visible.
+    /// Reads every field once, with loads that are sound on a read-only mapping too: `state` first, relaxed and
+    /// followed by an acquire fence, so that a `READY` state makes the rest visible; then every other field with
+    /// relaxed loads no wider than a register (see [`load_u64`]).
+    ///
+    /// Every field copied here is written only by the creator and only before it publishes `READY` (`flags`, a
+    /// 32-bit word, is the one exception: [`Shared::persist`](super::Shared::persist) sets a bit in it later).
     pub fn snapshot(&self) -> Snapshot {
-        let state = self.state.load(Ordering::Acquire);
+        let state = self.state.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
         Snapshot {
             state,
-            magic: self.magic.load(Ordering::Relaxed),
+            magic: load_u64(&self.magic),
             version: self.version.load(Ordering::Relaxed),
-            total_size: self.total_size.load(Ordering::Relaxed),
-            payload_offset: self.payload_offset.load(Ordering::Relaxed),
-            payload_size: self.payload_size.load(Ordering::Relaxed),
+            total_size: load_u64(&self.total_size),
+            payload_offset: load_u64(&self.payload_offset),
+            payload_size: load_u64(&self.payload_size),
             payload_align: self.payload_align.load(Ordering::Relaxed),
             flags: self.flags.load(Ordering::Relaxed),
-            kind_hash: self.kind_hash.load(Ordering::Relaxed),
-            type_id: self.type_id.load(Ordering::Relaxed),
-            capacity: self.capacity.load(Ordering::Relaxed),
-            element_size: self.element_size.load(Ordering::Relaxed),
+            kind_hash: load_u64(&self.kind_hash),
+            type_id: load_u64(&self.type_id),
+            capacity: load_u64(&self.capacity),
+            element_size: load_u64(&self.element_size),
             creator_uid: self.creator_uid.load(Ordering::Relaxed),
             creator_pid: self.creator_pid.load(Ordering::Relaxed),
-            creator_start_time: self.creator_start_time.load(Ordering::Relaxed),
+            creator_start_time: load_u64(&self.creator_start_time),
         }
     }
 

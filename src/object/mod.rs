@@ -35,15 +35,17 @@
 
 pub mod fd;
 mod header;
+mod inspect;
 mod reap;
 mod region;
 pub mod sysv;
 
 pub use header::{
     EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot, WRITER_SLOTS,
-    WriterSlot, fnv1a, total_size_of, validate,
+    WriterSlot, fnv1a, load_u64, total_size_of, validate,
 };
-pub use reap::{ReapReport, reap};
+pub use inspect::{Contents, Inspection, inspect};
+pub use reap::{ReapReport, reap, reap_users};
 pub use region::{Mapping, Region};
 
 use crate::process::ProcessIdentity;
@@ -306,8 +308,11 @@ impl<S: SharedState, R: Region> Shared<S, R> {
         self.cleanup.is_some()
     }
 
-    /// Keeps the object after this handle drops, even if it created it.
+    /// Keeps the object after this handle drops, even if it created it, and marks it persistent in its header
+    /// (the one record of its lifecycle that every process sees), so that [`reap`] leaves it alone after its
+    /// creator is gone, exactly as if it had been created with [`Lifecycle::Persist`].
     pub fn persist(&mut self) {
+        self.header().flags.fetch_or(header::flags::PERSIST, Ordering::AcqRel);
         if let Some(CleanupAction::Sysv(guard)) = self.cleanup.take() {
             let _ = guard.disarm();
         }

@@ -1,96 +1,118 @@
 //! Finding and removing the System V objects of crashed processes.
 
-use super::header::{self, Header, MAGIC};
+use super::header::{self, READY};
+use super::inspect::{Contents, inspect};
 use crate::process::ProcessIdentity;
-use crate::shm::{AttachOptions, segments};
-use core::sync::atomic::Ordering;
-use rustix::io::Result;
+use crate::shm::segments;
+use rustix::io::{Errno, Result};
 
 /// What [`reap`] did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ReapReport {
     /// shmfusion objects removed: nobody attached, creator dead.
     pub removed: u32,
-    /// shmfusion objects left alone because somebody is attached or the creator lives.
+    /// shmfusion objects left alone because somebody is attached, the creator lives, or its liveness cannot be
+    /// told (a creator in a PID namespace this process cannot see).
     pub live: u32,
-    /// shmfusion objects left alone because they were created with [`Lifecycle::Persist`](super::Lifecycle).
+    /// shmfusion objects left alone because they were created with [`Lifecycle::Persist`](super::Lifecycle) or
+    /// made persistent with [`Shared::persist`](super::Shared::persist).
     pub persistent: u32,
-    /// Segments of the caller's user that are not shmfusion objects (never touched beyond a look at the header).
+    /// Segments of the reaped users that are not shmfusion objects (never touched beyond a read-only look).
     pub foreign: u32,
+    /// Segments of the reaped users whose mode lets another user write them (group or other write permission):
+    /// their headers may be forged, so they are left alone. Remove them explicitly.
+    pub untrusted: u32,
 }
 
-/// Removes the shmfusion objects of the calling user whose users are all gone: nobody attached and the creator
-/// dead (a dead pid, or a live pid with another start time). That includes objects whose creator died before
-/// writing the header, recognised by their size signature ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)). Live objects, persistent objects, other users'
-/// segments and segments that are not shmfusion objects are left alone.
-///
-/// To read a header, `reap` briefly attaches (which updates the segment's attach time). It attaches read-write
-/// although it only loads: 64-bit atomic loads are only sound on writable memory on 32-bit targets. It removes an
-/// object only when, while it is attached, the attach count is exactly its own one; a process attaching in the
-/// window between that check and the removal keeps a working mapping of an object that no longer has a key.
+/// Removes the shmfusion objects of the calling user (its effective uid) whose users are all gone. See
+/// [`reap_users`], of which this is the case `reap_users(&[geteuid()])`: a root caller reaps root's segments only.
 ///
 /// # Errors
-/// Those of [`segments`]; errors on individual segments (gone meanwhile, not readable) skip them.
+/// Those of [`segments`].
 pub fn reap() -> Result<ReapReport> {
-    let uid = rustix::process::geteuid().as_raw();
+    reap_users(&[rustix::process::geteuid().as_raw()])
+}
+
+/// Removes the shmfusion objects owned by the users `uids` whose users are all gone: nobody attached and the
+/// creator dead. That includes objects whose creator died before writing the header, recognised by their size
+/// signature ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)).
+///
+/// A segment is considered only if the kernel says one of `uids` both owns and created it. Every decision rests on
+/// what the kernel records (owner, creator, mode, attach count, creator pid) and on header fields that only the
+/// owner could have written: a segment whose mode grants write permission to its group or to others is counted as
+/// [`ReapReport::untrusted`] and left alone, because anybody in that group could have cleared its persist flag
+/// or forged its creator. Live objects, persistent objects and segments that are not shmfusion objects are left
+/// alone. The creator's liveness is the kernel's creator pid (`shm_cpid`), checked against the start time the
+/// header records when the two agree on the pid; a creator outside this process's PID namespace (pid 0) counts
+/// as alive, since nothing visible from here can tell.
+///
+/// Headers are read with [`inspect`], through a read-only attachment (which updates the segment's attach time).
+/// An object is removed only if, after that look, the kernel still reports no attachment and the same creation;
+/// a process attaching in the window between that check and the removal keeps a working mapping of an object
+/// that no longer has a key.
+///
+/// # Errors
+/// `EPERM` when a caller other than root names a uid other than its own; those of [`segments`]. Errors on
+/// individual segments (gone meanwhile, not readable) skip them.
+pub fn reap_users(uids: &[u32]) -> Result<ReapReport> {
+    let me = rustix::process::geteuid().as_raw();
+    if me != 0 && uids.iter().any(|&uid| uid != me) {
+        return Err(Errno::PERM);
+    }
     let mut report = ReapReport::default();
     for (id, stat) in segments()? {
-        if stat.ownership.creator_uid != uid || stat.marked_for_removal {
+        let owner = stat.ownership;
+        if !uids.contains(&owner.uid) || owner.creator_uid != owner.uid || stat.marked_for_removal {
             continue;
         }
-        if stat.size < core::mem::size_of::<Header>() {
+        let Ok(seen) = inspect(id) else { continue };
+        let contents = seen.contents();
+        if contents == Contents::Foreign {
             report.foreign += 1;
             continue;
         }
-        if stat.attach_count > 0 {
-            // Could be ours or not: only count it if it is.
-            if let Ok(map) = id.attach(AttachOptions::new()) {
-                // SAFETY: the mapping holds at least a header (size checked above) and is page-aligned; every
-                // header field is an atomic, valid for any content; we only load.
-                let header = unsafe { &*map.as_ptr().cast::<Header>() };
-                if header.magic.load(Ordering::Relaxed) == MAGIC {
-                    report.live += 1;
-                } else {
-                    report.foreign += 1;
-                }
-            }
+        if seen.header_writable_by_others() {
+            report.untrusted += 1;
             continue;
         }
-        let Ok(map) = id.attach(AttachOptions::new()) else {
-            continue;
-        };
-        // SAFETY: as above.
-        let header = unsafe { &*map.as_ptr().cast::<Header>() };
-        let magic = header.magic.load(Ordering::Relaxed);
-        let state = header.state.load(Ordering::Acquire);
-        // A creator killed before writing the header left a zero header in a segment with the size signature.
-        let abandoned = magic == 0 && state == header::EMPTY && super::sysv::has_size_signature(stat.size);
-        if magic != MAGIC && !abandoned {
-            report.foreign += 1;
+        if seen.stat.attach_count > 0 {
+            report.live += 1;
             continue;
         }
-        if header.flags.load(Ordering::Relaxed) & header::flags::PERSIST != 0 {
+        let header = seen.header.unwrap_or_default();
+        if contents == Contents::Object && header.flags & header::flags::PERSIST != 0 {
             report.persistent += 1;
             continue;
         }
-        // A creator that died before publishing left only the kernel's record of its pid.
-        let creator = if state == header::READY {
-            ProcessIdentity {
-                pid: header.creator_pid.load(Ordering::Relaxed),
-                start_time: header.creator_start_time.load(Ordering::Relaxed),
-            }
-        } else {
-            ProcessIdentity {
-                pid: stat.creator_pid as u32,
-                start_time: 0,
-            }
+        let Ok(creator_pid) = u32::try_from(seen.stat.creator_pid) else {
+            report.live += 1;
+            continue;
         };
-        if creator.is_alive() {
+        // The header's start time tells a reused pid from the creator, when the header speaks of the same pid
+        // (it records the pid in the creator's own namespace, the kernel in ours).
+        let start_time = if header.state == READY && header.creator_pid == creator_pid {
+            header.creator_start_time
+        } else {
+            0
+        };
+        let creator = ProcessIdentity {
+            pid: creator_pid,
+            start_time,
+        };
+        if creator_pid == 0 || creator.is_alive() {
             report.live += 1;
             continue;
         }
         match id.stat() {
-            Ok(now) if now.attach_count == 1 && !now.marked_for_removal => {
+            Ok(now)
+                if now.attach_count == 0
+                    && !now.marked_for_removal
+                    && now.creator_pid == seen.stat.creator_pid
+                    && now.change_time == seen.stat.change_time
+                    && now.ownership == seen.stat.ownership
+                    && now.mode == seen.stat.mode =>
+            {
                 if id.remove().is_ok() {
                     report.removed += 1;
                 }

@@ -209,6 +209,17 @@ impl Segment {
         })
     }
 
+    /// A segment from an id and a size known by other means (for example the size it was created with), without
+    /// the `IPC_STAT` of [`Segment::from_id`]: attaching it then costs one system call and needs no permission
+    /// beyond the attach's own.
+    ///
+    /// # Safety
+    /// `size` must be at most the segment's real size: attachments of the returned segment expose `size` bytes
+    /// to safe code ([`Attachment::bytes`]), and bytes beyond the segment's last page are not mapped.
+    pub const unsafe fn from_raw_parts(id: ShmId, size: usize) -> Self {
+        Self { id, size }
+    }
+
     /// The segment id.
     pub const fn id(&self) -> ShmId {
         self.id
