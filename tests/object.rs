@@ -600,7 +600,7 @@ fn inspect_reads_headers_through_a_read_only_attachment() {
             return 11;
         };
         let id = object.region().id();
-        if id.set(65534, 65534, rustix::fs::Mode::RUSR).is_err() {
+        if id.set(65534, 65534, shm::Mode::RUSR).is_err() {
             return 12;
         }
         if id.attach(shm::AttachOptions::new()).is_ok() {
@@ -631,7 +631,7 @@ fn reap_reads_read_only_and_acts_only_for_the_owner() {
         };
         // Not persistent after all: clear the flag the option set, then drop write permission.
         object.header().flags.store(0, Ordering::Relaxed);
-        match object.region().id().set(65534, 65534, rustix::fs::Mode::RUSR) {
+        match object.region().id().set(65534, 65534, shm::Mode::RUSR) {
             Ok(()) => 0,
             Err(_) => 12,
         }
@@ -640,7 +640,7 @@ fn reap_reads_read_only_and_acts_only_for_the_owner() {
     // Root's plain reap acts on root's segments only.
     let report = reap().unwrap();
     assert!(
-        shm::get(key, 0, GetFlags::empty(), rustix::fs::Mode::empty()).is_ok(),
+        shm::get(key, 0, GetFlags::empty(), shm::Mode::empty()).is_ok(),
         "root's reap removed another user's object: {report:?}"
     );
     // A user may not reap for others.
@@ -660,7 +660,7 @@ fn reap_reads_read_only_and_acts_only_for_the_owner() {
         }
     });
     assert_eq!(status, 0, "nobody's reap");
-    assert!(shm::get(key, 0, GetFlags::empty(), rustix::fs::Mode::empty()).is_err());
+    assert!(shm::get(key, 0, GetFlags::empty(), shm::Mode::empty()).is_err());
 }
 
 #[test]
@@ -670,7 +670,7 @@ fn reap_never_trusts_a_header_others_may_write() {
     // persist flag and forges a dead creator: reap must not believe it.
     let key = unique_key();
     let _c = KeyCleanup(key);
-    let mode = rustix::fs::Mode::from_bits_truncate(0o660);
+    let mode = shm::Mode::from_bits_truncate(0o660);
     let status = created_by_a_dead_child(|| {
         match sysv::create::<Counter>(key, &opts().mode(mode).lifecycle(Lifecycle::Persist)) {
             Ok(object) => {

@@ -1554,3 +1554,49 @@ fn deny_direct_shm_syscalls() -> bool {
             ) == 0
     }
 }
+
+#[test]
+fn an_attach_rounded_down_to_address_zero_leaks_no_mapping() {
+    let _s = serial();
+    let (_, seg, _rm) = new_segment(page_size(), 0o600);
+    // SHM_RND rounds an address below SHMLBA down to 0, which (without SHM_REMAP) the kernel maps with MAP_FIXED:
+    // allowed for a caller with CAP_SYS_RAWIO (root), refused below vm.mmap_min_addr for others. Either way the
+    // typed attach fails (0 cannot be an `Attachment`) and leaves no attachment behind.
+    let r = seg.attach(
+        AttachOptions::new()
+            .at(NonNull::new(std::ptr::without_provenance_mut(1)).unwrap())
+            .round(),
+    );
+    assert!(r.is_err(), "an attachment at address 0");
+    assert_eq!(
+        seg.stat().unwrap().attach_count,
+        0,
+        "the mapping at 0 was leaked: {r:?}"
+    );
+}
+
+#[test]
+fn a_known_id_attaches_without_a_status_call() {
+    let _s = serial();
+    let page = page_size();
+    // `shmfusion::shm::Mode` is all a user needs to set permission bits: no rustix dependency of their own.
+    let seg = Options::new(2 * page)
+        .mode(shm::Mode::RUSR | shm::Mode::WUSR)
+        .create_exclusive(Key::PRIVATE)
+        .unwrap();
+    let _rm = RmId(seg.id().as_raw());
+    // SAFETY: `page` is at most the segment's size.
+    let known = unsafe { Segment::from_raw_parts(seg.id(), page) };
+    let a = known.attach(AttachOptions::new()).expect("attach by id and known size");
+    assert_eq!((a.id(), a.len()), (seg.id(), page));
+    a.write(page - 1, b"x").unwrap();
+    assert_eq!(
+        a.write(page, b"x"),
+        Err(Errno::INVAL),
+        "the attachment is as long as the size given"
+    );
+    let b = seg.attach(AttachOptions::new()).unwrap();
+    let mut back = [0u8];
+    b.read(page - 1, &mut back).unwrap();
+    assert_eq!(&back, b"x");
+}

@@ -359,6 +359,9 @@ impl<S: SharedState, R: Region> Shared<S, R> {
 
     /// Creates the object in a fresh, zero-filled region: writes and publishes the header.
     pub(crate) fn init(region: R, fp: &Fingerprint, flags: u32) -> Result<Self, ObjectError> {
+        if !region.writable() {
+            return Err(ObjectError::Os(Errno::ACCESS));
+        }
         let total = header::total_size_of(fp).ok_or(ObjectError::TooLarge)?;
         if (region.len() as u64) < total {
             return Err(ObjectError::Header(HeaderError::Truncated {
@@ -379,6 +382,10 @@ impl<S: SharedState, R: Region> Shared<S, R> {
         options: &ObjectOptions,
         creator_alive: impl Fn() -> bool,
     ) -> Result<Self, ObjectError> {
+        // The payload is handed out as `&S`, whose atomics can be stored to: a read-only mapping would fault.
+        if !region.writable() {
+            return Err(ObjectError::Os(Errno::ACCESS));
+        }
         if region.len() < core::mem::size_of::<Header>() {
             return Err(HeaderError::TooShort {
                 len: region.len() as u64,
@@ -477,5 +484,39 @@ impl Drop for WriterGuard<'_> {
             .slot
             .pid
             .compare_exchange(self.pid, 0, Ordering::AcqRel, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shm::{AttachOptions, Key, Options};
+    use core::sync::atomic::AtomicU64;
+
+    #[repr(C)]
+    struct Counter(AtomicU64);
+    // SAFETY: zero is valid; all atomics; same layout everywhere.
+    unsafe impl SharedState for Counter {
+        const KIND: &'static str = "unit-counter";
+        const CAPACITY: u64 = 0;
+        const ELEMENT_SIZE: u64 = 0;
+    }
+
+    #[test]
+    fn a_read_only_attachment_never_holds_a_typed_object() {
+        let options = ObjectOptions::new();
+        let object = sysv::create::<Counter>(Key::PRIVATE, &options).unwrap();
+        let id = object.region().id();
+        let read_only = id.attach(AttachOptions::new().read_only()).unwrap();
+        assert!(!read_only.writable());
+        let fp = options.fingerprint::<Counter>();
+        let opened = Shared::<Counter>::open(read_only, &fp, &options, || true);
+        assert_eq!(opened.unwrap_err(), ObjectError::Os(Errno::ACCESS));
+        let fresh = Options::new(4096).create_exclusive(Key::PRIVATE).unwrap();
+        let _guard = fresh.remove_on_drop();
+        let read_only = fresh.attach(AttachOptions::new().read_only()).unwrap();
+        let created = Shared::<Counter>::init(read_only, &fp, 0);
+        assert_eq!(created.unwrap_err(), ObjectError::Os(Errno::ACCESS));
+        assert!(object.region().writable());
     }
 }

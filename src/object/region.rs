@@ -6,30 +6,39 @@ use rustix::fd::AsFd;
 use rustix::io::Result;
 use rustix::mm::{MapFlags, ProtFlags};
 
-/// Mapped, shared, read-write memory that an object can live in.
+/// Mapped, shared memory that an object can live in.
+///
+/// Typed objects hand out references through which their payload is written, so they are only built on a
+/// region that is [`writable`](Region::writable); a read-only one is refused with `EACCES`.
 ///
 /// # Safety
-/// `base()..base() + len()` must be mapped readable and writable, shared with the other processes that map the
-/// same object, and stay mapped while `self` lives; `base()` must be page-aligned.
+/// `base()..base() + len()` must be mapped readable, and writable too if `writable()` says so, shared with the
+/// other processes that map the same object, and stay mapped while `self` lives; `base()` must be page-aligned.
 pub unsafe trait Region {
     /// The start of the mapping.
     fn base(&self) -> NonNull<u8>;
     /// The length of the mapping in bytes.
     fn len(&self) -> usize;
+    /// Whether the mapping may be written (a read-only one faults on a store).
+    fn writable(&self) -> bool;
     /// Whether the mapping is empty.
     fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
 
-// SAFETY: an attachment is a page-aligned shared mapping of `len()` bytes until dropped; objects attach read-write.
+// SAFETY: an attachment is a page-aligned shared mapping of `len()` bytes until dropped, writable unless attached
+// with `SHM_RDONLY`.
 unsafe impl Region for Attachment {
     fn base(&self) -> NonNull<u8> {
-        // SAFETY: `shmat` never returns null on success.
+        // SAFETY: an `Attachment` never holds address 0 (see `Attachment::adopt`).
         unsafe { NonNull::new_unchecked(self.as_ptr()) }
     }
     fn len(&self) -> usize {
         Attachment::len(self)
+    }
+    fn writable(&self) -> bool {
+        !self.is_read_only()
     }
 }
 
@@ -81,5 +90,8 @@ unsafe impl Region for Mapping {
     }
     fn len(&self) -> usize {
         self.len
+    }
+    fn writable(&self) -> bool {
+        true
     }
 }

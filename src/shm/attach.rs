@@ -92,12 +92,38 @@ impl Attachment {
         // SAFETY: with REMAP the caller of the `unsafe` `AttachOptions::remap` vouched for the range; otherwise the
         // kernel refuses to map over anything.
         let ptr = unsafe { sys::shmat(id.as_raw(), addr, options.flags.bits()) }?;
-        let ptr = NonNull::new(ptr).ok_or(Errno::INVAL)?;
+        let read_only = options.flags.contains(AttachFlags::RDONLY);
+        // SAFETY: a mapping `adopt` refuses is not referenced by anything.
+        let detach = |p| unsafe { sys::shmdt(p) };
+        // SAFETY: `ptr` is a fresh mapping `shmat` just made, owned by nobody else; `detach` is `shmdt`.
+        unsafe { Self::adopt(id, ptr, len, read_only, detach) }
+    }
+
+    /// Takes ownership of the mapping at `ptr` that `shmat` returned.
+    ///
+    /// A mapping at address 0 is possible (a caller with `CAP_SYS_RAWIO` asking for an address below `SHMLBA`
+    /// with `SHM_RND`, which rounds down to 0) but cannot be represented: it is detached with `detach` rather than
+    /// leaked, and the attach fails with `EINVAL`.
+    ///
+    /// # Safety
+    /// `ptr` must be a mapping of segment `id` that `shmat` returned, at least `len` bytes long, that nothing else
+    /// owns; `detach` must be `shmdt` or behave like it.
+    unsafe fn adopt(
+        id: ShmId,
+        ptr: *mut u8,
+        len: usize,
+        read_only: bool,
+        detach: impl FnOnce(*mut u8) -> Result<()>,
+    ) -> Result<Self> {
+        let Some(ptr) = NonNull::new(ptr) else {
+            let _ = detach(ptr);
+            return Err(Errno::INVAL);
+        };
         Ok(Self {
             id,
             ptr,
             len,
-            read_only: options.flags.contains(AttachFlags::RDONLY),
+            read_only,
         })
     }
 
@@ -182,5 +208,24 @@ impl Drop for Attachment {
     fn drop(&mut self) {
         // SAFETY: references into the mapping borrow `self`, so none outlive this call.
         let _ = unsafe { sys::shmdt(self.ptr.as_ptr()) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapping_at_address_zero_is_detached_not_leaked() {
+        let mut detached = None;
+        // SAFETY: `adopt` only hands the null pointer to the recording closure; nothing is dereferenced.
+        let r = unsafe {
+            Attachment::adopt(ShmId::from_raw(1), core::ptr::null_mut(), 4096, false, |p| {
+                detached = Some(p);
+                Ok(())
+            })
+        };
+        assert_eq!(r.unwrap_err(), Errno::INVAL);
+        assert_eq!(detached, Some(core::ptr::null_mut()), "the mapping at 0 was detached");
     }
 }

@@ -52,6 +52,11 @@ pub use segment::{Options, RemoveGuard, Segment, ShmId, get};
 pub use stat::{Ownership, Stat};
 pub use verify::{Expected, VerifyError, open_verified};
 
+/// Permission bits (`S_IRUSR`, ...), as [`Options::mode`], [`Expected::allowed_mode`],
+/// [`ObjectOptions::mode`](crate::object::ObjectOptions::mode) and [`Stat::mode`] take and give them: rustix's
+/// type, re-exported so that users need no rustix dependency of their own.
+pub use rustix::fs::Mode;
+
 /// The attach-address alignment of the running system (the kernel's `SHMLBA`).
 ///
 /// It is the page size from the aux vector (`AT_PAGESZ`: 4, 16 or 64 KiB on aarch64 depending on the kernel), times
