@@ -695,3 +695,158 @@ fn reap_never_trusts_a_header_others_may_write() {
     assert_eq!(object.get().value.load(Ordering::Relaxed), 7);
     assert!(report.untrusted >= 1, "{report:?}");
 }
+
+/// Removes a path when dropped (test cleanup, even on panic).
+struct PathCleanup(std::path::PathBuf);
+impl Drop for PathCleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0).or_else(|_| std::fs::remove_dir(&self.0));
+    }
+}
+
+fn c_path(path: &std::path::Path) -> std::ffi::CString {
+    std::ffi::CString::new(path.to_str().unwrap()).unwrap()
+}
+
+/// As uid 65534 in a forked child: a symlink at `link` to `target`, or a FIFO at `link` when `target` is `None`.
+fn plant_as_nobody(link: &std::path::Path, target: Option<&std::path::Path>) {
+    let link = c_path(link);
+    let target = target.map(c_path);
+    let status = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        // SAFETY: valid NUL-terminated paths.
+        let r = match &target {
+            Some(target) => unsafe { libc::symlink(target.as_ptr(), link.as_ptr()) },
+            None => unsafe { libc::mkfifo(link.as_ptr(), 0o666) },
+        };
+        if r == 0 { 0 } else { 11 }
+    });
+    assert_eq!(status, 0, "planting {link:?} as nobody");
+}
+
+fn assert_not_regular<T: std::fmt::Debug>(r: Result<T, ObjectError>, file_type: object::FileType, what: &str) {
+    match r {
+        Err(ObjectError::NotRegularFile(t)) => assert_eq!(t, file_type, "{what}"),
+        other => panic!("{what}: expected NotRegularFile({file_type:?}), got {other:?}"),
+    }
+}
+
+#[test]
+fn planted_symlinks_fifos_and_devices_are_refused_before_opening() {
+    use object::FileType;
+    let _lock = fork_lock();
+    let pid = std::process::id();
+    let shm_dir = std::path::Path::new("/dev/shm");
+    // Root's own 0600 object, the target of the planted links.
+    let victim = std::ffi::CString::new(format!("/shmfusion-victim-{pid}")).unwrap();
+    let _victim = fd::posix::create::<Counter>(&victim, &opts()).unwrap();
+    let victim_path = shm_dir.join(format!("shmfusion-victim-{pid}"));
+
+    // In /dev/shm: a symlink to root's object, a symlink to a device, a FIFO; each refused with a typed error.
+    for (stem, target, file_type) in [
+        ("link", Some(victim_path.as_path()), FileType::Symlink),
+        ("dev", Some(std::path::Path::new("/dev/zero")), FileType::Symlink),
+        ("fifo", None, FileType::Fifo),
+    ] {
+        let planted = shm_dir.join(format!("shmfusion-{stem}-{pid}"));
+        let _cleanup = PathCleanup(planted.clone());
+        plant_as_nobody(&planted, target);
+        let name = std::ffi::CString::new(format!("/shmfusion-{stem}-{pid}")).unwrap();
+        assert_not_regular(fd::posix::open::<Counter>(&name, &opts()), file_type, stem);
+    }
+
+    // A FIFO and a device of root's own are never opened either (a FIFO would block a reader, a device's open
+    // can have effects), whatever their owner and mode.
+    let own_fifo = shm_dir.join(format!("shmfusion-own-fifo-{pid}"));
+    let _of = PathCleanup(own_fifo.clone());
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path(&own_fifo).as_ptr(), 0o600) }, 0);
+    let name = std::ffi::CString::new(format!("/shmfusion-own-fifo-{pid}")).unwrap();
+    assert_not_regular(
+        fd::posix::open::<Counter>(&name, &opts()),
+        FileType::Fifo,
+        "root's FIFO",
+    );
+    assert_not_regular(
+        fd::file::open::<Counter>(c"/dev/zero", &opts().mode(shm::Mode::from_bits_truncate(0o666))),
+        FileType::CharacterDevice,
+        "a device",
+    );
+
+    // In a sticky, world-writable directory (like /tmp): a symlink to root's file object, and a FIFO.
+    let dir = std::env::temp_dir().join(format!("shmfusion-sticky-{pid}"));
+    std::fs::create_dir(&dir).unwrap();
+    let _dir = PathCleanup(dir.clone());
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).unwrap();
+    let target = dir.join("calibration");
+    let _t = PathCleanup(target.clone());
+    let _file = fd::file::create::<Counter>(&c_path(&target), &opts()).unwrap();
+    let link = dir.join("planted");
+    let _pl = PathCleanup(link.clone());
+    plant_as_nobody(&link, Some(&target));
+    assert_not_regular(
+        fd::file::open::<Counter>(&c_path(&link), &opts()),
+        FileType::Symlink,
+        "symlink in /tmp",
+    );
+    let fifo = dir.join("fifo");
+    let _pf = PathCleanup(fifo.clone());
+    plant_as_nobody(&fifo, None);
+    assert_not_regular(
+        fd::file::open::<Counter>(&c_path(&fifo), &opts()),
+        FileType::Fifo,
+        "FIFO in /tmp",
+    );
+    // The real objects still open.
+    assert!(fd::posix::open::<Counter>(&victim, &opts()).is_ok());
+    assert!(fd::file::open::<Counter>(&c_path(&target), &opts()).is_ok());
+}
+
+#[test]
+fn posix_objects_writable_by_others_are_refused_unless_opted_in_and_shrinking_is_sigbus() {
+    let _lock = fork_lock();
+    let pid = std::process::id();
+    // Group-writable: refused by default (a group member could truncate it under our mapping), opened on opt-in.
+    let name = std::ffi::CString::new(format!("/shmfusion-group-{pid}")).unwrap();
+    let shared_mode = shm::Mode::from_bits_truncate(0o660);
+    let _created = fd::posix::create::<Counter>(&name, &opts().mode(shared_mode)).unwrap();
+    match fd::posix::open::<Counter>(&name, &opts()) {
+        Err(ObjectError::Verify(VerifyError::Mode { found, .. })) => assert_eq!(found, shared_mode),
+        other => panic!("a group-writable object was trusted by default: {other:?}"),
+    }
+    assert!(fd::posix::open::<Counter>(&name, &opts().mode(shared_mode)).is_ok());
+
+    // Another user's object is refused, whatever its mode.
+    let foreign = std::ffi::CString::new(format!("/shmfusion-foreign-{pid}")).unwrap();
+    let _f = PathCleanup(std::path::Path::new("/dev/shm").join(&foreign.to_str().unwrap()[1..]));
+    let status = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        match fd::posix::create::<Counter>(&foreign, &opts().lifecycle(Lifecycle::Persist)) {
+            Ok(_) => 0,
+            Err(_) => 11,
+        }
+    });
+    assert_eq!(status, 0);
+    assert!(matches!(
+        fd::posix::open::<Counter>(&foreign, &opts()),
+        Err(ObjectError::Verify(VerifyError::Owner { uid: 65534, .. }))
+    ));
+
+    // The physical limit: a same-uid peer's ftruncate kills a process that maps the object at its next access
+    // (SIGBUS), and POSIX shared memory cannot be sealed against it; memfd objects can (and are).
+    let name = std::ffi::CString::new(format!("/shmfusion-shrink-{pid}")).unwrap();
+    let object = fd::posix::create::<Counter>(&name, &opts()).unwrap();
+    let fd = rustix::shm::open(name.as_c_str(), rustix::shm::OFlags::RDWR, shm::Mode::empty()).unwrap();
+    assert_eq!(
+        rustix::fs::fcntl_add_seals(&fd, rustix::fs::SealFlags::SHRINK),
+        Err(rustix::io::Errno::PERM),
+        "POSIX shared memory cannot be sealed"
+    );
+    rustix::fs::ftruncate(&fd, 0).unwrap();
+    let status = in_child(|| object.get().value.load(Ordering::Relaxed) as i32);
+    assert_eq!(status, 128 + libc::SIGBUS, "a read after a shrink is a SIGBUS");
+}

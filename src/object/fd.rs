@@ -2,6 +2,29 @@
 //! shared with children, and files (`mmap` of a regular file, persisting across reboots).
 //!
 //! The same header, validation and payload types as System V objects; buffers work unchanged on each kind.
+//!
+//! # Opening a name safely
+//!
+//! [`posix::open`] and [`file::open`] check the file before they open it read-write: a symbolic link under the
+//! name is refused, never followed; a FIFO, device, directory or socket is never opened (so nothing blocks, and
+//! no device's `open` runs); the file must be owned by the caller's effective uid and grant no more than
+//! [`ObjectOptions::mode`] (default `0600`). Each refusal has its own [`ObjectError`].
+//!
+//! # Who can shrink an object (SIGBUS)
+//!
+//! A file mapping has no pages beyond the file's end: if anybody truncates the file, every process that maps it
+//! gets `SIGBUS` at its next access to the lost pages. That is how the kernel implements shared file mappings,
+//! and nothing a mapping process does can prevent it or turn it into an error (a signal handler would be
+//! process-wide state that a library must not take over). So who may truncate is what matters:
+//!
+//! - **Another uid cannot**, by default: `ftruncate` needs write permission, and an object is only opened if it
+//!   grants none to group or others, unless the caller opts in with [`ObjectOptions::mode`] (for example `0o660`
+//!   to share with a group, which then trusts that group not to shrink it). Root (`CAP_DAC_OVERRIDE`) always can.
+//! - **A process of the same uid can**, whatever the mode (it can `chmod` the file back): same-uid peers must be
+//!   trusted not to truncate. POSIX shared memory and files cannot be sealed (`F_ADD_SEALS` is refused on them);
+//!   [`memfd`] objects are sealed against shrinking and growing at creation, and [`memfd::open`] refuses an
+//!   unsealed one, so a memfd shared by descriptor is the kind to use with a peer you do not trust not to
+//!   truncate. System V segments cannot be resized at all.
 
 use super::{CleanupAction, Lifecycle, Mapping, ObjectError, ObjectOptions, Shared, SharedState, header};
 use crate::shm::VerifyError;
@@ -33,36 +56,72 @@ fn create_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<Fd
     Shared::init(mapping, &fp, flags)
 }
 
-/// Opens the object in `fd`: checks owner and mode like [`open_verified`](crate::shm::open_verified), waits
-/// (bounded) for the creator to size the file and publish the header, maps it and validates it.
-///
-/// `named` is false for an inherited memfd: its access was granted by whoever passed the descriptor, and memfds
-/// always report mode `0777`, so owner and mode say nothing there.
-fn open_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions, named: bool) -> Result<FdShared<S>, ObjectError> {
-    let (fp, total) = total_size::<S>(options)?;
-    let st = rustix::fs::fstat(fd)?;
-    if named {
-        let uid = rustix::process::geteuid().as_raw();
-        if st.st_uid != uid {
-            return Err(VerifyError::Owner {
-                uid: st.st_uid,
-                creator_uid: st.st_uid,
-                expected: uid,
-            }
-            .into());
-        }
-        let mode = Mode::from_bits_truncate(st.st_mode & 0o777);
-        if !options.mode.contains(mode) {
-            return Err(VerifyError::Mode {
-                found: mode,
-                allowed: options.mode,
-            }
-            .into());
-        }
+/// Creates an object in a new, empty named file: gives it exactly the options' mode first (the umask applied
+/// by `open` would otherwise take group write away from a `0o660` object, say), as `shmget` does for System V.
+fn create_named<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+    rustix::fs::fchmod(fd, options.mode)?;
+    create_in::<S>(fd, options)
+}
+
+/// Checks what `fstat` says of a named object before anything trusts it: a regular file, owned by the caller's
+/// effective uid, granting no permission beyond the options' mode (default `0600`: no other uid may read or
+/// write it, so no other uid can shrink it under our mapping).
+fn check_named(st: &rustix::fs::Stat, options: &ObjectOptions) -> Result<(), ObjectError> {
+    let file_type = rustix::fs::FileType::from_raw_mode(st.st_mode);
+    if file_type != rustix::fs::FileType::RegularFile {
+        return Err(ObjectError::NotRegularFile(file_type));
     }
+    let uid = rustix::process::geteuid().as_raw();
+    if st.st_uid != uid {
+        return Err(VerifyError::Owner {
+            uid: st.st_uid,
+            creator_uid: st.st_uid,
+            expected: uid,
+        }
+        .into());
+    }
+    let mode = Mode::from_bits_truncate(st.st_mode & 0o777);
+    if !options.mode.contains(mode) {
+        return Err(VerifyError::Mode {
+            found: mode,
+            allowed: options.mode,
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// Opens an existing named object read-write, safely against names planted by other users.
+///
+/// `open_with(flags)` opens the name with the given flags (plus `O_CLOEXEC`). First an `O_PATH | O_NOFOLLOW`
+/// handle is taken, which opens nothing (no device driver's `open`, no FIFO) and refers to a symbolic link itself
+/// rather than following it; [`check_named`] decides on its `fstat`. Only then is the name opened read-write, with
+/// `O_NOFOLLOW | O_NONBLOCK` (so that nothing can block), and the result must be the very file checked (same device
+/// and inode), else [`ObjectError::Replaced`]. Replacing it in between takes write permission on the directory and
+/// (in a sticky directory such as `/dev/shm` or `/tmp`) ownership of the file or the directory.
+fn open_named(
+    open_with: impl Fn(OFlags) -> rustix::io::Result<OwnedFd>,
+    options: &ObjectOptions,
+) -> Result<OwnedFd, ObjectError> {
+    let probe = open_with(OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC)?;
+    let checked = rustix::fs::fstat(&probe)?;
+    check_named(&checked, options)?;
+    let fd = open_with(OFlags::RDWR | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC)?;
+    let opened = rustix::fs::fstat(&fd)?;
+    if (opened.st_dev, opened.st_ino) != (checked.st_dev, checked.st_ino) {
+        return Err(ObjectError::Replaced);
+    }
+    check_named(&opened, options)?;
+    Ok(fd)
+}
+
+/// Opens the object in `fd`, whose type, owner and mode the caller has checked: waits (bounded) for the creator
+/// to size the file and publish the header, maps it and validates it.
+fn open_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+    let (fp, total) = total_size::<S>(options)?;
     // The creator sizes the file right after creating it: give it the ready timeout to do so.
     let start = super::now_ns();
-    let mut size = st.st_size as u64;
+    let mut size = rustix::fs::fstat(fd)?.st_size as u64;
     while size < total && super::now_ns().saturating_sub(start) < options.ready_timeout_ns {
         let _ = rustix::thread::nanosleep(&rustix::time::Timespec {
             tv_sec: 0,
@@ -101,9 +160,9 @@ pub mod posix {
     /// # Errors
     /// Those of `shm_open`, `ftruncate` and `mmap`.
     pub fn create<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
-        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR;
-        let fd = rustix::shm::open(name, rustix::shm::OFlags::from_bits_retain(flags.bits()), options.mode)?;
-        let object = match create_in::<S>(&fd, options) {
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = shm_open(name, flags, options.mode)?;
+        let object = match create_named::<S>(&fd, options) {
             Ok(object) => object,
             Err(e) => {
                 let _ = rustix::shm::unlink(name);
@@ -121,13 +180,20 @@ pub mod posix {
         Ok(object.with_cleanup(cleanup))
     }
 
-    /// Opens the existing object `name`, checking owner, mode, size and header.
+    /// Opens the existing object `name`, checking type, owner, mode, size and header; the checks on the file
+    /// come before it is opened read-write, and a symbolic link is never followed (see [`file::open`]).
     ///
     /// # Errors
-    /// As for [`sysv::open`](crate::object::sysv::open).
+    /// As for [`sysv::open`](crate::object::sysv::open), and [`ObjectError::NotRegularFile`] for a symbolic
+    /// link, FIFO, device or other non-regular file under the name, [`ObjectError::Replaced`].
     pub fn open<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
-        let fd = rustix::shm::open(name, rustix::shm::OFlags::RDWR, Mode::empty())?;
-        open_in::<S>(&fd, options, true)
+        let fd = open_named(|flags| shm_open(name, flags, Mode::empty()), options)?;
+        open_in::<S>(&fd, options)
+    }
+
+    /// `shm_open(3)` with any open flags: the name is a file under `/dev/shm`.
+    fn shm_open(name: &CStr, flags: OFlags, mode: Mode) -> rustix::io::Result<OwnedFd> {
+        rustix::shm::open(name, rustix::shm::OFlags::from_bits_retain(flags.bits()), mode)
     }
 }
 
@@ -164,7 +230,9 @@ pub mod memfd {
         if !rustix::fs::fcntl_get_seals(fd)?.contains(SealFlags::SHRINK) {
             return Err(Errno::PERM.into());
         }
-        open_in::<S>(fd, options, false)
+        // Owner and mode say nothing here: access was granted by whoever passed the descriptor, and memfds always
+        // report mode 0777.
+        open_in::<S>(fd, options)
     }
 }
 
@@ -179,9 +247,9 @@ pub mod file {
     /// # Errors
     /// Those of `open`, `ftruncate` and `mmap`.
     pub fn create<S: SharedState>(path: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
-        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC;
+        let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::open(path, flags, options.mode)?;
-        let object = match create_in::<S>(&fd, options) {
+        let object = match create_named::<S>(&fd, options) {
             Ok(object) => object,
             Err(e) => {
                 let _ = rustix::fs::unlink(path);
@@ -199,12 +267,19 @@ pub mod file {
         Ok(object.with_cleanup(cleanup))
     }
 
-    /// Opens the existing file object at `path`, checking owner, mode, size and header.
+    /// Opens the existing file object at `path`, checking type, owner, mode, size and header.
+    ///
+    /// The file is checked before it is opened read-write: a symbolic link as the last component of `path` is
+    /// refused, not followed, and a FIFO, device or other non-regular file is never opened (an `O_PATH` handle
+    /// is checked first); the file must be owned by the caller's effective uid and grant no more than the
+    /// options' mode. Symbolic links in the directories leading to it are followed as usual: keep those
+    /// directories writable only by users you trust.
     ///
     /// # Errors
-    /// As for [`sysv::open`](crate::object::sysv::open).
+    /// As for [`sysv::open`](crate::object::sysv::open), and [`ObjectError::NotRegularFile`] for a symbolic
+    /// link, FIFO, device or other non-regular file at `path`, [`ObjectError::Replaced`].
     pub fn open<S: SharedState>(path: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
-        let fd = rustix::fs::open(path, OFlags::RDWR | OFlags::CLOEXEC, Mode::empty())?;
-        open_in::<S>(&fd, options, true)
+        let fd = open_named(|flags| rustix::fs::open(path, flags, Mode::empty()), options)?;
+        open_in::<S>(&fd, options)
     }
 }

@@ -187,7 +187,15 @@ pub enum ObjectError {
     Header(HeaderError),
     /// The payload type is too large for this platform's address space.
     TooLarge,
+    /// A named object ([`fd::posix`], [`fd::file`]) is not a regular file: a symbolic link (never followed), a
+    /// FIFO, a device, a directory or a socket. Nothing but a regular file is opened for reading and writing.
+    NotRegularFile(FileType),
+    /// The name was replaced by another file between its checks and its opening.
+    Replaced,
 }
+
+/// The type of a file, as [`ObjectError::NotRegularFile`] reports it (rustix's type, re-exported).
+pub use rustix::fs::FileType;
 
 impl From<Errno> for ObjectError {
     fn from(e: Errno) -> Self {
@@ -219,6 +227,8 @@ impl core::fmt::Display for ObjectError {
             ObjectError::Verify(e) => write!(f, "{e}"),
             ObjectError::Header(e) => write!(f, "{e}"),
             ObjectError::TooLarge => write!(f, "payload too large for this platform"),
+            ObjectError::NotRegularFile(t) => write!(f, "not a regular file but {t:?}"),
+            ObjectError::Replaced => write!(f, "the name was replaced while it was being opened"),
         }
     }
 }
