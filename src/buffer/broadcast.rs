@@ -67,6 +67,39 @@ unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for Broadca
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
+/// Where things are in a broadcast ring, for reading one out of a read-only mapping without knowing `T` or `N`
+/// ([`inspect`](super::inspect)). Slots are 8-byte aligned whatever `T` (payload alignment at most 8), so these
+/// do not depend on the type parameters.
+#[cfg(not(all(loom, test)))]
+pub(super) mod layout {
+    use super::*;
+    use core::mem::offset_of;
+    type Any = BroadcastRing<u64, 1>;
+    /// Offset of `tail`.
+    pub(in crate::buffer) const TAIL: usize = offset_of!(Any, writer) + offset_of!(WriterSide, tail);
+    /// Offset of the writer's role.
+    pub(in crate::buffer) const ROLE: usize = offset_of!(Any, writer) + offset_of!(WriterSide, role);
+    /// Offset of slot 0.
+    pub(in crate::buffer) const SLOTS: usize = offset_of!(Any, slots);
+    /// Offset of a slot's sequence word and of its data.
+    pub(in crate::buffer) const SLOT_SEQ: usize = offset_of!(Slot<u64>, seq);
+    /// See [`SLOT_SEQ`].
+    pub(in crate::buffer) const SLOT_DATA: usize = offset_of!(Slot<u64>, data);
+    /// The size of a ring of `capacity` slots of `data_size` bytes (rounded up to 8); `None` on overflow.
+    pub(in crate::buffer) const fn size(capacity: usize, data_size: usize) -> Option<usize> {
+        match capacity.checked_mul(SLOT_DATA + data_size) {
+            Some(slots) => match SLOTS.checked_add(slots) {
+                Some(end) => end.checked_next_multiple_of(128),
+                None => None,
+            },
+            None => None,
+        }
+    }
+    const _: () = assert!(offset_of!(BroadcastRing<[u8; 40], 4>, slots) == SLOTS);
+    const _: () = assert!(matches!(size(8, 48), Some(s) if s == core::mem::size_of::<BroadcastRing<[u8; 41], 8>>()));
+    const _: () = assert!(core::mem::size_of::<Slot<[u8; 41]>>() == SLOT_DATA + 48);
+}
+
 impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     const MASK: u64 = {
         assert!(N.is_power_of_two(), "ring capacity must be a power of two");

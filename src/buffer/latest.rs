@@ -62,6 +62,40 @@ unsafe impl<T: Shareable> crate::object::SharedState for Latest<T> {
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
+/// Where things are in a latest-value slot, for reading one out of a read-only mapping without knowing `T`
+/// ([`inspect`](super::inspect)). Copies are 8-byte aligned and padded to whole 8-byte units; the role follows
+/// the state, which is padded to a multiple of 128 bytes.
+#[cfg(not(all(loom, test)))]
+pub(super) mod layout {
+    use super::*;
+    use core::mem::offset_of;
+    /// Offset of the sequence count.
+    pub(in crate::buffer) const SEQ: usize = offset_of!(Latest<u64>, state) + offset_of!(State<u64>, seq);
+    /// Offset of copy 0.
+    pub(in crate::buffer) const COPIES: usize = offset_of!(Latest<u64>, state) + offset_of!(State<u64>, copies);
+    /// Offset of the writer's role for a payload of `copy_size` bytes (rounded up to 8).
+    pub(in crate::buffer) const fn role(copy_size: usize) -> usize {
+        (COPIES + 2 * copy_size).next_multiple_of(128)
+    }
+    /// The size of a slot for a payload of `copy_size` bytes (rounded up to 8); `None` on overflow.
+    pub(in crate::buffer) const fn size(copy_size: usize) -> Option<usize> {
+        const TAIL: usize = core::mem::size_of::<Latest<u64>>() - offset_of!(Latest<u64>, role);
+        match copy_size.checked_mul(2) {
+            Some(copies) => match COPIES.checked_add(copies) {
+                Some(end) => match end.checked_next_multiple_of(128) {
+                    Some(role) => role.checked_add(TAIL),
+                    None => None,
+                },
+                None => None,
+            },
+            None => None,
+        }
+    }
+    const _: () = assert!(offset_of!(Latest<[u8; 41]>, role) == role(48));
+    const _: () = assert!(matches!(size(200), Some(s) if s == core::mem::size_of::<Latest<[u8; 200]>>()));
+    const _: () = assert!(offset_of!(Latest<[u8; 200]>, role) == role(200));
+}
+
 impl<T: Shareable> Latest<T> {
     /// Initialises `place` in place to the empty slot (every byte zero) and returns it.
     ///

@@ -45,6 +45,8 @@
 
 mod atomic_copy;
 mod broadcast;
+#[cfg(not(all(loom, test)))]
+pub mod inspect;
 mod latest;
 mod ring;
 mod role;

@@ -79,6 +79,37 @@ unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for SpscRin
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
+/// Where things are in an SPSC ring, for reading one out of a read-only mapping without knowing `T` or `N`
+/// ([`inspect`](super::inspect)).
+#[cfg(not(all(loom, test)))]
+pub(super) mod layout {
+    use super::*;
+    use core::mem::offset_of;
+    type Any = SpscRing<u64, 1>;
+    /// Offset of the producer's position (samples pushed).
+    pub(in crate::buffer) const TAIL: usize = offset_of!(Any, producer) + offset_of!(Side, pos);
+    /// Offset of the consumer's position (samples popped).
+    pub(in crate::buffer) const HEAD: usize = offset_of!(Any, consumer) + offset_of!(Side, pos);
+    /// Offsets of the producer's and the consumer's roles.
+    pub(in crate::buffer) const PRODUCER_ROLE: usize = offset_of!(Any, producer) + offset_of!(Side, role);
+    /// See [`PRODUCER_ROLE`].
+    pub(in crate::buffer) const CONSUMER_ROLE: usize = offset_of!(Any, consumer) + offset_of!(Side, role);
+    /// Offset of slot 0.
+    pub(in crate::buffer) const SLOTS: usize = offset_of!(Any, slots);
+    /// The size of a ring of `capacity` slots of `slot_size` bytes (rounded up to 8); `None` on overflow.
+    pub(in crate::buffer) const fn size(capacity: usize, slot_size: usize) -> Option<usize> {
+        match capacity.checked_mul(slot_size) {
+            Some(slots) => match SLOTS.checked_add(slots) {
+                Some(end) => end.checked_next_multiple_of(128),
+                None => None,
+            },
+            None => None,
+        }
+    }
+    const _: () = assert!(offset_of!(SpscRing<[u8; 40], 4>, slots) == SLOTS);
+    const _: () = assert!(matches!(size(16, 48), Some(s) if s == core::mem::size_of::<SpscRing<[u8; 41], 16>>()));
+}
+
 impl<T: Shareable, const N: usize> SpscRing<T, N> {
     const MASK: u64 = {
         assert!(N.is_power_of_two(), "ring capacity must be a power of two");

@@ -52,10 +52,7 @@ impl RoleCell {
         if token == 0 {
             return Holder::Free;
         }
-        let pid = (token >> 32) as u32;
-        let start = self.start_time.load(Ordering::Acquire);
-        let start_time = if start as u32 == token as u32 { start } else { 0 };
-        Holder::Held(ProcessIdentity { pid, start_time })
+        holder_from_words(token, self.start_time.load(Ordering::Acquire))
     }
 
     /// The current holder.
@@ -105,6 +102,23 @@ impl RoleCell {
         })
     }
 }
+
+/// Who holds a role, from its two words as read (by [`RoleCell::holder`], or copied out of a read-only mapping).
+pub(crate) fn holder_from_words(token: u64, start: u64) -> Holder {
+    if token == 0 {
+        return Holder::Free;
+    }
+    let pid = (token >> 32) as u32;
+    let start_time = if start as u32 == token as u32 { start } else { 0 };
+    Holder::Held(ProcessIdentity { pid, start_time })
+}
+
+/// Offsets of a role's words in a [`RoleCell`], for reading one out of a read-only mapping.
+#[cfg(not(all(loom, test)))]
+pub(crate) const TOKEN_OFFSET: usize = core::mem::offset_of!(RoleCell, token);
+/// See [`TOKEN_OFFSET`].
+#[cfg(not(all(loom, test)))]
+pub(crate) const START_TIME_OFFSET: usize = core::mem::offset_of!(RoleCell, start_time);
 
 /// A held role; dropping it releases the role (unless someone else has taken it over meanwhile).
 pub(crate) struct RoleGuard<'a> {

@@ -39,6 +39,7 @@ mod inspect;
 mod reap;
 mod region;
 pub mod sysv;
+pub mod view;
 
 pub use header::{
     EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot, WRITER_SLOTS,

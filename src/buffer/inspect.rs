@@ -1,0 +1,406 @@
+//! Looking at a buffer without touching it: state and samples read out of a read-only mapping.
+//!
+//! An operator's tool (`shmfusion list`, `inspect`, `watch`, `record`) must see what is in a ring or a slot
+//! without claiming a role, without attaching read-write and without knowing the element type at compile time.
+//! [`BufferView`] does that on a byte view of the payload (for example [`Attachment::bytes`] of a `SHM_RDONLY`
+//! attachment): it recognises the kind from the header, checks that the payload size is exactly what that kind
+//! with that capacity and element size occupies, and reads positions, role holders and elements with the same
+//! validation protocol the typed readers use.
+//!
+//! Every load is a `Relaxed` load of an [`AtomicU8`], ordered with acquire fences: byte loads are atomic on every
+//! target and never need write access (64-bit atomic loads on 32-bit targets can be emulated with instructions
+//! that write), and a multi-byte value torn by a concurrent writer is caught by the same sequence checks that
+//! catch torn elements. Nothing found in the mapping can make a view panic, read out of bounds or loop.
+//!
+//! [`Attachment::bytes`]: crate::shm::Attachment::bytes
+
+use core::sync::atomic::{AtomicU8, Ordering, fence};
+
+use super::role::{self, Holder};
+use super::{BroadcastRing, Error, Latest, SpscRing, broadcast, latest, ring};
+use crate::object::{SharedState, Snapshot, fnv1a};
+use crate::process::ProcessIdentity;
+
+/// The kinds of buffer this crate places in shared objects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BufferKind {
+    /// [`SpscRing`].
+    SpscRing,
+    /// [`Latest`].
+    Latest,
+    /// [`BroadcastRing`].
+    BroadcastRing,
+}
+
+impl BufferKind {
+    /// Every kind.
+    pub const ALL: [BufferKind; 3] = [BufferKind::SpscRing, BufferKind::Latest, BufferKind::BroadcastRing];
+
+    /// The kind's stable name, its [`SharedState::KIND`].
+    pub const fn name(self) -> &'static str {
+        match self {
+            BufferKind::SpscRing => <SpscRing<u64, 1> as SharedState>::KIND,
+            BufferKind::Latest => <Latest<u64> as SharedState>::KIND,
+            BufferKind::BroadcastRing => <BroadcastRing<u64, 1> as SharedState>::KIND,
+        }
+    }
+
+    /// The kind whose name hashes to `kind_hash` (a header's [`Snapshot::kind_hash`]).
+    pub fn from_kind_hash(kind_hash: u64) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| fnv1a(k.name().as_bytes()) == kind_hash)
+    }
+}
+
+/// Why a payload cannot be viewed as a buffer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InspectError {
+    /// The header names no buffer kind of this crate (a user-defined [`SharedState`]).
+    UnknownKind,
+    /// Capacity, element size and payload size do not fit together for this kind (corrupt, or a buffer built by
+    /// another version of this crate).
+    Layout,
+    /// The byte view is shorter than the payload size the header claims.
+    Truncated,
+}
+
+impl core::fmt::Display for InspectError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            InspectError::UnknownKind => "not a buffer kind of this library",
+            InspectError::Layout => "capacity, element size and payload size do not match the kind's layout",
+            InspectError::Truncated => "mapping shorter than the payload",
+        })
+    }
+}
+
+impl core::error::Error for InspectError {}
+
+/// A buffer's state at one instant, as far as shared memory tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BufferState {
+    /// Samples written so far: the ring's tail (publish count), or the latest slot's sequence count.
+    pub written: u64,
+    /// Samples a reader could still get: `tail - head` for an SPSC ring, `min(tail, capacity)` for a broadcast
+    /// ring, 0 or 1 for a latest slot. Saturates when positions are inconsistent.
+    pub fill: u64,
+    /// The SPSC consumer's position (samples popped); `None` for other kinds.
+    pub head: Option<u64>,
+    /// The writer (producer) role's holder.
+    pub writer: Option<ProcessIdentity>,
+    /// The SPSC consumer role's holder; `None` for other kinds.
+    pub consumer: Option<ProcessIdentity>,
+}
+
+/// A read-only view of a buffer's payload bytes; see the module docs.
+#[derive(Clone, Copy, Debug)]
+pub struct BufferView<'a> {
+    bytes: &'a [AtomicU8],
+    kind: BufferKind,
+    capacity: u64,
+    element_size: usize,
+    /// `element_size` rounded up to 8: the storage of one element.
+    cell: usize,
+}
+
+fn holder(token: u64, start: u64) -> Option<ProcessIdentity> {
+    match role::holder_from_words(token, start) {
+        Holder::Free => None,
+        Holder::Held(id) => Some(id),
+    }
+}
+
+impl<'a> BufferView<'a> {
+    /// Views `payload` (the bytes from the header's payload offset on) as the buffer the header describes.
+    ///
+    /// # Errors
+    /// [`InspectError::UnknownKind`] for a kind that is not a buffer; [`InspectError::Layout`] when the header's
+    /// capacity, element size and payload size are not exactly those of that kind (a capacity that is not a power
+    /// of two, an element size whose storage would not give the payload size, ...); [`InspectError::Truncated`]
+    /// when `payload` is shorter than the payload size.
+    pub fn new(payload: &'a [AtomicU8], header: &Snapshot) -> Result<Self, InspectError> {
+        let kind = BufferKind::from_kind_hash(header.kind_hash).ok_or(InspectError::UnknownKind)?;
+        let element_size = usize::try_from(header.element_size).map_err(|_| InspectError::Layout)?;
+        let capacity = usize::try_from(header.capacity).map_err(|_| InspectError::Layout)?;
+        let cell = element_size.checked_next_multiple_of(8).ok_or(InspectError::Layout)?;
+        let size = match kind {
+            BufferKind::SpscRing | BufferKind::BroadcastRing if !capacity.is_power_of_two() => None,
+            BufferKind::SpscRing => ring::layout::size(capacity, cell),
+            BufferKind::BroadcastRing => broadcast::layout::size(capacity, cell),
+            BufferKind::Latest if capacity != 1 => None,
+            BufferKind::Latest => latest::layout::size(cell),
+        };
+        if size.map(|s| s as u64) != Some(header.payload_size) {
+            return Err(InspectError::Layout);
+        }
+        let bytes = payload
+            .get(..header.payload_size as usize)
+            .ok_or(InspectError::Truncated)?;
+        Ok(Self {
+            bytes,
+            kind,
+            capacity: capacity as u64,
+            element_size,
+            cell,
+        })
+    }
+
+    /// The buffer's kind.
+    pub fn kind(&self) -> BufferKind {
+        self.kind
+    }
+
+    /// The number of elements it holds.
+    pub fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The size of one element in bytes.
+    pub fn element_size(&self) -> usize {
+        self.element_size
+    }
+
+    /// A `u64` at `offset`, byte by byte (offsets are computed from a validated layout and always in bounds;
+    /// an impossible out-of-bounds offset reads as 0 rather than panicking).
+    fn u64_at(&self, offset: usize) -> u64 {
+        let mut b = [0u8; 8];
+        if let Some(src) = self.bytes.get(offset..offset.saturating_add(8)) {
+            for (d, s) in b.iter_mut().zip(src) {
+                *d = s.load(Ordering::Relaxed);
+            }
+        }
+        u64::from_ne_bytes(b)
+    }
+
+    fn holder_at(&self, offset: usize) -> Option<ProcessIdentity> {
+        let token = self.u64_at(offset + role::TOKEN_OFFSET);
+        fence(Ordering::Acquire);
+        holder(token, self.u64_at(offset + role::START_TIME_OFFSET))
+    }
+
+    /// Copies `out.len()` (at most the element size) bytes of the element stored at `offset`.
+    fn copy_at(&self, offset: usize, out: &mut [u8]) {
+        let n = out.len().min(self.element_size);
+        if let Some(src) = self.bytes.get(offset..offset.saturating_add(n)) {
+            for (d, s) in out.iter_mut().zip(src) {
+                *d = s.load(Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The buffer's positions and role holders now.
+    pub fn state(&self) -> BufferState {
+        match self.kind {
+            BufferKind::SpscRing => {
+                let head = self.u64_at(ring::layout::HEAD);
+                let tail = self.u64_at(ring::layout::TAIL);
+                fence(Ordering::Acquire);
+                BufferState {
+                    written: tail,
+                    fill: tail.saturating_sub(head).min(self.capacity),
+                    head: Some(head),
+                    writer: self.holder_at(ring::layout::PRODUCER_ROLE),
+                    consumer: self.holder_at(ring::layout::CONSUMER_ROLE),
+                }
+            }
+            BufferKind::BroadcastRing => {
+                let tail = self.u64_at(broadcast::layout::TAIL);
+                fence(Ordering::Acquire);
+                BufferState {
+                    written: tail,
+                    fill: tail.min(self.capacity),
+                    head: None,
+                    writer: self.holder_at(broadcast::layout::ROLE),
+                    consumer: None,
+                }
+            }
+            BufferKind::Latest => {
+                let seq = self.u64_at(latest::layout::SEQ);
+                fence(Ordering::Acquire);
+                BufferState {
+                    written: seq,
+                    fill: u64::from(seq > 0),
+                    head: None,
+                    writer: self.holder_at(latest::layout::role(self.cell)),
+                    consumer: None,
+                }
+            }
+        }
+    }
+
+    /// Copies element `position` (0 for the first sample ever written) into `out` (up to the element size;
+    /// the rest of `out` is left alone), checking that it is complete and was not overwritten during the copy.
+    /// A latest-value slot holds only the element at position `written - 1`.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] if the position has not been written yet (or, for an SPSC ring, was consumed already);
+    /// [`Error::Lagged`] if it has been overwritten (with how many positions it is behind the oldest one still
+    /// held); [`Error::Contended`] if a writer changed it during the copy.
+    pub fn read(&self, position: u64, out: &mut [u8]) -> Result<(), Error> {
+        let state = self.state();
+        if position >= state.written {
+            return Err(Error::Empty);
+        }
+        let oldest = match self.kind {
+            BufferKind::SpscRing => state.head.unwrap_or(0),
+            BufferKind::BroadcastRing => state.written.saturating_sub(self.capacity),
+            BufferKind::Latest => state.written - 1,
+        };
+        if position < oldest {
+            return Err(match self.kind {
+                BufferKind::SpscRing => Error::Empty,
+                _ => Error::Lagged(oldest - position),
+            });
+        }
+        let slot = (position & (self.capacity - 1)) as usize;
+        match self.kind {
+            BufferKind::SpscRing => {
+                self.copy_at(ring::layout::SLOTS + slot * self.cell, out);
+                fence(Ordering::Acquire);
+                // The producer reuses a slot only after the consumer has moved past it.
+                let head = self.u64_at(ring::layout::HEAD);
+                if head > position {
+                    return Err(Error::Contended);
+                }
+            }
+            BufferKind::BroadcastRing => {
+                let at = broadcast::layout::SLOTS + slot * (broadcast::layout::SLOT_DATA + self.cell);
+                let expected = position.wrapping_add(1).wrapping_mul(2);
+                let s0 = self.u64_at(at + broadcast::layout::SLOT_SEQ);
+                fence(Ordering::Acquire);
+                if s0 != expected {
+                    return Err(if s0 > expected {
+                        Error::Lagged(1)
+                    } else {
+                        Error::Contended
+                    });
+                }
+                self.copy_at(at + broadcast::layout::SLOT_DATA, out);
+                fence(Ordering::Acquire);
+                if self.u64_at(at + broadcast::layout::SLOT_SEQ) != s0 {
+                    return Err(Error::Contended);
+                }
+            }
+            BufferKind::Latest => {
+                let copy = latest::layout::COPIES + (state.written & 1) as usize * self.cell;
+                self.copy_at(copy, out);
+                fence(Ordering::Acquire);
+                if self.u64_at(latest::layout::SEQ) != state.written {
+                    return Err(Error::Contended);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{ObjectOptions, sysv};
+    use crate::shm::{AttachOptions, Key};
+
+    /// The payload bytes of a read-only attachment of the object with this id, with its header snapshot.
+    fn read_only<S: SharedState>(object: &sysv::SysvShared<S>) -> (crate::shm::Attachment, Snapshot) {
+        let map = object.region().id().attach(AttachOptions::new().read_only()).unwrap();
+        assert!(map.is_read_only());
+        let snap = object.header().snapshot();
+        (map, snap)
+    }
+
+    fn view<'a>(map: &'a crate::shm::Attachment, snap: &Snapshot) -> Result<BufferView<'a>, InspectError> {
+        BufferView::new(&map.bytes()[snap.payload_offset as usize..], snap)
+    }
+
+    fn private<S: SharedState>() -> sysv::SysvShared<S> {
+        sysv::create::<S>(Key::PRIVATE, &ObjectOptions::new()).unwrap()
+    }
+
+    #[test]
+    fn broadcast_ring_positions_elements_and_writer() {
+        let object = private::<BroadcastRing<[u8; 12], 4>>();
+        let (map, snap) = read_only(&object);
+        let v = view(&map, &snap).unwrap();
+        assert_eq!(
+            (v.kind(), v.capacity(), v.element_size()),
+            (BufferKind::BroadcastRing, 4, 12)
+        );
+        assert_eq!(v.state().writer, None);
+        let mut out = [0u8; 12];
+        assert_eq!(v.read(0, &mut out), Err(Error::Empty));
+        let mut w = object.get().writer().unwrap();
+        for i in 0..6u8 {
+            w.publish_one(&[i; 12]);
+        }
+        let s = v.state();
+        assert_eq!((s.written, s.fill, s.writer), (6, 4, Some(ProcessIdentity::current())));
+        v.read(5, &mut out).unwrap();
+        assert_eq!(out, [5; 12]);
+        v.read(2, &mut out).unwrap();
+        assert_eq!(out, [2; 12]);
+        assert_eq!(v.read(1, &mut out), Err(Error::Lagged(1)));
+        assert_eq!(v.read(6, &mut out), Err(Error::Empty));
+        drop(w);
+        assert_eq!(v.state().writer, None);
+    }
+
+    #[test]
+    fn latest_slot() {
+        let object = private::<Latest<[u64; 3]>>();
+        let (map, snap) = read_only(&object);
+        let v = view(&map, &snap).unwrap();
+        assert_eq!((v.kind(), v.state().fill), (BufferKind::Latest, 0));
+        let mut w = object.get().writer().unwrap();
+        w.write(&[1, 2, 3]);
+        w.write(&[4, 5, 6]);
+        let s = v.state();
+        assert_eq!(
+            (s.written, s.fill, s.writer.map(|h| h.pid)),
+            (2, 1, Some(std::process::id()))
+        );
+        let mut out = [0u8; 24];
+        v.read(1, &mut out).unwrap();
+        assert_eq!(out, bytemuck::cast::<[u64; 3], [u8; 24]>([4, 5, 6]));
+        assert_eq!(v.read(0, &mut out), Err(Error::Lagged(1)));
+    }
+
+    #[test]
+    fn spsc_ring_fill_and_roles() {
+        let object = private::<SpscRing<u32, 8>>();
+        let (map, snap) = read_only(&object);
+        let v = view(&map, &snap).unwrap();
+        let mut p = object.get().producer().unwrap();
+        let mut c = object.get().consumer().unwrap();
+        for i in 0..5u32 {
+            p.try_push(i).unwrap();
+        }
+        c.try_pop().unwrap();
+        let s = v.state();
+        assert_eq!((s.written, s.head, s.fill), (5, Some(1), 4));
+        assert!(s.writer.is_some() && s.consumer.is_some());
+        let mut out = [0u8; 4];
+        v.read(4, &mut out).unwrap();
+        assert_eq!(u32::from_ne_bytes(out), 4);
+        assert_eq!(v.read(0, &mut out), Err(Error::Empty));
+    }
+
+    #[test]
+    fn refuses_what_does_not_fit_the_kind() {
+        let object = private::<BroadcastRing<u64, 4>>();
+        let (map, mut snap) = read_only(&object);
+        let bytes = &map.bytes()[snap.payload_offset as usize..];
+        snap.capacity = 3;
+        assert_eq!(BufferView::new(bytes, &snap).err(), Some(InspectError::Layout));
+        snap.capacity = 16;
+        assert_eq!(BufferView::new(bytes, &snap).err(), Some(InspectError::Layout));
+        snap.capacity = 4;
+        snap.element_size = u64::MAX;
+        assert_eq!(BufferView::new(bytes, &snap).err(), Some(InspectError::Layout));
+        snap.element_size = 8;
+        assert_eq!(
+            BufferView::new(&bytes[..64], &snap).err(),
+            Some(InspectError::Truncated)
+        );
+        snap.kind_hash = fnv1a(b"something else");
+        assert_eq!(BufferView::new(bytes, &snap).err(), Some(InspectError::UnknownKind));
+    }
+}
