@@ -154,6 +154,13 @@ pub struct SharedBytesMut<'a> {
 }
 
 impl<'a> SharedBytes<'a> {
+    /// The first `len` bytes of `words` (`len` at most their size).
+    #[inline]
+    pub(crate) fn from_words(words: &'a [Word], len: usize) -> Self {
+        debug_assert!(len <= words.len() * WORD_BYTES);
+        Self { words, len }
+    }
+
     /// The sample's size in bytes.
     pub fn len(&self) -> usize {
         self.len
@@ -176,6 +183,13 @@ impl<'a> SharedBytes<'a> {
 }
 
 impl<'a> SharedBytesMut<'a> {
+    /// The first `len` bytes of `words` (`len` at most their size).
+    #[inline]
+    pub(crate) fn from_words(words: &'a [Word], len: usize) -> Self {
+        debug_assert!(len <= words.len() * WORD_BYTES);
+        Self { words, len }
+    }
+
     /// The sample's size in bytes.
     pub fn len(&self) -> usize {
         self.len

@@ -24,16 +24,28 @@
 //! read it as sample `tail`, readers still on the sample it overwrote are lapped, and a new writer carries on from
 //! `tail`. A per-slot `seq` below `2(c + 1)` for a published `c`, or a cursor beyond `tail`, is
 //! [`Error::Corrupt`].
+//!
+//! # Typed and runtime-sized rings
+//!
+//! The algorithm is written once, in [`WriterCore`] and [`ReaderCore`], against [`RingAccess`]: the ring's
+//! control lines and a way to find slot `p`. A typed [`BroadcastRing<T, N>`] gives constant sizes, so the handles
+//! compile to the code a hand-typed ring would have; a [`BroadcastView`] gives sizes from a [`BroadcastLayout`]
+//! known only at run time (a C peer's element size and capacity). Both see the same bytes: a view with the layout
+//! of `BroadcastRing<T, N>` and an object created for that ring are the same object, down to the header's
+//! fingerprint (see [`BroadcastLayout`]).
 
 use core::time::Duration;
 
-use super::atomic_copy::{SharedBytes, SlotCell};
+use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
 use super::role::{self, Holder, RoleCell, RoleGuard};
-use super::sync::{AtomicU64, Ordering, fence};
+use super::sync::{AtomicU64, Ordering, Word, fence};
 use super::wait::WaitCell;
 use super::{CachePadded, Error};
 use crate::Shareable;
 use crate::process::ProcessIdentity;
+
+/// The object kind of a broadcast ring, typed or runtime-sized (part of the header fingerprint).
+pub(crate) const KIND: &str = "broadcast-ring";
 
 #[repr(C)]
 struct Slot<T> {
@@ -42,7 +54,7 @@ struct Slot<T> {
 }
 
 #[repr(C)]
-struct WriterSide {
+pub(crate) struct WriterSide {
     tail: AtomicU64,
     role: RoleCell,
 }
@@ -57,12 +69,15 @@ pub struct BroadcastRing<T, const N: usize> {
     slots: [Slot<T>; N],
 }
 
+/// The control lines every broadcast ring starts with (a ring of no slots: the same `repr(C)` prefix).
+pub(crate) type RingHead = BroadcastRing<u64, 0>;
+
 // SAFETY: all-zero is the empty ring (tail 0, no writer, slots never written); every field is an atomic or a
 // `SlotCell` accessed only through atomic words; `repr(C)` of fixed-width atomics and 8-byte-aligned slots,
 // padded on every target; every value read from shared memory is validated and no reader operation loops.
 #[cfg(not(all(loom, test)))]
 unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for BroadcastRing<T, N> {
-    const KIND: &'static str = "broadcast-ring";
+    const KIND: &'static str = KIND;
     const CAPACITY: u64 = N as u64;
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
@@ -98,6 +113,54 @@ pub(super) mod layout {
     const _: () = assert!(offset_of!(BroadcastRing<[u8; 40], 4>, slots) == SLOTS);
     const _: () = assert!(matches!(size(8, 48), Some(s) if s == core::mem::size_of::<BroadcastRing<[u8; 41], 8>>()));
     const _: () = assert!(core::mem::size_of::<Slot<[u8; 41]>>() == SLOT_DATA + 48);
+}
+
+impl<T, const N: usize> BroadcastRing<T, N> {
+    /// The writer line and the wait line (for any `N`, including the slot-less [`RingHead`]).
+    #[inline]
+    pub(crate) fn head_parts(&self) -> (&WriterSide, &WaitCell) {
+        (&self.writer, &self.wait)
+    }
+}
+
+/// What the broadcast algorithm needs from a ring: its control lines and where slot `p` is.
+pub(crate) trait RingAccess<'a>: Copy {
+    /// The writer line and the wait line.
+    fn head(self) -> (&'a WriterSide, &'a WaitCell);
+    /// The number of slots (a power of two).
+    fn capacity(self) -> u64;
+    /// Slot `pos & (capacity - 1)`: its sequence word, its data words and the sample size in bytes.
+    fn slot(self, pos: u64) -> (&'a AtomicU64, &'a [Word], usize);
+
+    #[inline]
+    fn tail(self) -> u64 {
+        self.head().0.tail.load(Ordering::Acquire)
+    }
+
+    fn writer_holder(self) -> Option<ProcessIdentity> {
+        match self.head().0.role.holder() {
+            Holder::Free => None,
+            Holder::Held(id) => Some(id),
+        }
+    }
+}
+
+impl<'a, T: Shareable, const N: usize> RingAccess<'a> for &'a BroadcastRing<T, N> {
+    #[inline]
+    fn head(self) -> (&'a WriterSide, &'a WaitCell) {
+        self.head_parts()
+    }
+
+    #[inline]
+    fn capacity(self) -> u64 {
+        BroadcastRing::<T, N>::CAP
+    }
+
+    #[inline]
+    fn slot(self, pos: u64) -> (&'a AtomicU64, &'a [Word], usize) {
+        let slot = &self.slots[(pos & BroadcastRing::<T, N>::MASK) as usize];
+        (&slot.seq, slot.data.words(), core::mem::size_of::<T>())
+    }
 }
 
 impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
@@ -156,147 +219,267 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
         identity: &ProcessIdentity,
         alive: fn(&ProcessIdentity) -> bool,
     ) -> Result<BroadcastWriter<'_, T, N>, Error> {
-        let role = self.writer.role.claim(identity, alive)?;
-        let tail = self.writer.tail.load(Ordering::Acquire);
-        Ok(BroadcastWriter {
-            ring: self,
-            tail,
-            _role: role,
-        })
+        WriterCore::claim(self, identity, alive).map(|core| BroadcastWriter { core })
     }
 
     /// The process holding the writer role, if any.
     pub fn writer_holder(&self) -> Option<ProcessIdentity> {
-        match self.writer.role.holder() {
-            Holder::Free => None,
-            Holder::Held(id) => Some(id),
-        }
+        RingAccess::writer_holder(self)
     }
 
     /// The number of samples published so far (the position of the next one).
     pub fn tail(&self) -> u64 {
-        self.writer.tail.load(Ordering::Acquire)
+        RingAccess::tail(self)
     }
 
     /// A reader that will receive the samples published from now on.
     pub fn reader(&self) -> BroadcastReader<'_, T, N> {
-        BroadcastReader {
-            ring: self,
-            cursor: self.tail(),
-            alive: role::is_alive,
-        }
+        self.reader_at(self.tail())
     }
 
     /// A reader that starts at the oldest sample still in the ring.
     pub fn reader_from_oldest(&self) -> BroadcastReader<'_, T, N> {
-        let t = self.tail();
         BroadcastReader {
-            ring: self,
-            cursor: t.saturating_sub(Self::CAP - 1),
-            alive: role::is_alive,
+            core: ReaderCore::from_oldest(self),
         }
     }
 
     /// A reader whose cursor is at `position`.
     pub fn reader_at(&self, position: u64) -> BroadcastReader<'_, T, N> {
         BroadcastReader {
-            ring: self,
-            cursor: position,
-            alive: role::is_alive,
+            core: ReaderCore::at(self, position),
         }
     }
 
-    #[inline]
+    #[cfg(test)]
     fn slot(&self, pos: u64) -> &Slot<T> {
         &self.slots[(pos & Self::MASK) as usize]
     }
 }
 
-/// The writer's handle. Dropping it releases the writer role.
-pub struct BroadcastWriter<'a, T: Shareable, const N: usize> {
-    ring: &'a BroadcastRing<T, N>,
+/// The writer side of the algorithm, for any [`RingAccess`].
+pub(crate) struct WriterCore<'a, A> {
+    ring: A,
     /// Our own position (authoritative).
     tail: u64,
     _role: RoleGuard<'a>,
 }
 
-impl<'a, T: Shareable, const N: usize> BroadcastWriter<'a, T, N> {
+impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
+    /// The number of samples published so far (the position of the next one).
+    pub(crate) fn position(&self) -> u64 {
+        self.tail
+    }
+
+    /// The ring.
+    pub(crate) fn ring(&self) -> &A {
+        &self.ring
+    }
+
+    pub(crate) fn claim(
+        ring: A,
+        identity: &ProcessIdentity,
+        alive: fn(&ProcessIdentity) -> bool,
+    ) -> Result<Self, Error> {
+        let role = ring.head().0.role.claim(identity, alive)?;
+        let tail = ring.tail();
+        Ok(Self {
+            ring,
+            tail,
+            _role: role,
+        })
+    }
+
     #[inline]
-    fn write_slot(&self, pos: u64, value: &T) {
-        let slot = self.ring.slot(pos);
-        slot.seq.store(pos.wrapping_mul(2).wrapping_add(1), Ordering::Relaxed);
+    fn write_slot(&self, pos: u64, value: &[u8]) {
+        let (seq, words, len) = self.ring.slot(pos);
+        seq.store(pos.wrapping_mul(2).wrapping_add(1), Ordering::Relaxed);
         fence(Ordering::Release);
-        slot.data.store(value);
-        slot.seq.store(pos.wrapping_add(1).wrapping_mul(2), Ordering::Release);
+        SharedBytesMut::from_words(words, len).store(0, value);
+        seq.store(pos.wrapping_add(1).wrapping_mul(2), Ordering::Release);
     }
 
     #[inline]
     fn publish(&mut self, n: u64) {
         self.tail = self.tail.wrapping_add(n);
-        self.ring.writer.tail.store(self.tail, Ordering::Release);
-        self.ring.wait.notify();
+        let (writer, wait) = self.ring.head();
+        writer.tail.store(self.tail, Ordering::Release);
+        wait.notify();
     }
 
-    /// Publishes one sample (overwriting the oldest); returns its position. Never waits.
     #[inline]
-    pub fn publish_one(&mut self, value: &T) -> u64 {
+    pub(crate) fn publish_one(&mut self, value: &[u8]) -> u64 {
         let p = self.tail;
         self.write_slot(p, value);
         self.publish(1);
         p
     }
 
-    /// Publishes all of `values` with one store of the tail; returns the position of the first. Only the last
-    /// `N` are retained if `values` is longer than the ring.
-    pub fn publish_slice(&mut self, values: &[T]) -> u64 {
+    pub(crate) fn publish_all<'v>(&mut self, values: impl ExactSizeIterator<Item = &'v [u8]>) -> u64 {
         let first = self.tail;
-        for (i, v) in values.iter().enumerate() {
+        let n = values.len() as u64;
+        for (i, v) in values.enumerate() {
             self.write_slot(first.wrapping_add(i as u64), v);
         }
-        if !values.is_empty() {
-            self.publish(values.len() as u64);
+        if n > 0 {
+            self.publish(n);
         }
         first
     }
-
-    /// The number of samples published so far (the position of the next one).
-    pub fn position(&self) -> u64 {
-        self.tail
-    }
-
-    /// The ring.
-    pub fn ring(&self) -> &'a BroadcastRing<T, N> {
-        self.ring
-    }
 }
 
-/// A reader's handle: a private cursor; it never writes to shared memory. Any number may exist, in any process.
+/// The reader side of the algorithm, for any [`RingAccess`]: a private cursor; it never writes to shared memory.
 #[derive(Clone)]
-pub struct BroadcastReader<'a, T: Shareable, const N: usize> {
-    ring: &'a BroadcastRing<T, N>,
+pub(crate) struct ReaderCore<A> {
+    ring: A,
     cursor: u64,
     alive: fn(&ProcessIdentity) -> bool,
 }
 
-impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
+impl<'a, A: RingAccess<'a>> ReaderCore<A> {
+    /// The position of the next sample to receive.
+    pub(crate) fn position(&self) -> u64 {
+        self.cursor
+    }
+
+    /// The ring.
+    pub(crate) fn ring(&self) -> &A {
+        &self.ring
+    }
+
+    pub(crate) fn at(ring: A, cursor: u64) -> Self {
+        Self {
+            ring,
+            cursor,
+            alive: role::is_alive,
+        }
+    }
+
+    pub(crate) fn from_oldest(ring: A) -> Self {
+        let cursor = ring.tail().saturating_sub(ring.capacity() - 1);
+        Self::at(ring, cursor)
+    }
+
     /// Moves the cursor past the samples that were lost, returning `Lagged(n)`.
     fn lapped(&mut self) -> Error {
         let t = self.ring.tail();
-        let oldest = t.wrapping_add(1).saturating_sub(BroadcastRing::<T, N>::CAP);
+        let oldest = t.wrapping_add(1).saturating_sub(self.ring.capacity());
         let next = oldest.max(self.cursor.wrapping_add(1));
         let n = next.wrapping_sub(self.cursor);
         self.cursor = next;
         Error::Lagged(n)
     }
 
+    /// Reads the slot at the cursor with `read`, between the two checks of its sequence (seqlock style: the
+    /// sequence must be the complete mark for this position before, and unchanged after), and advances.
+    #[inline]
+    pub(crate) fn recv_validated<R>(&mut self, read: impl FnOnce(SharedBytes<'a>) -> R) -> Result<(R, u64), Error> {
+        let c = self.cursor;
+        let t = self.ring.tail();
+        if t == c {
+            return Err(Error::Empty);
+        }
+        let behind = t.wrapping_sub(c);
+        if behind > u64::MAX / 2 {
+            return Err(Error::Corrupt { head: c, tail: t });
+        }
+        if behind > self.ring.capacity() {
+            return Err(self.lapped());
+        }
+        let (seq, words, len) = self.ring.slot(c);
+        let expected = c.wrapping_add(1).wrapping_mul(2);
+        let s0 = seq.load(Ordering::Acquire);
+        if s0 != expected {
+            return Err(if s0 > expected {
+                self.lapped()
+            } else {
+                Error::Corrupt { head: c, tail: s0 }
+            });
+        }
+        let r = read(SharedBytes::from_words(words, len));
+        fence(Ordering::Acquire);
+        if seq.load(Ordering::Relaxed) != s0 {
+            return Err(self.lapped());
+        }
+        self.cursor = c.wrapping_add(1);
+        Ok((r, c))
+    }
+
+    /// Receives with `read` (see [`recv_validated`](Self::recv_validated)), waiting up to `timeout`.
+    pub(crate) fn recv_wait<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut read: impl FnMut(SharedBytes<'a>) -> R,
+    ) -> Result<(R, u64), Error> {
+        let ring = self.ring;
+        let alive = self.alive;
+        ring.head().1.wait(
+            timeout,
+            || match self.recv_validated(&mut read) {
+                Ok(r) => Ok(Some(r)),
+                Err(Error::Empty) => Ok(None),
+                Err(e) => Err(e),
+            },
+            || ring.head().0.role.holder_dead(alive),
+            Error::WriterGone,
+        )
+    }
+
+    pub(crate) fn skip_to_latest(&mut self) -> u64 {
+        let t = self.ring.tail();
+        let n = t.saturating_sub(self.cursor);
+        self.cursor = self.cursor.max(t);
+        n
+    }
+}
+
+/// The writer's handle. Dropping it releases the writer role.
+pub struct BroadcastWriter<'a, T: Shareable, const N: usize> {
+    core: WriterCore<'a, &'a BroadcastRing<T, N>>,
+}
+
+impl<'a, T: Shareable, const N: usize> BroadcastWriter<'a, T, N> {
+    /// Publishes one sample (overwriting the oldest); returns its position. Never waits.
+    #[inline]
+    pub fn publish_one(&mut self, value: &T) -> u64 {
+        self.core.publish_one(bytemuck::bytes_of(value))
+    }
+
+    /// Publishes all of `values` with one store of the tail; returns the position of the first. Only the last
+    /// `N` are retained if `values` is longer than the ring.
+    pub fn publish_slice(&mut self, values: &[T]) -> u64 {
+        self.core.publish_all(values.iter().map(bytemuck::bytes_of))
+    }
+
+    /// The number of samples published so far (the position of the next one).
+    pub fn position(&self) -> u64 {
+        self.core.tail
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &'a BroadcastRing<T, N> {
+        self.core.ring
+    }
+}
+
+/// A reader's handle: a private cursor; it never writes to shared memory. Any number may exist, in any process.
+#[derive(Clone)]
+pub struct BroadcastReader<'a, T: Shareable, const N: usize> {
+    core: ReaderCore<&'a BroadcastRing<T, N>>,
+}
+
+impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
     /// Copies the sample at the cursor into `out` and advances; returns its position. [`Error::Empty`] if no new
     /// sample, [`Error::Lagged`] if the reader was lapped (the cursor has then been moved on; call again).
+    #[inline]
     pub fn try_recv_into(&mut self, out: &mut T) -> Result<u64, Error> {
-        self.recv_validated(|data| data.load_into(out))
+        self.core
+            .recv_validated(|data| data.load(0, bytemuck::bytes_of_mut(out)))
             .map(|((), position)| position)
     }
 
     /// Receives the sample at the cursor and its position (see [`try_recv_into`](Self::try_recv_into)).
+    #[inline]
     pub fn try_recv(&mut self) -> Result<(T, u64), Error> {
         let mut v = T::zeroed();
         let p = self.try_recv_into(&mut v)?;
@@ -307,41 +490,7 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
     /// the result of `f` is returned only if the sample was not overwritten while `f` ran (otherwise
     /// [`Error::Lagged`]: discard whatever `f` computed). Advances the cursor on success.
     pub fn try_recv_with<R>(&mut self, f: impl FnOnce(SharedBytes<'_>) -> R) -> Result<(R, u64), Error> {
-        self.recv_validated(|data| f(data.bytes()))
-    }
-
-    /// Reads the slot at the cursor with `read`, between the two checks of its sequence (seqlock style: the
-    /// sequence must be the complete mark for this position before, and unchanged after), and advances.
-    fn recv_validated<R>(&mut self, read: impl FnOnce(&SlotCell<T>) -> R) -> Result<(R, u64), Error> {
-        let c = self.cursor;
-        let t = self.ring.tail();
-        if t == c {
-            return Err(Error::Empty);
-        }
-        let behind = t.wrapping_sub(c);
-        if behind > u64::MAX / 2 {
-            return Err(Error::Corrupt { head: c, tail: t });
-        }
-        if behind > BroadcastRing::<T, N>::CAP {
-            return Err(self.lapped());
-        }
-        let slot = self.ring.slot(c);
-        let expected = c.wrapping_add(1).wrapping_mul(2);
-        let s0 = slot.seq.load(Ordering::Acquire);
-        if s0 != expected {
-            return Err(if s0 > expected {
-                self.lapped()
-            } else {
-                Error::Corrupt { head: c, tail: s0 }
-            });
-        }
-        let r = read(&slot.data);
-        fence(Ordering::Acquire);
-        if slot.seq.load(Ordering::Relaxed) != s0 {
-            return Err(self.lapped());
-        }
-        self.cursor = c.wrapping_add(1);
-        Ok((r, c))
+        self.core.recv_validated(f)
     }
 
     /// Receives the next sample, waiting up to `timeout` (`None`: no limit). Fails with [`Error::Lagged`] (the
@@ -351,45 +500,34 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
     /// A reader that goes to sleep here counts itself in the ring's waiter count (on its own line) so that the
     /// writer knows to wake it; that is the only shared-memory write a reader ever makes.
     pub fn recv_wait(&mut self, timeout: Option<Duration>) -> Result<(T, u64), Error> {
-        let ring = self.ring;
-        let alive = self.alive;
-        ring.wait.wait(
-            timeout,
-            || match self.try_recv() {
-                Ok(r) => Ok(Some(r)),
-                Err(Error::Empty) => Ok(None),
-                Err(e) => Err(e),
-            },
-            || ring.writer.role.holder_dead(alive),
-            Error::WriterGone,
-        )
+        self.core.recv_wait(timeout, |data| {
+            let mut v = T::zeroed();
+            data.load(0, bytemuck::bytes_of_mut(&mut v));
+            v
+        })
     }
 
     /// The position of the next sample this reader will receive.
     pub fn position(&self) -> u64 {
-        self.cursor
+        self.core.cursor
     }
 
     /// Skips everything published so far; returns how many samples were skipped.
     pub fn skip_to_latest(&mut self) -> u64 {
-        let t = self.ring.tail();
-        let n = t.saturating_sub(self.cursor);
-        self.cursor = self.cursor.max(t);
-        n
+        self.core.skip_to_latest()
     }
 
     /// The ring.
     pub fn ring(&self) -> &'a BroadcastRing<T, N> {
-        self.ring
+        self.core.ring
     }
 
     #[cfg(test)]
     pub(crate) fn with_liveness(mut self, alive: fn(&ProcessIdentity) -> bool) -> Self {
-        self.alive = alive;
+        self.core.alive = alive;
         self
     }
 }
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;

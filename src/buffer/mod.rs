@@ -51,12 +51,16 @@ mod latest;
 mod ring;
 mod role;
 mod sync;
+#[cfg(not(all(loom, test)))]
+mod view;
 mod wait;
 
 pub use atomic_copy::{SharedBytes, SharedBytesMut};
 pub use broadcast::{BroadcastReader, BroadcastRing, BroadcastWriter};
 pub use latest::{Latest, LatestWriter};
 pub use ring::{Consumer, Producer, ReadSlot, SpscRing, WriteSlot};
+#[cfg(not(all(loom, test)))]
+pub use view::{BroadcastLayout, BroadcastView, BroadcastViewReader, BroadcastViewWriter, LayoutError};
 pub use wait::DEFAULT_LIVENESS_POLL;
 
 use core::fmt;

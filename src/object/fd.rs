@@ -26,7 +26,9 @@
 //!   unsealed one, so a memfd shared by descriptor is the kind to use with a peer you do not trust not to
 //!   truncate. System V segments cannot be resized at all.
 
-use super::{CleanupAction, Lifecycle, Mapping, ObjectError, ObjectOptions, Shared, SharedState, header};
+use super::{
+    CleanupAction, Fingerprint, Lifecycle, Mapping, ObjectError, ObjectOptions, RawShared, Shared, SharedState, header,
+};
 use crate::shm::VerifyError;
 use core::ffi::CStr;
 use rustix::fd::OwnedFd;
@@ -36,16 +38,18 @@ use rustix::io::Errno;
 /// A typed object in an `mmap`ed file descriptor.
 pub type FdShared<S> = Shared<S, Mapping>;
 
-fn total_size<S: SharedState>(options: &ObjectOptions) -> Result<(super::Fingerprint, u64), ObjectError> {
-    let fp = options.fingerprint::<S>();
-    let total = header::total_size_of(&fp).ok_or(ObjectError::TooLarge)?;
+/// An object with a payload described at run time, in an `mmap`ed file descriptor.
+pub type FdRawShared = RawShared<Mapping>;
+
+fn total_size(fp: &Fingerprint) -> Result<u64, ObjectError> {
+    let total = header::total_size_of(fp).ok_or(ObjectError::TooLarge)?;
     usize::try_from(total).map_err(|_| ObjectError::TooLarge)?;
-    Ok((fp, total))
+    Ok(total)
 }
 
 /// Creates an object in a new, empty descriptor: sizes it, maps it, publishes the header.
-fn create_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
-    let (fp, total) = total_size::<S>(options)?;
+fn create_in(fd: &OwnedFd, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
+    let total = total_size(fp)?;
     rustix::fs::ftruncate(fd, total)?;
     let mapping = Mapping::new(fd, total as usize)?;
     let flags = if options.lifecycle == Lifecycle::Persist {
@@ -53,14 +57,14 @@ fn create_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<Fd
     } else {
         0
     };
-    Shared::init(mapping, &fp, flags)
+    RawShared::init(mapping, fp, flags)
 }
 
 /// Creates an object in a new, empty named file: gives it exactly the options' mode first (the umask applied
 /// by `open` would otherwise take group write away from a `0o660` object, say), as `shmget` does for System V.
-fn create_named<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+fn create_named(fd: &OwnedFd, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
     rustix::fs::fchmod(fd, options.mode)?;
-    create_in::<S>(fd, options)
+    create_in(fd, fp, options)
 }
 
 /// Checks what `fstat` says of a named object before anything trusts it: a regular file, owned by the caller's
@@ -117,8 +121,8 @@ fn open_named(
 
 /// Opens the object in `fd`, whose type, owner and mode the caller has checked: waits (bounded) for the creator
 /// to size the file and publish the header, maps it and validates it.
-fn open_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
-    let (fp, total) = total_size::<S>(options)?;
+fn open_in(fd: &OwnedFd, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
+    let total = total_size(fp)?;
     // The creator sizes the file right after creating it: give it the ready timeout to do so.
     let start = super::now_ns();
     let mut size = rustix::fs::fstat(fd)?.st_size as u64;
@@ -138,7 +142,7 @@ fn open_in<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdSh
     }
     // Map the whole file as it is, so the header's size claims are checked against reality.
     let mapping = Mapping::new(fd, usize::try_from(size).map_err(|_| ObjectError::TooLarge)?)?;
-    Shared::open(mapping, &fp, options, || true)
+    RawShared::open(mapping, fp, options, || true)
 }
 
 fn owned_name(name: &CStr) -> Result<heapless::String<256>, ObjectError> {
@@ -160,9 +164,17 @@ pub mod posix {
     /// # Errors
     /// Those of `shm_open`, `ftruncate` and `mmap`.
     pub fn create<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+        create_raw(name, &options.fingerprint::<S>(), options).map(Shared::from_raw)
+    }
+
+    /// [`create`] for a payload described by its fingerprint.
+    ///
+    /// # Errors
+    /// As for [`create`].
+    pub fn create_raw(name: &CStr, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
         let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = shm_open(name, flags, options.mode)?;
-        let object = match create_named::<S>(&fd, options) {
+        let object = match create_named(&fd, fp, options) {
             Ok(object) => object,
             Err(e) => {
                 let _ = rustix::shm::unlink(name);
@@ -187,8 +199,16 @@ pub mod posix {
     /// As for [`sysv::open`](crate::object::sysv::open), and [`ObjectError::NotRegularFile`] for a symbolic
     /// link, FIFO, device or other non-regular file under the name, [`ObjectError::Replaced`].
     pub fn open<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+        open_raw(name, &options.fingerprint::<S>(), options).map(Shared::from_raw)
+    }
+
+    /// [`open`] for a payload described by its fingerprint.
+    ///
+    /// # Errors
+    /// As for [`open`].
+    pub fn open_raw(name: &CStr, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
         let fd = open_named(|flags| shm_open(name, flags, Mode::empty()), options)?;
-        open_in::<S>(&fd, options)
+        open_in(&fd, fp, options)
     }
 
     /// `shm_open(3)` with any open flags: the name is a file under `/dev/shm`.
@@ -214,9 +234,21 @@ pub mod memfd {
     /// # Errors
     /// Those of `memfd_create`, `ftruncate`, `fcntl(F_ADD_SEALS)` and `mmap`.
     pub fn create<S: SharedState>(name: &CStr, options: &ObjectOptions) -> Result<(FdShared<S>, OwnedFd), ObjectError> {
+        create_raw(name, &options.fingerprint::<S>(), options).map(|(o, fd)| (Shared::from_raw(o), fd))
+    }
+
+    /// [`create`] for a payload described by its fingerprint.
+    ///
+    /// # Errors
+    /// As for [`create`].
+    pub fn create_raw(
+        name: &CStr,
+        fp: &Fingerprint,
+        options: &ObjectOptions,
+    ) -> Result<(FdRawShared, OwnedFd), ObjectError> {
         let flags = rustix::fs::MemfdFlags::CLOEXEC | rustix::fs::MemfdFlags::ALLOW_SEALING;
         let fd = rustix::fs::memfd_create(name, flags)?;
-        let object = create_in::<S>(&fd, options)?;
+        let object = create_in(&fd, fp, options)?;
         rustix::fs::fcntl_add_seals(&fd, SEALS)?;
         Ok((object, fd))
     }
@@ -227,12 +259,20 @@ pub mod memfd {
     /// # Errors
     /// As for [`sysv::open`](crate::object::sysv::open).
     pub fn open<S: SharedState>(fd: &OwnedFd, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+        open_raw(fd, &options.fingerprint::<S>(), options).map(Shared::from_raw)
+    }
+
+    /// [`open`] for a payload described by its fingerprint.
+    ///
+    /// # Errors
+    /// As for [`open`].
+    pub fn open_raw(fd: &OwnedFd, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
         if !rustix::fs::fcntl_get_seals(fd)?.contains(SealFlags::SHRINK) {
             return Err(Errno::PERM.into());
         }
         // Owner and mode say nothing here: access was granted by whoever passed the descriptor, and memfds always
         // report mode 0777.
-        open_in::<S>(fd, options)
+        open_in(fd, fp, options)
     }
 }
 
@@ -247,9 +287,17 @@ pub mod file {
     /// # Errors
     /// Those of `open`, `ftruncate` and `mmap`.
     pub fn create<S: SharedState>(path: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+        create_raw(path, &options.fingerprint::<S>(), options).map(Shared::from_raw)
+    }
+
+    /// [`create`] for a payload described by its fingerprint.
+    ///
+    /// # Errors
+    /// As for [`create`].
+    pub fn create_raw(path: &CStr, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
         let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::open(path, flags, options.mode)?;
-        let object = match create_named::<S>(&fd, options) {
+        let object = match create_named(&fd, fp, options) {
             Ok(object) => object,
             Err(e) => {
                 let _ = rustix::fs::unlink(path);
@@ -279,7 +327,15 @@ pub mod file {
     /// As for [`sysv::open`](crate::object::sysv::open), and [`ObjectError::NotRegularFile`] for a symbolic
     /// link, FIFO, device or other non-regular file at `path`, [`ObjectError::Replaced`].
     pub fn open<S: SharedState>(path: &CStr, options: &ObjectOptions) -> Result<FdShared<S>, ObjectError> {
+        open_raw(path, &options.fingerprint::<S>(), options).map(Shared::from_raw)
+    }
+
+    /// [`open`] for a payload described by its fingerprint.
+    ///
+    /// # Errors
+    /// As for [`open`].
+    pub fn open_raw(path: &CStr, fp: &Fingerprint, options: &ObjectOptions) -> Result<FdRawShared, ObjectError> {
         let fd = open_named(|flags| rustix::fs::open(path, flags, Mode::empty()), options)?;
-        open_in::<S>(&fd, options)
+        open_in(&fd, fp, options)
     }
 }

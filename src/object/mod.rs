@@ -160,17 +160,57 @@ impl ObjectOptions {
         self
     }
 
-    /// The fingerprint a payload of type `S` has under these options.
+    /// The fingerprint a payload of type `S` has under these options (the type identity defaults to the Rust
+    /// type name).
     pub fn fingerprint<S: SharedState>(&self) -> Fingerprint {
-        Fingerprint {
-            kind_hash: fnv1a(S::KIND.as_bytes()),
-            type_id: self
-                .type_id
-                .unwrap_or_else(|| fnv1a(core::any::type_name::<S>().as_bytes())),
+        let default_type = fnv1a(core::any::type_name::<S>().as_bytes());
+        PayloadDesc::of::<S>().fingerprint(self.type_id.unwrap_or(default_type))
+    }
+
+    /// The fingerprint of a payload described at run time (see [`PayloadDesc`]), or `None` if no
+    /// [`type_name`](Self::type_name) was given: a described payload has no Rust type name to default to.
+    pub fn fingerprint_described(&self, desc: &PayloadDesc) -> Option<Fingerprint> {
+        self.type_id.map(|type_id| desc.fingerprint(type_id))
+    }
+}
+
+/// A payload's layout given at run time: what [`SharedState`]'s constants and `size_of`/`align_of` give for a
+/// typed payload. Runtime-sized buffers (for example [`BroadcastLayout`](crate::buffer::BroadcastLayout)) compute
+/// it so that their objects carry the same fingerprint as the typed buffer of the same layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PayloadDesc {
+    /// The object kind ([`SharedState::KIND`]).
+    pub kind: &'static str,
+    /// The payload size in bytes (`size_of`).
+    pub size: u64,
+    /// The payload alignment (`align_of`).
+    pub align: u32,
+    /// [`SharedState::CAPACITY`].
+    pub capacity: u64,
+    /// [`SharedState::ELEMENT_SIZE`].
+    pub element_size: u64,
+}
+
+impl PayloadDesc {
+    /// The description of the typed payload `S`.
+    pub const fn of<S: SharedState>() -> Self {
+        Self {
+            kind: S::KIND,
             size: core::mem::size_of::<S>() as u64,
             align: core::mem::align_of::<S>() as u32,
             capacity: S::CAPACITY,
             element_size: S::ELEMENT_SIZE,
+        }
+    }
+
+    fn fingerprint(&self, type_id: u64) -> Fingerprint {
+        Fingerprint {
+            kind_hash: fnv1a(self.kind.as_bytes()),
+            type_id,
+            size: self.size,
+            align: self.align,
+            capacity: self.capacity,
+            element_size: self.element_size,
         }
     }
 }
@@ -234,12 +274,21 @@ impl core::fmt::Display for ObjectError {
     }
 }
 
-/// A typed shared object: a mapped region holding a validated header and a payload of type `S`.
+/// A typed shared object: a mapped region holding a validated header and a payload of type `S` (a [`RawShared`]
+/// whose fingerprint is `S`'s).
 pub struct Shared<S: SharedState, R: Region = crate::shm::Attachment> {
-    region: R,
-    payload: NonNull<S>,
-    cleanup: Option<CleanupAction>,
+    raw: RawShared<R>,
     _state: PhantomData<S>,
+}
+
+/// A shared object whose payload is described at run time ([`PayloadDesc`]): a mapped region holding a validated
+/// header and `fingerprint().size` payload bytes. This is what every open and create path builds; a [`Shared`] is
+/// one whose fingerprint comes from a Rust type.
+pub struct RawShared<R: Region = crate::shm::Attachment> {
+    region: R,
+    payload: NonNull<u8>,
+    fingerprint: Fingerprint,
+    cleanup: Option<CleanupAction>,
 }
 
 /// Removal performed when a creator's handle drops.
@@ -272,13 +321,23 @@ impl<S: SharedState, R: Region + core::fmt::Debug> core::fmt::Debug for Shared<S
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Shared")
             .field("kind", &S::KIND)
+            .field("region", &self.raw.region)
+            .field("removes_on_drop", &self.raw.cleanup.is_some())
+            .finish()
+    }
+}
+
+impl<R: Region + core::fmt::Debug> core::fmt::Debug for RawShared<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawShared")
+            .field("fingerprint", &self.fingerprint)
             .field("region", &self.region)
             .field("removes_on_drop", &self.cleanup.is_some())
             .finish()
     }
 }
 
-impl<S: SharedState, R: Region> Drop for Shared<S, R> {
+impl<R: Region> Drop for RawShared<R> {
     fn drop(&mut self) {
         if let Some(action) = self.cleanup.take() {
             action.run();
@@ -290,17 +349,76 @@ fn cstr(s: &heapless::String<256>) -> Result<&core::ffi::CStr, Errno> {
     core::ffi::CStr::from_bytes_with_nul(s.as_bytes()).map_err(|_| Errno::INVAL)
 }
 
-// SAFETY: `S: Sync` and all its shared bytes are atomics; the region is Send/Sync where `R` is.
-unsafe impl<S: SharedState, R: Region + Send> Send for Shared<S, R> {}
+// SAFETY: the payload is only reached through `S: Sync` (whose shared bytes are atomics) or through the raw
+// pointer, whose users take their own care; the region is Send/Sync where `R` is.
+unsafe impl<R: Region + Send> Send for RawShared<R> {}
 // SAFETY: as above.
-unsafe impl<S: SharedState, R: Region + Sync> Sync for Shared<S, R> {}
+unsafe impl<R: Region + Sync> Sync for RawShared<R> {}
 
 impl<S: SharedState, R: Region> Shared<S, R> {
+    /// Types a raw object whose fingerprint was computed from `S` (by [`ObjectOptions::fingerprint`]), which
+    /// validation checked against the header and the mapping.
+    pub(crate) fn from_raw(raw: RawShared<R>) -> Self {
+        debug_assert_eq!(raw.fingerprint.size, core::mem::size_of::<S>() as u64);
+        Self {
+            raw,
+            _state: PhantomData,
+        }
+    }
+
     /// The payload.
     pub fn get(&self) -> &S {
-        // SAFETY: `payload` was validated to lie inside the region, aligned for `S`; the region lives as long as
-        // `self`; `S: SharedState` makes any content a valid `S` whose shared bytes are only touched atomically.
-        unsafe { self.payload.as_ref() }
+        // SAFETY: the payload was validated to lie inside the region with `size_of::<S>()` bytes (the fingerprint
+        // is `S`'s, see `from_raw`), aligned for `S`; the region lives as long as `self`; `S: SharedState` makes
+        // any content a valid `S` whose shared bytes are only touched atomically.
+        unsafe { self.raw.payload.cast::<S>().as_ref() }
+    }
+
+    /// The untyped object.
+    pub fn raw(&self) -> &RawShared<R> {
+        &self.raw
+    }
+
+    /// The header.
+    pub fn header(&self) -> &Header {
+        self.raw.header()
+    }
+
+    /// The region the object lives in.
+    pub fn region(&self) -> &R {
+        &self.raw.region
+    }
+
+    /// Whether this handle removes the object when it drops (it created it with
+    /// [`Lifecycle::UntilCreatorGone`]).
+    pub fn removes_on_drop(&self) -> bool {
+        self.raw.removes_on_drop()
+    }
+
+    /// Keeps the object after this handle drops, even if it created it.
+    pub fn persist(&mut self) {
+        self.raw.persist();
+    }
+
+    /// Claims a writer liveness slot in the header (see [`RawShared::register_writer`]).
+    ///
+    /// # Errors
+    /// `EBUSY` when all [`WRITER_SLOTS`] are held by live processes.
+    pub fn register_writer(&self) -> Result<WriterGuard<'_>, Errno> {
+        self.raw.register_writer()
+    }
+}
+
+impl<R: Region> RawShared<R> {
+    /// The payload's first byte: `fingerprint().size` bytes, aligned to `fingerprint().align`, valid while `self`
+    /// lives. Other processes access them concurrently: use atomics only (a runtime-sized buffer view does).
+    pub fn payload(&self) -> NonNull<u8> {
+        self.payload
+    }
+
+    /// The fingerprint the header was validated against (or written with).
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
     }
 
     /// The header.
@@ -409,20 +527,20 @@ impl<S: SharedState, R: Region> Shared<S, R> {
 
     fn validated(region: R, fp: &Fingerprint) -> Result<Self, ObjectError> {
         // A mapping is only page-aligned, so a payload aligned more strictly could not be placed.
-        if core::mem::align_of::<S>() > crate::shm::page_size() {
+        if fp.align as usize > crate::shm::page_size() {
             return Err(ObjectError::Os(Errno::INVAL));
         }
         let snap = header_of(&region).snapshot();
         let offset = validate(&snap, fp, region.len() as u64)?;
-        // SAFETY: `validate` checked `offset + size_of::<S>() <= len`; the region base is page-aligned, the
-        // payload alignment at most a page (checked above) and the offset a multiple of it, so the pointer is in
-        // bounds and aligned.
-        let payload = unsafe { NonNull::new_unchecked(region.base().as_ptr().add(offset as usize).cast::<S>()) };
+        // SAFETY: `validate` checked `offset + fp.size <= len`; the region base is page-aligned, the payload
+        // alignment at most a page (checked above) and the offset a multiple of it, so the pointer is in bounds
+        // and aligned.
+        let payload = unsafe { NonNull::new_unchecked(region.base().as_ptr().add(offset as usize)) };
         Ok(Self {
             region,
             payload,
+            fingerprint: *fp,
             cleanup: None,
-            _state: PhantomData,
         })
     }
 

@@ -1,12 +1,17 @@
 //! Shared objects in System V segments (the default kind).
 
-use super::{CleanupAction, Lifecycle, ObjectError, ObjectOptions, SharedState, header};
+use super::{
+    CleanupAction, Fingerprint, Lifecycle, ObjectError, ObjectOptions, RawShared, Shared, SharedState, header,
+};
 use crate::process::ProcessIdentity;
 use crate::shm::{AttachOptions, Attachment, Expected, Key, Options, ShmId, open_verified};
 use rustix::io::Errno;
 
 /// A typed object in a System V segment.
 pub type SysvShared<S> = super::Shared<S, Attachment>;
+
+/// An object with a payload described at run time, in a System V segment.
+pub type SysvRawShared = RawShared<Attachment>;
 
 /// The remainder modulo 4096 of every shmfusion SysV segment's size.
 ///
@@ -20,15 +25,13 @@ pub fn has_size_signature(size: usize) -> bool {
     size % 4096 == SIZE_SIGNATURE
 }
 
-fn segment_size<S: SharedState>(options: &ObjectOptions) -> Result<(super::Fingerprint, usize), ObjectError> {
-    let fp = options.fingerprint::<S>();
-    let total = header::total_size_of(&fp).ok_or(ObjectError::TooLarge)?;
-    let size = total
+fn segment_size(fp: &Fingerprint) -> Result<usize, ObjectError> {
+    let total = header::total_size_of(fp).ok_or(ObjectError::TooLarge)?;
+    total
         .checked_next_multiple_of(4096)
         .and_then(|s| s.checked_add(SIZE_SIGNATURE as u64))
         .and_then(|s| usize::try_from(s).ok())
-        .ok_or(ObjectError::TooLarge)?;
-    Ok((fp, size))
+        .ok_or(ObjectError::TooLarge)
 }
 
 /// Removes the segment under `key` if it is an abandoned creation: ours, signed, nobody attached, no published
@@ -56,7 +59,16 @@ fn remove_if_abandoned(key: Key) -> bool {
 /// # Errors
 /// [`ObjectError::Os`] with the errors of `shmget`/`shmat`.
 pub fn create<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvShared<S>, ObjectError> {
-    let (fp, size) = segment_size::<S>(options)?;
+    create_raw(key, &options.fingerprint::<S>(), options).map(Shared::from_raw)
+}
+
+/// [`create`] for a payload described by its fingerprint (see
+/// [`ObjectOptions::fingerprint_described`](super::ObjectOptions::fingerprint_described)).
+///
+/// # Errors
+/// As for [`create`].
+pub fn create_raw(key: Key, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
+    let size = segment_size(fp)?;
     let segment = Options::new(size).mode(options.mode).create_exclusive(key)?;
     let guard = segment.remove_on_drop();
     let attachment = segment.attach(AttachOptions::new())?;
@@ -65,7 +77,7 @@ pub fn create<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvS
     } else {
         0
     };
-    let object = super::Shared::init(attachment, &fp, flags)?;
+    let object = RawShared::init(attachment, fp, flags)?;
     let cleanup = match options.lifecycle {
         Lifecycle::UntilCreatorGone => Some(CleanupAction::Sysv(guard)),
         Lifecycle::RemoveOnLastDetach => {
@@ -89,10 +101,17 @@ pub fn create<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvS
 /// [`ObjectError::Header`] for a foreign, corrupt, unfinished or mismatched object; [`ObjectError::Os`] otherwise
 /// (`ENOENT`: no such key).
 pub fn open<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvShared<S>, ObjectError> {
-    let (fp, size) = segment_size::<S>(options)?;
-    let expected = Expected::new(size).allowed_mode(options.mode);
+    open_raw(key, &options.fingerprint::<S>(), options).map(Shared::from_raw)
+}
+
+/// [`open`] for a payload described by its fingerprint.
+///
+/// # Errors
+/// As for [`open`].
+pub fn open_raw(key: Key, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
+    let expected = Expected::new(segment_size(fp)?).allowed_mode(options.mode);
     let segment = open_verified(key, &expected)?;
-    attach_and_validate(segment.id(), &fp, options)
+    attach_and_validate(segment.id(), fp, options)
 }
 
 /// Opens an object by segment id (for objects created with [`Lifecycle::RemoveOnLastDetach`] or
@@ -101,17 +120,20 @@ pub fn open<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvSha
 /// # Errors
 /// As for [`open`].
 pub fn open_id<S: SharedState>(id: ShmId, options: &ObjectOptions) -> Result<SysvShared<S>, ObjectError> {
-    let (fp, size) = segment_size::<S>(options)?;
-    let expected = Expected::new(size).allowed_mode(options.mode);
-    crate::shm::verify::check(&id.stat()?, &expected)?;
-    attach_and_validate(id, &fp, options)
+    open_id_raw(id, &options.fingerprint::<S>(), options).map(Shared::from_raw)
 }
 
-fn attach_and_validate<S: SharedState>(
-    id: ShmId,
-    fp: &super::Fingerprint,
-    options: &ObjectOptions,
-) -> Result<SysvShared<S>, ObjectError> {
+/// [`open_id`] for a payload described by its fingerprint.
+///
+/// # Errors
+/// As for [`open`].
+pub fn open_id_raw(id: ShmId, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
+    let expected = Expected::new(segment_size(fp)?).allowed_mode(options.mode);
+    crate::shm::verify::check(&id.stat()?, &expected)?;
+    attach_and_validate(id, fp, options)
+}
+
+fn attach_and_validate(id: ShmId, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
     let attachment = id.attach(AttachOptions::new())?;
     let creator = attachment.id().stat().map(|s| s.creator_pid).unwrap_or(0);
     let alive = || {
@@ -122,7 +144,7 @@ fn attach_and_validate<S: SharedState>(
             }
             .is_alive()
     };
-    super::Shared::open(attachment, fp, options, alive)
+    RawShared::open(attachment, fp, options, alive)
 }
 
 /// Opens the object under `key`, or creates it if there is none; returns the object and whether this call created
@@ -133,16 +155,28 @@ fn attach_and_validate<S: SharedState>(
 /// As for [`create`] and [`open`]; `EAGAIN` if the key kept appearing and disappearing (another process creating
 /// and removing it in a tight loop).
 pub fn open_or_create<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<(SysvShared<S>, bool), ObjectError> {
+    open_or_create_raw(key, &options.fingerprint::<S>(), options).map(|(o, new)| (Shared::from_raw(o), new))
+}
+
+/// [`open_or_create`] for a payload described by its fingerprint.
+///
+/// # Errors
+/// As for [`open_or_create`].
+pub fn open_or_create_raw(
+    key: Key,
+    fp: &Fingerprint,
+    options: &ObjectOptions,
+) -> Result<(SysvRawShared, bool), ObjectError> {
     if key.is_private() {
-        return create(key, options).map(|o| (o, true));
+        return create_raw(key, fp, options).map(|o| (o, true));
     }
     for _ in 0..64 {
-        match create(key, options) {
+        match create_raw(key, fp, options) {
             Ok(object) => return Ok((object, true)),
             Err(ObjectError::Os(Errno::EXIST)) => {}
             Err(e) => return Err(e),
         }
-        match open(key, options) {
+        match open_raw(key, fp, options) {
             Ok(object) => return Ok((object, false)),
             // Removed between our create and open attempts (its creator went away): try again.
             Err(ObjectError::Os(Errno::NOENT | Errno::IDRM | Errno::INVAL)) => {}
