@@ -639,12 +639,12 @@ mod tests {
         let read_only = id.attach(AttachOptions::new().read_only()).unwrap();
         assert!(!read_only.writable());
         let fp = options.fingerprint::<Counter>();
-        let opened = Shared::<Counter>::open(read_only, &fp, &options, || true);
+        let opened = RawShared::open(read_only, &fp, &options, || true);
         assert_eq!(opened.unwrap_err(), ObjectError::Os(Errno::ACCESS));
         let fresh = Options::new(4096).create_exclusive(Key::PRIVATE).unwrap();
         let _guard = fresh.remove_on_drop();
         let read_only = fresh.attach(AttachOptions::new().read_only()).unwrap();
-        let created = Shared::<Counter>::init(read_only, &fp, 0);
+        let created = RawShared::init(read_only, &fp, 0);
         assert_eq!(created.unwrap_err(), ObjectError::Os(Errno::ACCESS));
         assert!(object.region().writable());
     }
