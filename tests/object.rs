@@ -545,6 +545,8 @@ fn persist_survives_reap_after_the_creator_is_gone() {
         Err(_) => 1,
     });
     assert_eq!(status, 0);
+    let seen = object::inspect(shm::Options::new(0).open(key).unwrap().id()).unwrap();
+    assert_eq!(object::judge(&seen, &[0]), object::Verdict::Persistent);
     let report = reap().unwrap();
     let object = sysv::open::<Counter>(key, &opts())
         .unwrap_or_else(|e| panic!("reap removed a persisted object ({e}): {report:?}"));
@@ -637,7 +639,13 @@ fn reap_reads_read_only_and_acts_only_for_the_owner() {
         }
     });
     assert_eq!(status, 0);
-    // Root's plain reap acts on root's segments only.
+    // Root's plain reap acts on root's segments only; naming the user is root's explicit choice.
+    let seen = object::inspect(shm::Options::new(0).open(key).unwrap().id()).unwrap();
+    assert_eq!(object::judge(&seen, &[0]), object::Verdict::NotTheirs);
+    assert!(matches!(
+        object::judge(&seen, &[65534]),
+        object::Verdict::Abandoned { .. }
+    ));
     let report = reap().unwrap();
     assert!(
         shm::get(key, 0, GetFlags::empty(), shm::Mode::empty()).is_ok(),
@@ -689,6 +697,11 @@ fn reap_never_trusts_a_header_others_may_write() {
         header.flags.store(0, Ordering::Relaxed);
         header.creator_pid.store(0x3fff_fff0, Ordering::Relaxed);
     }
+    let id = shm::Options::new(0).open(key).unwrap().id();
+    assert_eq!(
+        object::judge(&object::inspect(id).unwrap(), &[0]),
+        object::Verdict::Untrusted
+    );
     let report = object::reap_users(&[0]).unwrap();
     let object = sysv::open::<Counter>(key, &opts().mode(mode))
         .unwrap_or_else(|e| panic!("reap removed a group-writable object on forged header fields ({e}): {report:?}"));

@@ -46,7 +46,7 @@ pub use header::{
     WriterSlot, fnv1a, load_u64, total_size_of, validate,
 };
 pub use inspect::{Contents, Inspection, inspect};
-pub use reap::{ReapReport, reap, reap_users};
+pub use reap::{ReapReport, Verdict, judge, reap, reap_users};
 pub use region::{Mapping, Region};
 
 use crate::process::ProcessIdentity;
@@ -395,7 +395,8 @@ impl<S: SharedState, R: Region> Shared<S, R> {
         self.raw.removes_on_drop()
     }
 
-    /// Keeps the object after this handle drops, even if it created it.
+    /// Keeps the object after this handle drops, even if it created it, and marks it persistent in its header
+    /// (see [`RawShared::persist`]): [`reap`] leaves it alone.
     pub fn persist(&mut self) {
         self.raw.persist();
     }
