@@ -25,6 +25,12 @@
 //! `tail`. A per-slot `seq` below `2(c + 1)` for a published `c`, or a cursor beyond `tail`, is
 //! [`Error::Corrupt`].
 //!
+//! Stamps are `u64`, so `2(p + 1)` is the same for `p` and `p + 2^63`: a peer that flips the top bit of `tail`
+//! would otherwise make readers accept real, old samples under positions that never held them. Positions are
+//! therefore bounded by [`POSITION_LIMIT`] (`2^62`, 146 years of samples at 1 GHz), below which every position
+//! has its own stamps; a `tail` beyond it is [`Error::Corrupt`] for readers and refused by a new writer, and no
+//! sample is ever returned under a position it was not written at.
+//!
 //! # Typed and runtime-sized rings
 //!
 //! The algorithm is written once, in [`WriterCore`] and [`ReaderCore`], against [`RingAccess`]: the ring's
@@ -46,6 +52,11 @@ use crate::process::ProcessIdentity;
 
 /// The object kind of a broadcast ring, typed or runtime-sized (part of the header fingerprint).
 pub(crate) const KIND: &str = "broadcast-ring";
+
+/// Positions (and `tail`) of a broadcast ring never exceed this: `2^62`, more samples than any writer publishes
+/// (146 years at 1 GHz). Below it the slot stamps `2p + 1` and `2(p + 1)` of different positions differ, so a
+/// larger `tail` can only come from a buggy or hostile peer and reads as [`Error::Corrupt`].
+pub const POSITION_LIMIT: u64 = 1 << 62;
 
 #[repr(C)]
 struct Slot<T> {
@@ -137,6 +148,16 @@ pub(crate) trait RingAccess<'a>: Copy {
         self.head().0.tail.load(Ordering::Acquire)
     }
 
+    /// The tail, or [`Error::Corrupt`] if it is beyond [`POSITION_LIMIT`].
+    #[inline]
+    fn valid_tail(self) -> Result<u64, Error> {
+        let t = self.tail();
+        if t > POSITION_LIMIT {
+            return Err(Error::Corrupt { head: t, tail: t });
+        }
+        Ok(t)
+    }
+
     fn writer_holder(self) -> Option<ProcessIdentity> {
         match self.head().0.role.holder() {
             Holder::Free => None,
@@ -204,7 +225,7 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     }
 
     /// Claims the writer role for the calling process ([`Error::RoleTaken`] if a live process holds it; a dead
-    /// holder's role is taken over).
+    /// holder's role is taken over; [`Error::Corrupt`] if the shared `tail` is beyond [`POSITION_LIMIT`]).
     pub fn writer(&self) -> Result<BroadcastWriter<'_, T, N>, Error> {
         self.writer_with(&ProcessIdentity::current(), role::is_alive)
     }
@@ -227,9 +248,15 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
         RingAccess::writer_holder(self)
     }
 
-    /// The number of samples published so far (the position of the next one).
+    /// The number of samples published so far (the position of the next one), as found in shared memory (see
+    /// [`POSITION_LIMIT`] for values that cannot be real).
     pub fn tail(&self) -> u64 {
         RingAccess::tail(self)
+    }
+
+    /// The tail, or [`Error::Corrupt`] if it is beyond [`POSITION_LIMIT`].
+    pub(crate) fn valid_tail(&self) -> Result<u64, Error> {
+        RingAccess::valid_tail(self)
     }
 
     /// A reader that will receive the samples published from now on.
@@ -281,8 +308,10 @@ impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
         identity: &ProcessIdentity,
         alive: fn(&ProcessIdentity) -> bool,
     ) -> Result<Self, Error> {
+        let tail = ring.valid_tail()?;
         let role = ring.head().0.role.claim(identity, alive)?;
-        let tail = ring.tail();
+        // Re-read under the role: the previous holder may have published in between.
+        let tail = ring.valid_tail().unwrap_or(tail);
         Ok(Self {
             ring,
             tail,
@@ -360,14 +389,24 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
         Self::at(ring, cursor)
     }
 
-    /// Moves the cursor past the samples that were lost, returning `Lagged(n)`.
+    /// Moves the cursor past the samples that were lost, returning `Lagged(n)`, or [`Error::Corrupt`] (cursor
+    /// unchanged) if the tail is now beyond [`POSITION_LIMIT`]. (A slot stamp beyond the tail is no sign of
+    /// corruption: a batch is written before its one tail store.)
     fn lapped(&mut self) -> Error {
-        let t = self.ring.tail();
-        let oldest = t.wrapping_add(1).saturating_sub(self.ring.capacity());
-        let next = oldest.max(self.cursor.wrapping_add(1));
-        let n = next.wrapping_sub(self.cursor);
+        let c = self.cursor;
+        let t = match self.ring.valid_tail() {
+            Ok(t) => t,
+            Err(_) => {
+                return Error::Corrupt {
+                    head: c,
+                    tail: self.ring.tail(),
+                };
+            }
+        };
+        let oldest = (t + 1).saturating_sub(self.ring.capacity());
+        let next = oldest.max(c + 1);
         self.cursor = next;
-        Error::Lagged(n)
+        Error::Lagged(next - c)
     }
 
     /// Reads the slot at the cursor with `read`, between the two checks of its sequence (seqlock style: the
@@ -376,18 +415,18 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
     pub(crate) fn recv_validated<R>(&mut self, read: impl FnOnce(SharedBytes<'a>) -> R) -> Result<(R, u64), Error> {
         let c = self.cursor;
         let t = self.ring.tail();
+        // Both bounded by POSITION_LIMIT: no arithmetic below can wrap, and each stamp names one position.
+        if t > POSITION_LIMIT || c > t {
+            return Err(Error::Corrupt { head: c, tail: t });
+        }
         if t == c {
             return Err(Error::Empty);
         }
-        let behind = t.wrapping_sub(c);
-        if behind > u64::MAX / 2 {
-            return Err(Error::Corrupt { head: c, tail: t });
-        }
-        if behind > self.ring.capacity() {
+        if t - c > self.ring.capacity() {
             return Err(self.lapped());
         }
         let (seq, words, len) = self.ring.slot(c);
-        let expected = c.wrapping_add(1).wrapping_mul(2);
+        let expected = 2 * (c + 1);
         let s0 = seq.load(Ordering::Acquire);
         if s0 != expected {
             return Err(if s0 > expected {
@@ -401,7 +440,7 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
         if seq.load(Ordering::Relaxed) != s0 {
             return Err(self.lapped());
         }
-        self.cursor = c.wrapping_add(1);
+        self.cursor = c + 1;
         Ok((r, c))
     }
 
@@ -426,7 +465,9 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
     }
 
     pub(crate) fn skip_to_latest(&mut self) -> u64 {
-        let t = self.ring.tail();
+        let Ok(t) = self.ring.valid_tail() else {
+            return 0;
+        };
         let n = t.saturating_sub(self.cursor);
         self.cursor = self.cursor.max(t);
         n
@@ -512,7 +553,8 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
         self.core.cursor
     }
 
-    /// Skips everything published so far; returns how many samples were skipped.
+    /// Skips everything published so far; returns how many samples were skipped. A `tail` beyond
+    /// [`POSITION_LIMIT`] (corrupt) leaves the cursor where it is (the next receive reports it).
     pub fn skip_to_latest(&mut self) -> u64 {
         self.core.skip_to_latest()
     }
@@ -663,6 +705,46 @@ mod tests {
         ring.writer.tail.store(1000, Ordering::Relaxed);
         assert_eq!(r.try_recv(), Err(Error::Lagged(997)));
         assert_eq!(r.position(), 997);
+    }
+
+    #[test]
+    fn positions_2_pow_63_apart_are_never_confused() {
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
+        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        for i in 0..4 {
+            w.publish_one(&s(i));
+        }
+        // A peer flips the top bit of the tail: slot stamps 2(p + 1) of p and p + 2^63 are equal modulo 2^64.
+        let flipped = 4 | 1 << 63;
+        ring.writer.tail.store(flipped, Ordering::Relaxed);
+        let mut r = ring.reader_at(1 | 1 << 63);
+        assert_eq!(
+            r.try_recv(),
+            Err(Error::Corrupt {
+                head: 1 | 1 << 63,
+                tail: flipped
+            })
+        );
+        assert_eq!(r.position(), 1 | 1 << 63);
+        let mut r = ring.reader_from_oldest();
+        assert!(matches!(r.try_recv(), Err(Error::Corrupt { .. })));
+        let mut r = ring.reader_at(0);
+        assert!(matches!(r.try_recv(), Err(Error::Corrupt { .. })));
+        // A tail near u64::MAX: the reader's cursor must not move (or wrap), whatever it is.
+        for tail in [u64::MAX, u64::MAX - 1, POSITION_LIMIT + 1] {
+            ring.writer.tail.store(tail, Ordering::Relaxed);
+            for cursor in [0, 3, tail - 10, tail - 1, u64::MAX] {
+                let mut r = ring.reader_at(cursor);
+                assert!(matches!(r.try_recv(), Err(Error::Corrupt { .. })), "{tail} {cursor}");
+                assert_eq!(r.position(), cursor);
+                assert_eq!(r.skip_to_latest(), 0);
+                assert_eq!(r.position(), cursor);
+            }
+        }
+        // A writer refuses a tail no honest writer can have reached, and the ring still reads back.
+        assert!(matches!(ring.writer_with(&W, |_| false), Err(Error::Corrupt { .. })));
+        ring.writer.tail.store(4, Ordering::Relaxed);
+        assert_eq!(ring.reader_at(1).try_recv(), Ok((s(1), 1)));
     }
 
     #[test]

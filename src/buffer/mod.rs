@@ -56,7 +56,7 @@ mod view;
 mod wait;
 
 pub use atomic_copy::{SharedBytes, SharedBytesMut};
-pub use broadcast::{BroadcastReader, BroadcastRing, BroadcastWriter};
+pub use broadcast::{BroadcastReader, BroadcastRing, BroadcastWriter, POSITION_LIMIT};
 pub use latest::{Latest, LatestWriter};
 pub use ring::{Consumer, Producer, ReadSlot, SpscRing, WriteSlot};
 #[cfg(not(all(loom, test)))]

@@ -2,7 +2,9 @@
 //!
 //! A [`BroadcastRing`] of [`Stamped`] samples is a [`TimeSeries`]: its positions are the sequence numbers, and
 //! each read is validated by the ring's per-slot sequence, so a sample overwritten while the binary search looks
-//! at it reads as `None` and the search retries or reports [`ReadError::Overwritten`](super::ReadError).
+//! at it reads as `None` and the search retries or reports [`ReadError::Overwritten`]. A shared tail beyond
+//! [`POSITION_LIMIT`](crate::buffer::POSITION_LIMIT) (which only a buggy or hostile peer writes) is
+//! [`ReadError::Corrupt`].
 //! Nothing is written to shared memory.
 //!
 //! ```
@@ -24,16 +26,16 @@
 use core::ops::Range;
 
 use super::sample::{Payload, Stamped};
-use super::series::TimeSeries;
+use super::series::{ReadError, TimeSeries};
 use super::time::Timestamp;
 use crate::buffer::BroadcastRing;
 
 impl<T: Payload + Send + Sync, const N: usize> TimeSeries for BroadcastRing<Stamped<T>, N> {
     type Item = T;
 
-    fn seq_range(&self) -> Range<u64> {
-        let tail = self.tail();
-        tail.saturating_sub(N as u64)..tail
+    fn seq_range(&self) -> Result<Range<u64>, ReadError> {
+        let tail = self.valid_tail().map_err(|_| ReadError::Corrupt)?;
+        Ok(tail.saturating_sub(N as u64)..tail)
     }
 
     fn get(&self, seq: u64) -> Option<(Timestamp, T)> {
@@ -47,7 +49,7 @@ impl<T: Payload + Send + Sync, const N: usize> TimeSeries for BroadcastRing<Stam
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::fusion::{ImuSample, ReadError, SampleHeader, TimeSeriesExt};
+    use crate::fusion::{ImuSample, SampleHeader, TimeSeriesExt};
     use core::mem::MaybeUninit;
 
     fn stamp(i: u64) -> Timestamp {
@@ -65,7 +67,7 @@ mod tests {
             imu.accel.x = i as f32;
             writer.publish_one(&Stamped::new(SampleHeader::new(0, i, stamp(i)), imu));
         }
-        assert_eq!(ring.seq_range(), 12..20);
+        assert_eq!(ring.seq_range(), Ok(12..20));
         let b = ring
             .bracket(stamp(15).saturating_add(core::time::Duration::from_nanos(5)))
             .unwrap();
@@ -84,5 +86,32 @@ mod tests {
             Err(ReadError::ExtrapolationFuture { .. })
         ));
         assert_eq!(ring.get(3), None, "overwritten");
+    }
+
+    #[test]
+    fn a_tail_flipped_by_2_pow_63_is_corrupt_not_old_samples() {
+        let mut storage = MaybeUninit::<BroadcastRing<Stamped<ImuSample>, 8>>::uninit();
+        let ring = BroadcastRing::init(&mut storage);
+        let mut writer = ring.writer().unwrap();
+        for i in 0..20u64 {
+            writer.publish_one(&Stamped::new(SampleHeader::new(0, i, stamp(i)), ImuSample::default()));
+        }
+        let real = ring.tail();
+        // What a hostile peer's store to the shared tail does.
+        // SAFETY: the ring is in process memory; the tail is its first word (an `AtomicU64`).
+        let tail =
+            unsafe { &*(ring as *const BroadcastRing<Stamped<ImuSample>, 8>).cast::<core::sync::atomic::AtomicU64>() };
+        tail.store(real | 1 << 63, core::sync::atomic::Ordering::Relaxed);
+        assert_eq!(ring.seq_range(), Err(ReadError::Corrupt));
+        assert_eq!(ring.latest().unwrap_err(), ReadError::Corrupt);
+        assert_eq!(ring.bracket(stamp(15)).unwrap_err(), ReadError::Corrupt);
+        assert_eq!(ring.get(15 | 1 << 63), None);
+        assert_eq!(
+            ring.get(15).map(|(t, _)| t),
+            None,
+            "a tail beyond the limit serves nothing"
+        );
+        tail.store(real, core::sync::atomic::Ordering::Relaxed);
+        assert_eq!(ring.latest().unwrap().seq, 19);
     }
 }

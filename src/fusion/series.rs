@@ -12,7 +12,8 @@ use super::time::Timestamp;
 /// Contract for implementors (a ring buffer, a slice, a history buffer):
 ///
 /// - [`seq_range`](Self::seq_range) returns the half-open range of sequence numbers readable now (empty when
-///   there is nothing). It may move forward at any time (a concurrent writer), never backward.
+///   there is nothing), or [`ReadError::Corrupt`] when the positions it finds cannot be real. It may move
+///   forward at any time (a concurrent writer), never backward.
 /// - Timestamps are non-decreasing in the sequence number.
 /// - A sequence number always names the same sample: [`get`](Self::get) returns either that sample or `None`
 ///   (not readable any more, or not yet), never another sample — a ring validates this with its per-slot
@@ -24,8 +25,9 @@ pub trait TimeSeries {
     /// The sample type.
     type Item: Copy;
 
-    /// The sequence numbers readable now, oldest to one past newest.
-    fn seq_range(&self) -> Range<u64>;
+    /// The sequence numbers readable now, oldest to one past newest; [`ReadError::Corrupt`] if the positions
+    /// found (in shared memory) cannot be real.
+    fn seq_range(&self) -> Result<Range<u64>, ReadError>;
 
     /// The full sample `seq` with its timestamp, or `None` if it is not readable (overwritten, or not written).
     fn get(&self, seq: u64) -> Option<(Timestamp, Self::Item)>;
@@ -114,6 +116,9 @@ pub enum ReadError {
     /// The series broke its contract: timestamps decrease with the sequence number, or a sample changed under
     /// a fixed sequence number (a buggy or hostile writer).
     NonMonotonic,
+    /// The series' positions cannot be real (for a shared ring: a tail beyond
+    /// [`POSITION_LIMIT`](crate::buffer::POSITION_LIMIT), written by a buggy or hostile peer).
+    Corrupt,
 }
 
 impl core::fmt::Display for ReadError {
@@ -128,6 +133,7 @@ impl core::fmt::Display for ReadError {
             }
             Self::Overwritten => f.write_str("samples were overwritten during every attempt"),
             Self::NonMonotonic => f.write_str("timestamps are not monotonic"),
+            Self::Corrupt => f.write_str("corrupt positions in the series"),
         }
     }
 }
@@ -189,7 +195,7 @@ pub trait TimeSeriesExt: TimeSeries {
     /// The newest readable sample.
     fn latest(&self) -> Result<Sample<Self::Item>, ReadError> {
         for _ in 0..DEFAULT_ATTEMPTS {
-            let r = self.seq_range();
+            let r = self.seq_range()?;
             if r.start >= r.end {
                 return Err(ReadError::Empty);
             }
@@ -220,7 +226,7 @@ impl From<ReadError> for Attempt {
 
 /// One attempt: binary search for the last sample stamped `<= t` in a snapshot of the readable window.
 fn locate<S: TimeSeries + ?Sized>(s: &S, t: Timestamp) -> Result<Bracket<S::Item>, Attempt> {
-    let r = s.seq_range();
+    let r = s.seq_range()?;
     if r.start >= r.end {
         return Err(ReadError::Empty.into());
     }
@@ -300,9 +306,9 @@ impl<'a, T: Copy> SliceSeries<'a, T> {
 impl<T: Copy> TimeSeries for SliceSeries<'_, T> {
     type Item = T;
 
-    fn seq_range(&self) -> Range<u64> {
+    fn seq_range(&self) -> Result<Range<u64>, ReadError> {
         let end = self.first_seq.saturating_add(self.samples.len() as u64);
-        self.first_seq..end
+        Ok(self.first_seq..end)
     }
 
     fn get(&self, seq: u64) -> Option<(Timestamp, T)> {

@@ -44,7 +44,7 @@ struct Counting<S> {
 
 impl<S: TimeSeries> TimeSeries for Counting<S> {
     type Item = S::Item;
-    fn seq_range(&self) -> Range<u64> {
+    fn seq_range(&self) -> Result<Range<u64>, ReadError> {
         self.inner.seq_range()
     }
     fn get(&self, seq: u64) -> Option<(Timestamp, S::Item)> {
@@ -86,8 +86,8 @@ impl RacingRing<'_> {
 
 impl TimeSeries for RacingRing<'_> {
     type Item = u64;
-    fn seq_range(&self) -> Range<u64> {
-        self.window()
+    fn seq_range(&self) -> Result<Range<u64>, ReadError> {
+        Ok(self.window())
     }
     fn get(&self, seq: u64) -> Option<(Timestamp, u64)> {
         // Validate before and after the (simulated) copy, as a seqlock-style ring does.
@@ -124,8 +124,8 @@ impl Hostile {
 
 impl TimeSeries for Hostile {
     type Item = u64;
-    fn seq_range(&self) -> Range<u64> {
-        self.range.clone()
+    fn seq_range(&self) -> Result<Range<u64>, ReadError> {
+        Ok(self.range.clone())
     }
     fn get(&self, _seq: u64) -> Option<(Timestamp, u64)> {
         let x = self.next();
