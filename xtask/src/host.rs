@@ -28,6 +28,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "abi-mix", x86_64: true, run: abi_mix },
     Suite { name: "lint", x86_64: false, run: lint },
     Suite { name: "xtask", x86_64: false, run: xtask },
+    Suite { name: "python", x86_64: false, run: crate::python::run },
 ];
 
 /// The loom models of src/buffer, in a target dir of their own: `--cfg loom` would otherwise
