@@ -69,7 +69,7 @@ pyo3::create_exception!(
     _native,
     SeriesError,
     ShmfusionError,
-    "A time-indexed read failed: `reason` is one of empty, past, future, overwritten, non-monotonic."
+    "A time-indexed read failed: `reason` is one of empty, past, future, overwritten, non-monotonic, corrupt."
 );
 
 /// What can go wrong in a binding call.
@@ -127,6 +127,10 @@ impl Failure {
             }
             Failure::Object(ObjectError::Verify(e)) => os_error::<VerifyError>(py, EACCES, e.to_string(), &[]),
             Failure::Object(ObjectError::Header(e)) => os_error::<HeaderError>(py, EPROTO, e.to_string(), &[]),
+            Failure::Object(e @ ObjectError::NotRegularFile(_)) => {
+                os_error::<VerifyError>(py, EACCES, e.to_string(), &[])
+            }
+            Failure::Object(e @ ObjectError::Replaced) => os_error::<VerifyError>(py, EAGAIN, e.to_string(), &[]),
             Failure::Object(ObjectError::TooLarge) => {
                 PyOSError::new_err((EFBIG, "object too large for this platform".to_string()))
             }
@@ -138,6 +142,7 @@ impl Failure {
                     ReadError::ExtrapolationFuture { .. } => (ERANGE, "future"),
                     ReadError::Overwritten => (EAGAIN, "overwritten"),
                     ReadError::NonMonotonic => (EBADMSG, "non-monotonic"),
+                    ReadError::Corrupt => (EBADMSG, "corrupt"),
                 };
                 let err = os_error::<SeriesError>(py, errno, e.to_string(), &[]);
                 let _ = err.value(py).setattr("reason", reason);

@@ -67,11 +67,11 @@ fn options(lifecycle: &str, mode: u32, type_name: Option<&str>, ready_timeout: f
     Ok(o)
 }
 
-fn shmfusion_mode(mode: u32) -> PyResult<rustix::fs::Mode> {
+fn shmfusion_mode(mode: u32) -> PyResult<shmfusion::shm::Mode> {
     if mode & !0o777 != 0 {
         return Err(bad_argument(format!("mode {mode:#o} has bits beyond 0o777")));
     }
-    Ok(rustix::fs::Mode::from_bits_truncate(mode))
+    Ok(shmfusion::shm::Mode::from_bits_truncate(mode))
 }
 
 fn seconds(s: f64) -> PyResult<Duration> {
@@ -93,7 +93,7 @@ fn bad_capacity(element: Element, capacity: usize, offered: &[usize]) -> PyErr {
 }
 
 /// Opens or creates the object with the GIL released (an opener may wait for a creator).
-fn locate<S: SharedState + 'static>(
+fn locate<S: SharedState + Send + 'static>(
     py: Python<'_>,
     at: &Location,
     o: &ObjectOptions,

@@ -32,7 +32,7 @@ unsafe impl<S: SharedState> Send for Object<S> {}
 // SAFETY: as above.
 unsafe impl<S: SharedState> Sync for Object<S> {}
 
-impl<S: SharedState + 'static> Object<S> {
+impl<S: SharedState + Send + 'static> Object<S> {
     fn new<R: shmfusion::object::Region + Send + Sync + 'static>(
         shared: shmfusion::object::Shared<S, R>,
         id: Option<i32>,
@@ -61,7 +61,10 @@ impl<S: SharedState> Object<S> {
 }
 
 /// Creates an object of payload `S` at `at`.
-pub fn create<S: SharedState + 'static>(at: &Location, options: &ObjectOptions) -> Result<Object<S>, ObjectError> {
+pub fn create<S: SharedState + Send + 'static>(
+    at: &Location,
+    options: &ObjectOptions,
+) -> Result<Object<S>, ObjectError> {
     match at {
         Location::Key(key) => {
             let shared = sysv::create::<S>(*key, options)?;
@@ -74,7 +77,7 @@ pub fn create<S: SharedState + 'static>(at: &Location, options: &ObjectOptions) 
 }
 
 /// Opens the object of payload `S` at `at`.
-pub fn open<S: SharedState + 'static>(at: &Location, options: &ObjectOptions) -> Result<Object<S>, ObjectError> {
+pub fn open<S: SharedState + Send + 'static>(at: &Location, options: &ObjectOptions) -> Result<Object<S>, ObjectError> {
     match at {
         Location::Key(key) => {
             let shared = sysv::open::<S>(*key, options)?;
