@@ -51,6 +51,14 @@ fn location(key: Option<i64>, id: Option<i32>, name: Option<&str>) -> PyResult<L
     }
 }
 
+/// Where an existing object is: exactly one of `key`, `id` and `name`.
+fn existing(key: Option<i64>, id: Option<i32>, name: Option<&str>) -> PyResult<Location> {
+    if key.is_none() && id.is_none() && name.is_none() {
+        return Err(bad_argument("open needs a key, an id or a name"));
+    }
+    location(key, id, name)
+}
+
 fn options(lifecycle: &str, mode: u32, type_name: Option<&str>, ready_timeout: f64) -> PyResult<ObjectOptions> {
     let lifecycle = object::lifecycle(lifecycle).ok_or_else(|| {
         bad_argument(format!(
@@ -267,10 +275,7 @@ impl SpscRing {
         ready_timeout: f64,
     ) -> PyResult<Self> {
         let o = options("creator", mode, type_name, ready_timeout)?;
-        if key.is_none() && id.is_none() && name.is_none() {
-            return Err(bad_argument("open needs a key, an id or a name"));
-        }
-        Self::make(py, false, element, capacity, element_size, location(key, id, name)?, o)
+        Self::make(py, false, element, capacity, element_size, existing(key, id, name)?, o)
     }
 
     /// The System V segment id (None for POSIX objects).
@@ -589,11 +594,8 @@ impl BroadcastRing {
         type_name: Option<&str>,
         ready_timeout: f64,
     ) -> PyResult<Self> {
-        if key.is_none() && id.is_none() && name.is_none() {
-            return Err(bad_argument("open needs a key, an id or a name"));
-        }
         let o = options("creator", mode, type_name, ready_timeout)?;
-        Self::make(py, false, element, capacity, location(key, id, name)?, o)
+        Self::make(py, false, element, capacity, existing(key, id, name)?, o)
     }
 
     /// The System V segment id (None for POSIX objects).
@@ -794,11 +796,8 @@ impl LatestSlot {
         type_name: Option<&str>,
         ready_timeout: f64,
     ) -> PyResult<Self> {
-        if key.is_none() && id.is_none() && name.is_none() {
-            return Err(bad_argument("open needs a key, an id or a name"));
-        }
         let o = options("creator", mode, type_name, ready_timeout)?;
-        Self::make(py, false, element, location(key, id, name)?, o)
+        Self::make(py, false, element, existing(key, id, name)?, o)
     }
 
     /// The System V segment id (None for POSIX objects).
