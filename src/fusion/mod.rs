@@ -10,8 +10,9 @@
 //! - [`TimeSeries`] / [`TimeSeriesExt`]: nearest sample, bracketing pair and interpolation at a time `t`, by
 //!   binary search over a window that a concurrent writer may be overwriting, with typed errors
 //!   ([`ReadError`]).
-//! - [`sync`]: [`ExactTime`], [`ApproximateTime`] (ROS `message_filters` guarantees) and [`LatestOfEach`]
-//!   synchronisers over `K` channels.
+//! - [`sync`]: synchronisers over `K` channels reproducing ROS 2 `message_filters` (6.0.6): [`ExactTime`],
+//!   [`ApproximateTime`], [`ApproximateEpsilonTime`], [`LatestTime`], the Python slop synchroniser
+//!   ([`SlopTime`]), and [`LatestOfEach`].
 //! - [`Madgwick`]: a small AHRS (IMU + magnetometer) attitude filter in `f32`.
 //! - [`sim`]: a deterministic ground-truth motion and sensor-noise model to test fusion pipelines.
 
@@ -30,7 +31,9 @@ pub use geometry::{Quaternion, Vector3};
 pub use interp::{Interpolate, ratio};
 pub use sample::{GnssFix, ImuSample, MagSample, Payload, SampleHeader, Stamped};
 pub use series::{Bracket, DEFAULT_ATTEMPTS, ReadError, Sample, SliceSeries, TimeSeries, TimeSeriesExt};
-pub use sync::{ApproximateTime, ExactTime, LatestOfEach, PushError, SyncStats, Timed};
+pub use sync::{
+    ApproximateEpsilonTime, ApproximateTime, ExactTime, LatestOfEach, LatestTime, PushError, SlopTime, SyncStats, Timed,
+};
 pub use time::Timestamp;
 
 #[cfg(test)]

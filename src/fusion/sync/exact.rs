@@ -11,21 +11,25 @@ struct Pending<T, const K: usize> {
     filled: usize,
 }
 
-/// Emits a set when all `K` channels have a message with the **same** stamp (ROS `ExactTime`).
+/// Emits a set when all `K` channels have a message with the **same** stamp: the ROS 2 `message_filters`
+/// ExactTime policy (`sync_policies/exact_time.hpp`, release 6.0.6), with ROS's `queue_size` = `Q` incomplete
+/// sets.
 ///
-/// Up to `Q` incomplete sets (distinct stamps) are kept. Guarantees:
+/// Behaviour, as in ROS 2:
 ///
 /// 1. A set is emitted as soon as its last message arrives; its messages all carry the same stamp.
-/// 2. Sets are emitted in strictly increasing stamp order. When a set is emitted, every incomplete set with an
-///    older stamp is discarded (counted in [`SyncStats::dropped`]), and later messages stamped at or before it
-///    are discarded on arrival: with in-order channels they can never complete.
-/// 3. Within a channel, the **first** message with a given stamp wins; later duplicates are dropped.
-/// 4. With per-channel in-order arrival and no overflow, the output is exactly: for every stamp present on all
-///    `K` channels, in increasing order, the set of the first message with that stamp on each channel —
-///    independent of how arrivals interleave across channels.
+/// 2. When a set is emitted, every incomplete set with an older or equal stamp is discarded (counted in
+///    [`SyncStats::dropped`]).
+/// 3. Within a channel, the **last** message with a given stamp wins (ROS overwrites the tuple's slot); the
+///    replaced one is counted as dropped.
+/// 4. Messages are accepted in any order, also when older than the last emitted set: they start a new
+///    incomplete set, which can still complete (ROS keeps them too).
+/// 5. When a new stamp would make more than `Q` incomplete sets, the one with the oldest stamp is discarded —
+///    which is the new one if it is the oldest ([`SyncStats::overflowed`], per message).
 ///
-/// Capacity: when `Q` incomplete sets are pending and a new stamp arrives, the oldest pending set is discarded
-/// ([`SyncStats::overflowed`]); pick `Q` at least the number of distinct stamps that can be in flight at once.
+/// With per-channel in-order arrival and no overflow, the output is: for every stamp present on all `K`
+/// channels, in increasing order, the set of the last message with that stamp on each channel, independent of
+/// how arrivals interleave across channels. Pick `Q` at least the number of distinct stamps in flight at once.
 #[derive(Clone, Debug)]
 pub struct ExactTime<T, const K: usize, const Q: usize> {
     pending: heapless::Vec<Pending<T, K>, Q>,
@@ -76,10 +80,6 @@ impl<T: Copy, const K: usize, const Q: usize> ExactTime<T, K, Q> {
     ) -> Result<usize, PushError> {
         // ExactTime matches stamps wherever they arrive: only the channel is checked.
         self.stats.admit(K, channel, stamp, |_| None)?;
-        if self.last_emitted.is_some_and(|last| stamp <= last) {
-            self.stats.dropped += 1;
-            return Ok(0);
-        }
         let idx = match self.pending.iter().position(|p| p.stamp == stamp) {
             Some(i) => i,
             None => {
@@ -99,6 +99,17 @@ impl<T: Copy, const K: usize, const Q: usize> ExactTime<T, K, Q> {
                     let evicted = self.pending.swap_remove(oldest);
                     self.stats.overflowed += evicted.filled as u64;
                 }
+                if K == 1 {
+                    // Complete on arrival: ROS emits it before trimming the queue.
+                    return Ok(self.complete(
+                        Pending {
+                            stamp,
+                            slots: [Some(value); K],
+                            filled: K,
+                        },
+                        &mut emit,
+                    ));
+                }
                 let p = Pending {
                     stamp,
                     slots: [None; K],
@@ -113,18 +124,23 @@ impl<T: Copy, const K: usize, const Q: usize> ExactTime<T, K, Q> {
             }
         };
         let p = &mut self.pending[idx];
-        if p.slots[channel].is_some() {
+        if p.slots[channel].replace(value).is_some() {
             self.stats.dropped += 1;
-            return Ok(0);
+        } else {
+            p.filled += 1;
         }
-        p.slots[channel] = Some(value);
-        p.filled += 1;
         if p.filled < K {
             return Ok(0);
         }
         let p = self.pending.swap_remove(idx);
+        Ok(self.complete(p, &mut emit))
+    }
+
+    /// Emits a complete set and discards the incomplete sets it makes stale.
+    fn complete(&mut self, p: Pending<T, K>, emit: &mut impl FnMut(&[Timed<T>; K])) -> usize {
+        let stamp = p.stamp;
         let Some(set) = collect_set::<T, K>(|i| p.slots[i].map(|value| Timed { stamp, value })) else {
-            return Ok(0);
+            return 0;
         };
         // Older incomplete sets can never complete any more.
         let mut dropped = 0;
@@ -139,7 +155,7 @@ impl<T: Copy, const K: usize, const Q: usize> ExactTime<T, K, Q> {
         self.last_emitted = Some(stamp);
         self.stats.emitted += 1;
         emit(&set);
-        Ok(1)
+        1
     }
 }
 
@@ -165,18 +181,18 @@ mod tests {
         push(&mut s, 0, 20, 3);
         push(&mut s, 1, 20, 4);
         push(&mut s, 2, 20, 5); // completes 20; 10 is discarded
-        push(&mut s, 2, 10, 6); // stale
+        push(&mut s, 2, 10, 6); // older than the last set: kept as a new incomplete set, as in ROS
         push(&mut s, 0, 30, 7);
-        push(&mut s, 0, 30, 8); // duplicate: first wins
+        push(&mut s, 0, 30, 8); // duplicate: the last wins, as in ROS
         push(&mut s, 1, 30, 9);
         push(&mut s, 2, 30, 10);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].map(|m| m.value), [3, 4, 5]);
-        assert_eq!(out[1].map(|m| m.value), [7, 9, 10]);
+        assert_eq!(out[1].map(|m| m.value), [8, 9, 10]);
         assert!(out.iter().all(|set| set.iter().all(|m| m.stamp == set[0].stamp)));
         let st = s.stats();
         assert_eq!(st.emitted, 2);
-        assert_eq!(st.dropped, 4); // 2 partials at 10, the stale 10, the duplicate 30
+        assert_eq!(st.dropped, 4); // 2 partials at 10, the replaced 30, the late 10 (dropped when 30 is emitted)
         assert_eq!(s.push(3, ts(1), 0, |_| {}), Err(PushError::InvalidChannel));
     }
 
