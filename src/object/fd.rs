@@ -339,3 +339,31 @@ pub mod file {
         open_in(&fd, fp, options)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_replaced_between_check_and_open_is_refused() {
+        let dir = std::env::temp_dir();
+        let paths = ["checked", "swapped"].map(|what| {
+            let path = dir.join(std::format!("shmfusion-{what}-{}", std::process::id()));
+            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | OFlags::CLOEXEC;
+            drop(rustix::fs::open(c.as_c_str(), flags, Mode::RUSR | Mode::WUSR).unwrap());
+            c
+        });
+        // The probe (O_PATH) sees the first file, the read-write open the second: as if the name had been
+        // replaced in between.
+        let open_with = |flags: OFlags| {
+            let which = usize::from(!flags.contains(OFlags::PATH));
+            rustix::fs::open(paths[which].as_c_str(), flags, Mode::empty())
+        };
+        let result = open_named(open_with, &ObjectOptions::new());
+        for path in &paths {
+            rustix::fs::unlink(path.as_c_str()).unwrap();
+        }
+        assert_eq!(result.unwrap_err(), ObjectError::Replaced);
+    }
+}
