@@ -64,13 +64,7 @@ pub struct Inspection {
 impl Inspection {
     /// What the segment holds, judged from its header and size.
     pub fn contents(&self) -> Contents {
-        match self.header {
-            Some(h) if h.magic == MAGIC => Contents::Object,
-            Some(h) if h.magic == 0 && h.state == EMPTY && super::sysv::has_size_signature(self.stat.size) => {
-                Contents::Unpublished
-            }
-            _ => Contents::Foreign,
-        }
+        contents_of(self.header, self.stat.size)
     }
 
     /// Whether users other than the owner may have written the header: the segment's mode grants write
@@ -78,6 +72,15 @@ impl Inspection {
     /// whoever wrote last and must not decide anything that the owner's data depends on.
     pub fn header_writable_by_others(&self) -> bool {
         self.stat.mode.bits() & 0o022 != 0
+    }
+}
+
+/// What an object of `size` bytes with this header holds.
+pub(super) fn contents_of(header: Option<Snapshot>, size: usize) -> Contents {
+    match header {
+        Some(h) if h.magic == MAGIC => Contents::Object,
+        Some(h) if h.magic == 0 && h.state == EMPTY && super::sysv::has_size_signature(size) => Contents::Unpublished,
+        _ => Contents::Foreign,
     }
 }
 

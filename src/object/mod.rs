@@ -46,7 +46,7 @@ pub use header::{
     WriterSlot, fnv1a, load_u64, total_size_of, validate,
 };
 pub use inspect::{Contents, Inspection, inspect};
-pub use reap::{ReapReport, Verdict, judge, reap, reap_users};
+pub use reap::{Evidence, ReapReport, Verdict, judge, judge_evidence, reap, reap_users, remove_if_abandoned};
 pub use region::{Mapping, Region};
 
 use crate::process::ProcessIdentity;

@@ -1,9 +1,12 @@
-//! Finding and removing the System V objects of crashed processes.
+//! Finding and removing the objects of crashed processes: one set of rules ([`judge_evidence`]) for [`reap`], for
+//! operator tools that show what they would remove and why, and for their removals.
 
-use super::header::{self, READY};
-use super::inspect::{Contents, Inspection, inspect};
+use core::fmt;
+
+use super::header::{self, READY, Snapshot};
+use super::inspect::{Contents, Inspection, contents_of, inspect};
 use crate::process::ProcessIdentity;
-use crate::shm::{Stat, segments};
+use crate::shm::segments;
 use rustix::io::{Errno, Result};
 
 /// What [`reap`] did.
@@ -25,16 +28,73 @@ pub struct ReapReport {
     pub untrusted: u32,
 }
 
-/// Removes the shmfusion objects of the calling user (its effective uid) whose users are all gone. See
-/// [`reap_users`], of which this is the case `reap_users(&[geteuid()])`: a root caller reaps root's segments only.
-///
-/// # Errors
-/// Those of [`segments`].
-pub fn reap() -> Result<ReapReport> {
-    reap_users(&[rustix::process::geteuid().as_raw()])
+/// What is known about an object when deciding whether it is abandoned: the kernel's facts and a copy of its
+/// header. [`Evidence::of_segment`] takes them from an [`Inspection`]; tools fill them in for POSIX shared memory
+/// and files from `fstat` and from who maps the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    /// Owner (SysV `shm_perm.uid`, a file's uid).
+    pub owner_uid: u32,
+    /// Creator (SysV `shm_perm.cuid`; a file's uid, as files keep no creator).
+    pub creator_uid: u32,
+    /// Permission bits.
+    pub mode: u32,
+    /// Size in bytes.
+    pub size: usize,
+    /// Processes attached (SysV `shm_nattch`) or mapping the object.
+    pub attach_count: u64,
+    /// Already removed, waiting for its last detach (SysV `SHM_DEST`).
+    pub marked_for_removal: bool,
+    /// The creator's pid as the kernel records it in this process's PID namespace (SysV `shm_cpid`; 0 when the
+    /// creator is outside it). `None` where the kernel records none (POSIX shared memory, files): then only the
+    /// header names the creator.
+    pub kernel_creator_pid: Option<u32>,
+    /// A copy of the header, `None` when there is none to read.
+    pub header: Option<Snapshot>,
 }
 
-/// What [`reap`] makes of one segment, and why: [`judge`]'s answer.
+impl Evidence {
+    /// The evidence of an inspected System V segment.
+    pub fn of_segment(seen: &Inspection) -> Self {
+        let s = &seen.stat;
+        Self {
+            owner_uid: s.ownership.uid,
+            creator_uid: s.ownership.creator_uid,
+            mode: s.mode.bits(),
+            size: s.size,
+            attach_count: s.attach_count,
+            marked_for_removal: s.marked_for_removal,
+            // A negative pid is no pid: treated as a creator outside this namespace.
+            kernel_creator_pid: Some(u32::try_from(s.creator_pid).unwrap_or(0)),
+            header: seen.header,
+        }
+    }
+
+    /// What the object holds, judged from its header and size.
+    pub fn contents(&self) -> Contents {
+        contents_of(self.header, self.size)
+    }
+
+    /// The creator: the kernel's pid when it records one, else the header's, with the header's start time when
+    /// the header speaks of the same pid (it records the pid in the creator's own namespace, the kernel in ours).
+    /// Pid 0 when nothing visible from here names it.
+    pub fn creator(&self) -> ProcessIdentity {
+        let header = self
+            .header
+            .filter(|h| h.state == READY && self.contents() == Contents::Object);
+        let pid = match (self.kernel_creator_pid, header) {
+            (Some(pid), _) => pid,
+            (None, Some(h)) => h.creator_pid,
+            (None, None) => 0,
+        };
+        let start_time = header
+            .filter(|h| h.creator_pid == pid && pid != 0)
+            .map_or(0, |h| h.creator_start_time);
+        ProcessIdentity { pid, start_time }
+    }
+}
+
+/// What [`reap`] makes of one object, and why: [`judge`]'s answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {
@@ -45,7 +105,7 @@ pub enum Verdict {
     /// Its mode lets users other than the owner write it (group or other write permission), so its header may be
     /// forged: left alone, whatever it says.
     Untrusted,
-    /// Processes are attached (the kernel's count).
+    /// Processes are attached (the kernel's count) or map it.
     Attached {
         /// How many.
         count: u64,
@@ -55,72 +115,154 @@ pub enum Verdict {
     Persistent,
     /// The creator is alive, or cannot be seen from this PID namespace (`pid` 0).
     CreatorAlive {
-        /// The kernel's creator pid, in this process's PID namespace.
+        /// The creator's pid in this process's PID namespace (0: not visible from here).
         pid: u32,
     },
-    /// Abandoned: nobody attached and the creator dead. [`reap`] removes it.
+    /// Abandoned: nobody attached and the creator dead (including a creator that died before publishing the
+    /// header: see [`Contents::Unpublished`]). [`reap`] removes it.
     Abandoned {
         /// The dead creator's pid.
         pid: u32,
     },
+    /// Judged abandoned, but the kernel's facts changed before the removal (somebody attached, or the segment was
+    /// replaced): left alone. Only [`remove_if_abandoned`] says this.
+    Changed,
 }
 
-/// Whether one of `uids` both owns and created the segment, and it is not already marked for removal.
-fn theirs(stat: &Stat, uids: &[u32]) -> bool {
-    let owner = stat.ownership;
-    uids.contains(&owner.uid) && owner.creator_uid == owner.uid && !stat.marked_for_removal
+impl Verdict {
+    /// Whether the object may be removed.
+    pub fn removable(&self) -> bool {
+        matches!(self, Verdict::Abandoned { .. })
+    }
+
+    /// A stable name for scripts: `not-theirs`, `foreign`, `untrusted`, `attached`, `persistent`,
+    /// `creator-alive`, `abandoned` or `changed`.
+    pub fn rule(&self) -> &'static str {
+        match self {
+            Verdict::NotTheirs => "not-theirs",
+            Verdict::Foreign => "foreign",
+            Verdict::Untrusted => "untrusted",
+            Verdict::Attached { .. } => "attached",
+            Verdict::Persistent => "persistent",
+            Verdict::CreatorAlive { .. } => "creator-alive",
+            Verdict::Abandoned { .. } => "abandoned",
+            Verdict::Changed => "changed",
+        }
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::NotTheirs => f.write_str("not owned and created by a reaped user, or already marked for removal"),
+            Verdict::Foreign => f.write_str("not a shmfusion object"),
+            Verdict::Untrusted => f.write_str("group or others may write it, so its header proves nothing"),
+            Verdict::Attached { count } => write!(f, "attached by {count} process(es)"),
+            Verdict::Persistent => f.write_str("persistent object (created to outlive its processes)"),
+            Verdict::CreatorAlive { pid: 0 } => f.write_str("creator outside this PID namespace: liveness unknown"),
+            Verdict::CreatorAlive { pid } => write!(f, "creator pid {pid} is alive"),
+            Verdict::Abandoned { pid } => write!(f, "creator pid {pid} is dead and nobody is attached"),
+            Verdict::Changed => f.write_str("changed since it was looked at: left alone"),
+        }
+    }
 }
 
 /// Judges one inspected segment as [`reap_users`] does for `uids`, without removing anything (a dry run, with
-/// the reason).
-///
-/// Only kernel facts decide, plus header fields that only the owner can have written: a segment is considered
-/// only if one of `uids` both owns and created it; one whose mode grants write permission to its group or to
-/// others is [`Verdict::Untrusted`], because anybody in that group could have cleared its persist flag or forged
-/// its creator. The creator is the kernel's (`shm_cpid`), checked against the start time the header records when
-/// the two agree on the pid (the header has the pid in the creator's own PID namespace, the kernel in ours), so a
-/// reused pid is not mistaken for the creator; pid 0 (a creator in a PID namespace this one cannot see) counts as
-/// alive, since nothing visible from here can tell.
+/// the reason): [`judge_evidence`] of [`Evidence::of_segment`].
 pub fn judge(seen: &Inspection, uids: &[u32]) -> Verdict {
-    if !theirs(&seen.stat, uids) {
+    judge_evidence(&Evidence::of_segment(seen), uids)
+}
+
+/// Decides whether an object is abandoned by one of the users `uids`: the one set of rules of [`reap`] and of
+/// tools (dry runs, removals of single objects, POSIX objects).
+///
+/// Only kernel facts decide, plus header fields that only the owner can have written: an object is considered
+/// only if one of `uids` both owns and created it and it is not already marked for removal; one whose mode grants
+/// write permission to its group or to others is [`Verdict::Untrusted`], because anybody in that group could have
+/// cleared its persist flag or forged its creator. The creator is the kernel's (`shm_cpid`) where it records one,
+/// checked against the start time the header records when the two agree on the pid (the header has the pid in the
+/// creator's own PID namespace, the kernel in ours), so a reused pid is not mistaken for the creator; pid 0 (a
+/// creator in a PID namespace this one cannot see) counts as alive, since nothing visible from here can tell.
+pub fn judge_evidence(e: &Evidence, uids: &[u32]) -> Verdict {
+    if !uids.contains(&e.owner_uid) || e.creator_uid != e.owner_uid || e.marked_for_removal {
         return Verdict::NotTheirs;
     }
-    let contents = seen.contents();
+    let contents = e.contents();
     if contents == Contents::Foreign {
         return Verdict::Foreign;
     }
-    if seen.header_writable_by_others() {
+    if e.mode & 0o022 != 0 {
         return Verdict::Untrusted;
     }
-    if seen.stat.attach_count > 0 {
-        return Verdict::Attached {
-            count: seen.stat.attach_count,
-        };
+    if e.attach_count > 0 {
+        return Verdict::Attached { count: e.attach_count };
     }
-    let header = seen.header.unwrap_or_default();
-    if contents == Contents::Object && header.flags & header::flags::PERSIST != 0 {
+    let flags = e.header.map_or(0, |h| h.flags);
+    if contents == Contents::Object && flags & header::flags::PERSIST != 0 {
         return Verdict::Persistent;
     }
-    let pid = u32::try_from(seen.stat.creator_pid).unwrap_or(0);
-    let start_time = if header.state == READY && header.creator_pid == pid {
-        header.creator_start_time
-    } else {
-        0
-    };
-    if pid == 0 || (ProcessIdentity { pid, start_time }).is_alive() {
-        return Verdict::CreatorAlive { pid };
+    let creator = e.creator();
+    if creator.pid == 0 || creator.is_alive() {
+        return Verdict::CreatorAlive { pid: creator.pid };
     }
-    Verdict::Abandoned { pid }
+    Verdict::Abandoned { pid: creator.pid }
+}
+
+/// Removes an inspected System V segment if its [`judge`]ment for `uids` says it is abandoned, and returns the
+/// verdict ([`Verdict::Changed`] when the kernel's facts changed since the inspection: then nothing is removed).
+///
+/// The segment is removed only if, right before, the kernel still reports no attachment and the same creation;
+/// a process attaching in the window between that check and the removal keeps a working mapping of an object
+/// that no longer has a key.
+///
+/// # Errors
+/// `EPERM` when a caller other than root names a uid other than its own; those of `shmctl(IPC_STAT)` and
+/// `shmctl(IPC_RMID)` (`EINVAL`/`EIDRM` for a segment that is gone).
+pub fn remove_if_abandoned(seen: &Inspection, uids: &[u32]) -> Result<Verdict> {
+    let me = rustix::process::geteuid().as_raw();
+    if me != 0 && uids.iter().any(|&uid| uid != me) {
+        return Err(Errno::PERM);
+    }
+    let decided = judge(seen, uids);
+    if !decided.removable() {
+        return Ok(decided);
+    }
+    let now = seen.id.stat()?;
+    let then = &seen.stat;
+    let unchanged = now.attach_count == 0
+        && !now.marked_for_removal
+        && now.creator_pid == then.creator_pid
+        && now.change_time == then.change_time
+        && now.ownership == then.ownership
+        && now.mode == then.mode;
+    if !unchanged {
+        return Ok(Verdict::Changed);
+    }
+    seen.id.remove()?;
+    Ok(decided)
+}
+
+/// Removes the shmfusion objects of the calling user (its effective uid) whose users are all gone. See
+/// [`reap_users`], of which this is the case `reap_users(&[geteuid()])`: a root caller reaps root's segments only.
+///
+/// # Errors
+/// Those of [`segments`].
+pub fn reap() -> Result<ReapReport> {
+    reap_users(&[rustix::process::geteuid().as_raw()])
 }
 
 /// Removes the shmfusion objects owned by the users `uids` whose users are all gone: nobody attached and the
-/// creator dead, as [`judge`] decides. That includes objects whose creator died before writing the header,
-/// recognised by their size signature ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)).
+/// creator dead, as [`judge`] decides. That includes objects whose creator died before writing the header, recognised by their size
+/// signature ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)).
 ///
-/// Other users' segments are not even looked at. Headers are read with [`inspect`], through a read-only
-/// attachment (which updates the segment's attach time). An object is removed only if, after that look, the
-/// kernel still reports no attachment and the same creation; a process attaching in the window between that
-/// check and the removal keeps a working mapping of an object that no longer has a key.
+/// A segment is considered only if the kernel says one of `uids` both owns and created it. Every decision rests on
+/// what the kernel records (owner, creator, mode, attach count, creator pid) and on header fields that only the
+/// owner could have written: a segment whose mode grants write permission to its group or to others is counted as
+/// [`ReapReport::untrusted`] and left alone, because anybody in that group could have cleared its persist flag
+/// or forged its creator. Live objects, persistent objects and segments that are not shmfusion objects are left
+/// alone. The rules are those of [`judge`]; removals go through [`remove_if_abandoned`].
+///
+/// Headers are read with [`inspect`], through a read-only attachment (which updates the segment's attach time).
 ///
 /// # Errors
 /// `EPERM` when a caller other than root names a uid other than its own; those of [`segments`]. Errors on
@@ -132,34 +274,135 @@ pub fn reap_users(uids: &[u32]) -> Result<ReapReport> {
     }
     let mut report = ReapReport::default();
     for (id, stat) in segments()? {
-        // Other users' segments are not even attached.
-        if !theirs(&stat, uids) {
+        let owner = stat.ownership;
+        // Other users' segments are not even looked at.
+        if !uids.contains(&owner.uid) || owner.creator_uid != owner.uid || stat.marked_for_removal {
             continue;
         }
         let Ok(seen) = inspect(id) else { continue };
-        match judge(&seen, uids) {
-            Verdict::NotTheirs => {}
-            Verdict::Foreign => report.foreign += 1,
-            Verdict::Untrusted => report.untrusted += 1,
-            Verdict::Persistent => report.persistent += 1,
-            Verdict::Attached { .. } | Verdict::CreatorAlive { .. } => report.live += 1,
-            Verdict::Abandoned { .. } => match id.stat() {
-                Ok(now)
-                    if now.attach_count == 0
-                        && !now.marked_for_removal
-                        && now.creator_pid == seen.stat.creator_pid
-                        && now.change_time == seen.stat.change_time
-                        && now.ownership == seen.stat.ownership
-                        && now.mode == seen.stat.mode =>
-                {
-                    if id.remove().is_ok() {
-                        report.removed += 1;
-                    }
-                }
-                Ok(_) => report.live += 1,
-                Err(_) => {}
-            },
-        }
+        let counter = match remove_if_abandoned(&seen, uids) {
+            Ok(Verdict::Abandoned { .. }) => &mut report.removed,
+            Ok(Verdict::Foreign) => &mut report.foreign,
+            Ok(Verdict::Untrusted) => &mut report.untrusted,
+            Ok(Verdict::Persistent) => &mut report.persistent,
+            Ok(Verdict::NotTheirs) | Err(_) => continue,
+            Ok(_) => &mut report.live,
+        };
+        *counter += 1;
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::{MAGIC, sysv::SIZE_SIGNATURE};
+
+    /// A process that has exited: a child reaped by wait.
+    fn dead_pid() -> u32 {
+        let child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let _ = { child }.wait();
+        pid
+    }
+
+    fn evidence(creator_pid: u32) -> Evidence {
+        Evidence {
+            owner_uid: 1000,
+            creator_uid: 1000,
+            mode: 0o600,
+            size: 4096 + SIZE_SIGNATURE,
+            attach_count: 0,
+            marked_for_removal: false,
+            kernel_creator_pid: Some(creator_pid),
+            header: Some(Snapshot {
+                magic: MAGIC,
+                state: READY,
+                creator_pid,
+                ..Snapshot::default()
+            }),
+        }
+    }
+
+    #[test]
+    fn each_rule_keeps_or_removes() {
+        let dead = dead_pid();
+        let me = std::process::id();
+        let e = evidence(dead);
+        assert_eq!(judge_evidence(&e, &[1000]), Verdict::Abandoned { pid: dead });
+        assert!(judge_evidence(&e, &[1000]).removable());
+        let persistent = Evidence {
+            header: e.header.map(|h| Snapshot {
+                flags: header::flags::PERSIST,
+                ..h
+            }),
+            ..e
+        };
+        let cases = [
+            (Evidence { creator_uid: 0, ..e }, "not-theirs"),
+            (Evidence { owner_uid: 0, ..e }, "not-theirs"),
+            (
+                Evidence {
+                    marked_for_removal: true,
+                    ..e
+                },
+                "not-theirs",
+            ),
+            (Evidence { header: None, ..e }, "foreign"),
+            (Evidence { mode: 0o620, ..e }, "untrusted"),
+            (Evidence { attach_count: 2, ..e }, "attached"),
+            (persistent, "persistent"),
+            (evidence(me), "creator-alive"),
+            (
+                Evidence {
+                    kernel_creator_pid: Some(0),
+                    ..e
+                },
+                "creator-alive",
+            ),
+        ];
+        for (e, rule) in cases {
+            let v = judge_evidence(&e, &[1000]);
+            assert_eq!(v.rule(), rule, "{v}");
+            assert!(!v.removable());
+        }
+    }
+
+    #[test]
+    fn unfinished_objects_and_header_only_creators() {
+        let dead = dead_pid();
+        let zero = Evidence {
+            header: Some(Snapshot::default()),
+            ..evidence(dead)
+        };
+        assert_eq!(judge_evidence(&zero, &[1000]), Verdict::Abandoned { pid: dead });
+        // Without the size signature a zero header is anybody's segment.
+        assert_eq!(
+            judge_evidence(&Evidence { size: 8192, ..zero }, &[1000]),
+            Verdict::Foreign
+        );
+        // Where the kernel records no creator (POSIX shared memory), the header names it; an unfinished one has
+        // no creator to ask.
+        let posix = Evidence {
+            kernel_creator_pid: None,
+            ..evidence(dead)
+        };
+        assert_eq!(judge_evidence(&posix, &[1000]), Verdict::Abandoned { pid: dead });
+        let me = std::process::id();
+        let live = Evidence {
+            kernel_creator_pid: None,
+            ..evidence(me)
+        };
+        assert_eq!(judge_evidence(&live, &[1000]), Verdict::CreatorAlive { pid: me });
+        assert_eq!(
+            judge_evidence(
+                &Evidence {
+                    kernel_creator_pid: None,
+                    ..zero
+                },
+                &[1000]
+            ),
+            Verdict::CreatorAlive { pid: 0 }
+        );
+    }
 }
