@@ -247,22 +247,105 @@ fn inspect(target: &Target, n: u64, json: bool) -> Result<(), Failure> {
     if json {
         return print_json(&doc);
     }
-    let text = serde_json::to_string_pretty(&doc).map_err(|e| Failure::runtime(e.to_string()))?;
-    println!("{text}");
+    let ob = &o.object;
+    let (key, id) = location_text(&ob.location);
+    let process =
+        |p: Option<objects::Process>| p.map_or("none".into(), |p| format!("pid {} {}", p.pid, yes_no(p.alive)));
+    let mut lines = vec![match &ob.location {
+        Location::Sysv { .. } => format!("object      SysV segment id {id}, key {key}"),
+        Location::Posix { .. } => format!("object      POSIX shared memory {id}"),
+    }];
+    lines.push(format!(
+        "owner       uid {} (creator uid {}), mode {}, {} bytes{}{}",
+        ob.owner_uid,
+        ob.creator_uid,
+        ob.mode,
+        ob.size,
+        ob.attach_count.map_or(String::new(), |n| format!(", {n} attached")),
+        if ob.marked_for_removal {
+            ", marked for removal"
+        } else {
+            ""
+        }
+    ));
+    if ob.creator.is_some() {
+        lines.push(format!("kernel      creator {}", process(ob.creator)));
+    }
+    match (&ob.shmfusion, o.header) {
+        (Some(s), Some(h)) => {
+            let h = h.snapshot;
+            lines.push(format!(
+                "shmfusion   {} of {} ({} B) x{}, {}",
+                s.kind, s.element_type, s.element_size, s.capacity, s.lifecycle
+            ));
+            lines.push(format!(
+                "header      version {}, payload {} B at {} (align {}), flags {:#x}, kind {:016x}, type {:016x}",
+                h.version, h.payload_size, h.payload_offset, h.payload_align, h.flags, h.kind_hash, h.type_id
+            ));
+            lines.push(format!(
+                "creator     {} (uid {})",
+                process(Some(s.creator)),
+                h.creator_uid
+            ));
+            lines.push(format!("writer      {}", process(s.writer)));
+            lines.push(format!("consumer    {}", process(s.consumer)));
+            for w in &s.registered_writers {
+                lines.push(format!("registered  {}", process(Some(*w))));
+            }
+            lines.push(format!(
+                "written     {}, fill {}/{}, last write {}",
+                s.written.map_or("?".into(), |w| w.to_string()),
+                s.fill.map_or("?".into(), |f| f.to_string()),
+                s.capacity,
+                s.last_write_age_ms.map_or("never".into(), |a| format!("{a:.1} ms ago"))
+            ));
+        }
+        _ => lines.push(format!(
+            "contents    {}",
+            ob.note.as_deref().unwrap_or("not a shmfusion object")
+        )),
+    }
+    for sample in &samples {
+        lines.push(format!(
+            "sample {:<5} {}",
+            format!("#{}", sample["position"]),
+            fields_text(&sample["value"])
+        ));
+    }
+    println!("{}", lines.join("\n"));
     Ok(())
+}
+
+/// A decoded sample as `name=value` pairs, nested objects flattened with dots: `accel=[0.1, 0, 9.81] seq=3`.
+fn fields_text(value: &serde_json::Value) -> String {
+    fn walk(prefix: &str, v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let name = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    walk(&name, v, out);
+                }
+            }
+            serde_json::Value::Array(a) => {
+                let items: Vec<String> = a.iter().map(|x| x.to_string()).collect();
+                out.push(format!("{prefix}=[{}]", items.join(", ")));
+            }
+            serde_json::Value::String(s) => out.push(format!("{prefix}={s}")),
+            other => out.push(format!("{prefix}={other}")),
+        }
+    }
+    let mut out = Vec::new();
+    walk("", value, &mut out);
+    out.join(" ")
 }
 
 fn reap_cmd(yes: bool, json: bool) -> Result<(), Failure> {
     let uid = rustix::process::geteuid().as_raw();
-    let all = objects::all().map_err(|e| Failure::runtime(format!("listing segments: {e}")))?;
-    let mut verdicts = Vec::new();
-    for o in &all {
-        let mut v = reap::judge(o, uid);
-        if v.remove && yes {
-            reap::execute(o, &mut v);
-        }
-        verdicts.push(v);
-    }
+    let verdicts = reap::all(uid, yes).map_err(|e| Failure::runtime(format!("listing segments: {e}")))?;
     if json {
         return print_json(&json!({"schema_version": SCHEMA_VERSION, "dry_run": !yes, "verdicts": verdicts}));
     }
@@ -270,28 +353,26 @@ fn reap_cmd(yes: bool, json: bool) -> Result<(), Failure> {
         let (key, id) = location_text(&v.location);
         let action = match (v.remove, v.removed) {
             (true, Some(true)) => "removed",
-            (true, Some(false)) => "FAILED",
+            (_, Some(false)) => "FAILED",
             (true, None) => "would remove",
             (false, _) => "keep",
         };
-        println!("{action:<13} {key:<10} {id:<16} {}", v.reason);
+        println!("{action:<13} {key:<10} {id:<16} {}: {}", v.rule, v.reason);
     }
     Ok(())
 }
 
 fn rm(target: &Target) -> Result<(), Failure> {
     let uid = rustix::process::geteuid().as_raw();
-    let o = objects::find(target).ok_or_else(|| Failure::not_found(format!("no object {target:?}")))?;
-    let mut v = reap::judge(&o, uid);
-    if !v.remove {
-        return Err(Failure::new(exit::REFUSED, format!("refusing to remove: {}", v.reason)));
+    let v = reap::one(target, uid, true).ok_or_else(|| Failure::not_found(format!("no object {target:?}")))?;
+    match v.removed {
+        Some(true) => {
+            println!("removed: {}", v.reason);
+            Ok(())
+        }
+        Some(false) => Err(Failure::new(exit::REFUSED, format!("not removed: {}", v.reason))),
+        None => Err(Failure::new(exit::REFUSED, format!("refusing to remove: {}", v.reason))),
     }
-    reap::execute(&o, &mut v);
-    if v.removed != Some(true) {
-        return Err(Failure::new(exit::REFUSED, format!("not removed: {}", v.reason)));
-    }
-    println!("removed: {}", v.reason);
-    Ok(())
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {

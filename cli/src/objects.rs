@@ -279,6 +279,12 @@ pub fn all() -> std::io::Result<Vec<Opened>> {
         .map_err(std::io::Error::from)?
         .map(|(id, stat)| open_sysv(id, &stat))
         .collect();
+    out.extend(posix_names().iter().filter_map(|n| open_posix(n)));
+    Ok(out)
+}
+
+/// The names in `/dev/shm`, sorted, without the leading `/`.
+pub fn posix_names() -> Vec<String> {
     let mut names: Vec<String> = match std::fs::read_dir("/dev/shm") {
         Ok(dir) => dir
             .flatten()
@@ -287,8 +293,7 @@ pub fn all() -> std::io::Result<Vec<Opened>> {
         Err(_) => Vec::new(),
     };
     names.sort();
-    out.extend(names.iter().filter_map(|n| open_posix(n)));
-    Ok(out)
+    names
 }
 
 /// How a command names an object: `0x<hex>` or `key:<n>` is a SysV key, a decimal number or `id:<n>` a SysV id,

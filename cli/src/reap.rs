@@ -1,10 +1,11 @@
-//! What may be removed: only objects of the caller's user that are provably abandoned, each with its reason.
+//! What may be removed: the core's [`verdict`](shmfusion::object::verdict) decides for every object, with its
+//! reason; this module only gathers the evidence (for POSIX objects: `fstat` and who maps them) and acts.
 
 use serde::Serialize;
-use shmfusion::object::sysv::has_size_signature;
-use shmfusion::shm::ShmId;
+use shmfusion::object::{self, Evidence, Verdict as Decision};
+use shmfusion::shm::{ShmId, segments};
 
-use crate::objects::{Location, Object, Opened};
+use crate::objects::{self, Location};
 
 /// The decision about one object.
 #[derive(Clone, Debug, Serialize)]
@@ -13,15 +14,31 @@ pub struct Verdict {
     pub location: Location,
     /// Whether it is provably abandoned and the caller's: `reap --yes` and `rm` remove exactly these.
     pub remove: bool,
+    /// The core's rule (`abandoned`, `unfinished`, `attached`, `creator-alive`, ...: see the schema).
+    pub rule: &'static str,
     pub reason: String,
     /// Set after an attempt: whether the removal happened.
     pub removed: Option<bool>,
 }
 
-/// Processes that map `/dev/shm/<name>` (from `/proc/*/maps`; processes whose maps are unreadable are not seen).
-fn posix_users(name: &str) -> Vec<u32> {
+impl Verdict {
+    fn new(location: Location, d: Decision) -> Self {
+        Self {
+            location,
+            remove: d.removable(),
+            rule: d.rule(),
+            reason: d.to_string(),
+            removed: None,
+        }
+    }
+}
+
+/// Processes other than this one that map `/dev/shm/<name>` (from `/proc/*/maps`; processes whose maps are
+/// unreadable are not seen).
+fn posix_users(name: &str) -> u64 {
     let path = format!("/dev/shm{name}");
-    let mut pids = Vec::new();
+    let deleted = format!("{path} (deleted)");
+    let mut n = 0;
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
             continue;
@@ -29,104 +46,108 @@ fn posix_users(name: &str) -> Vec<u32> {
         if pid == std::process::id() {
             continue;
         }
-        if let Ok(maps) = std::fs::read_to_string(entry.path().join("maps")) {
-            if maps
-                .lines()
-                .any(|l| l.ends_with(&path) || l.ends_with(&format!("{path} (deleted)")))
-            {
-                pids.push(pid);
-            }
+        if let Ok(maps) = std::fs::read_to_string(entry.path().join("maps"))
+            && maps.lines().any(|l| l.ends_with(&path) || l.ends_with(&deleted))
+        {
+            n += 1;
         }
     }
-    pids
+    n
 }
 
-/// Decides about one object for a caller with effective uid `uid`.
-pub fn judge(opened: &Opened, uid: u32) -> Verdict {
-    let o: &Object = &opened.object;
-    let keep = |reason: String| Verdict {
-        location: o.location.clone(),
-        remove: false,
-        reason,
-        removed: None,
-    };
-    let remove = |reason: String| Verdict {
-        location: o.location.clone(),
-        remove: true,
-        reason,
-        removed: None,
-    };
-    if o.creator_uid != uid || o.owner_uid != uid {
-        return keep(format!(
-            "owned by uid {} (created by uid {}), not by you (uid {uid})",
-            o.owner_uid, o.creator_uid
-        ));
-    }
-    if o.marked_for_removal {
-        return keep("already marked for removal; the kernel frees it on the last detach".into());
-    }
-    let attached = match (&o.location, o.attach_count) {
-        (Location::Sysv { .. }, Some(n)) => n,
-        (Location::Posix { name }, _) => posix_users(name).len() as u64,
-        _ => 0,
-    };
-    let Some(sf) = &o.shmfusion else {
-        // A creator killed between shmget and writing the header leaves a zero, signed segment.
-        let zero_header = opened.map.is_none() && o.note.as_deref().is_some_and(|n| n.contains("state 0"));
-        if let (Location::Sysv { .. }, Some(creator)) = (&o.location, o.creator) {
-            if zero_header && has_size_signature(o.size as usize) && attached == 0 && !creator.alive {
-                return remove(format!(
-                    "unfinished shmfusion object: creator pid {} died before writing the header, nobody attached",
-                    creator.pid
-                ));
-            }
-        }
-        return keep(format!(
-            "not a shmfusion object ({})",
-            o.note.as_deref().unwrap_or("no header")
-        ));
-    };
-    if sf.lifecycle == "persist" {
-        return keep("persistent object (created to outlive its processes)".into());
-    }
-    if attached > 0 {
-        return keep(format!("attached by {attached} process(es)"));
-    }
-    if sf.creator.alive {
-        return keep(format!("creator pid {} is alive", sf.creator.pid));
-    }
-    let live_role = sf
-        .writer
-        .iter()
-        .chain(&sf.consumer)
-        .chain(&sf.registered_writers)
-        .find(|p| p.alive);
-    if let Some(p) = live_role {
-        return keep(format!("role holder pid {} is alive", p.pid));
-    }
-    remove(format!("creator pid {} is dead and nobody is attached", sf.creator.pid))
+/// The evidence about a POSIX object: the file's owner and mode, who maps it, its header (files record no
+/// creator, so the header names it).
+fn posix_evidence(name: &str) -> Option<Evidence> {
+    let o = objects::open_posix(name.trim_start_matches('/'))?;
+    let mode = u32::from_str_radix(&o.object.mode, 8).unwrap_or(0o777);
+    Some(Evidence {
+        owner_uid: o.object.owner_uid,
+        creator_uid: o.object.creator_uid,
+        mode,
+        size: o.object.size as usize,
+        attach_count: posix_users(name),
+        marked_for_removal: false,
+        kernel_creator_pid: None,
+        header: o.header.map(|h| h.snapshot),
+    })
 }
 
-/// Removes an object judged removable, re-checking the SysV attach count right before.
-pub fn execute(opened: &Opened, verdict: &mut Verdict) {
-    let ok = match &verdict.location {
-        Location::Sysv { id, .. } => {
-            let id = ShmId::from_raw(*id);
-            // Our own read-only attachment, if any, counts; it is dropped with `opened` later, so allow it.
-            let ours = u64::from(opened.map.is_some());
-            match id.stat() {
-                Ok(s) if s.attach_count <= ours && !s.marked_for_removal => id.remove().is_ok(),
-                Ok(s) => {
-                    verdict.reason = format!("attach count became {} meanwhile: left alone", s.attach_count - ours);
-                    false
-                }
-                Err(e) => {
-                    verdict.reason = format!("gone meanwhile: {e}");
-                    false
-                }
+fn sysv_location(id: ShmId, key: i32) -> Location {
+    Location::Sysv {
+        id: id.as_raw(),
+        key: format!("0x{:08x}", key as u32),
+    }
+}
+
+/// Judges (and with `act`, removes) one SysV segment. The look is the core's brief read-only inspection, so
+/// this tool holds no attachment that would count as a user.
+fn sysv(id: ShmId, uid: u32, act: bool) -> Option<Verdict> {
+    let seen = object::inspect(id).ok()?;
+    let location = sysv_location(id, seen.stat.key.as_raw());
+    let decision = object::verdict(&Evidence::of_segment(&seen), &[uid]);
+    let mut v = Verdict::new(location.clone(), decision);
+    if act && decision.removable() {
+        match object::remove_if_abandoned(&seen, &[uid]) {
+            Ok(d) => {
+                v = Verdict::new(location, d);
+                v.removed = Some(d.removable());
+            }
+            Err(e) => {
+                v.reason = format!("{}; removal failed: {e}", v.reason);
+                v.removed = Some(false);
             }
         }
-        Location::Posix { name } => std::fs::remove_file(format!("/dev/shm{name}")).is_ok(),
-    };
-    verdict.removed = Some(ok);
+    }
+    Some(v)
+}
+
+/// Judges (and with `act`, removes) one POSIX object, judging it again right before unlinking it.
+fn posix(name: &str, uid: u32, act: bool) -> Option<Verdict> {
+    let location = Location::Posix { name: name.to_owned() };
+    let decision = object::verdict(&posix_evidence(name)?, &[uid]);
+    let mut v = Verdict::new(location.clone(), decision);
+    if act && decision.removable() {
+        let again = posix_evidence(name).map(|e| object::verdict(&e, &[uid]));
+        if again != Some(decision) {
+            v = Verdict::new(location, Decision::Changed);
+            v.removed = Some(false);
+        } else {
+            let result = std::fs::remove_file(format!("/dev/shm{name}"));
+            if let Err(e) = &result {
+                v.reason = format!("{}; removal failed: {e}", v.reason);
+            }
+            v.removed = Some(result.is_ok());
+        }
+    }
+    Some(v)
+}
+
+/// Every object's verdict for the caller `uid`, SysV segments first; with `act`, the removable ones are removed.
+pub fn all(uid: u32, act: bool) -> std::io::Result<Vec<Verdict>> {
+    let mut out: Vec<Verdict> = segments()
+        .map_err(std::io::Error::from)?
+        .filter_map(|(id, _)| sysv(id, uid, act))
+        .collect();
+    out.extend(
+        objects::posix_names()
+            .iter()
+            .filter_map(|n| posix(&format!("/{n}"), uid, act)),
+    );
+    Ok(out)
+}
+
+/// The verdict on one object; `None` when it does not exist.
+pub fn one(target: &objects::Target, uid: u32, act: bool) -> Option<Verdict> {
+    match target {
+        objects::Target::Name(name) => posix(&format!("/{name}"), uid, act),
+        _ => {
+            let o = objects::find(target)?;
+            let Location::Sysv { id, .. } = o.object.location else {
+                return None;
+            };
+            // Our own look's attachment must be gone before the core counts attachments.
+            drop(o);
+            sysv(ShmId::from_raw(id), uid, act)
+        }
+    }
 }

@@ -1,7 +1,11 @@
-//! The `shmfusion` binary against objects this test creates, `ipcs -m`, and the Python MCAP readers.
+//! The `shmfusion` binary against objects this test creates, `ipcs -m`/`ipcmk`, and Python readers nobody here
+//! wrote (`mcap`, `mcap-ros2-support`, `jsonschema`).
 //!
-//! The Python checks need a Python with `mcap` and `mcap-ros2-support` installed: `$SHMFUSION_PYTHON`, else
-//! `.cache/venv/bin/python` at the workspace root (what `cargo xtask test`'s setup creates).
+//! Every test runs itself again inside private IPC and mount namespaces (a fresh tmpfs on `/dev/shm`), so that
+//! `list` and `reap` see, and can touch, only this test's objects; needs root and `unshare`. The Python checks
+//! need a Python with `mcap`, `mcap-ros2-support` and `jsonschema`: `$SHMFUSION_PYTHON`, else
+//! `.cache/pyvenv/bin/python` at the workspace root (what `cargo xtask test`'s setup creates). Every `--json`
+//! output is validated against `cli/schema/shmfusion.schema.json`.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,9 +27,71 @@ fn shmfusion(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// Runs the calling test (`name`) again in private IPC and mount namespaces with a fresh tmpfs on `/dev/shm`, and
+/// returns false in the outer run (which only checks that the inner one passed) and true in the inner one.
+fn isolated(name: &str) -> bool {
+    const INNER: &str = "SHMFUSION_CLI_TEST_ISOLATED";
+    if std::env::var_os(INNER).is_some() {
+        return true;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let out = Command::new("unshare")
+        .args(["--ipc", "--mount", "--propagation", "private", "--", "sh", "-c"])
+        .arg(r#"mount -t tmpfs -o mode=1777 shmfusion-test /dev/shm && exec "$0" "$@""#)
+        .arg(exe)
+        .args([
+            name,
+            "--exact",
+            "--nocapture",
+            "--include-ignored",
+            "--test-threads",
+            "1",
+        ])
+        .env(INNER, "1")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{name} in private namespaces: {}\n{text}",
+        out.status
+    );
+    assert!(
+        text.contains("1 passed"),
+        "{name} did not run in private namespaces:\n{text}"
+    );
+    false
+}
+
+const SCHEMA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/schema/shmfusion.schema.json");
+
+/// Validates a document against the schema with Python's `jsonschema`; returns the validator's complaint.
+fn schema_errors(doc: &str) -> Option<String> {
+    let script = "import sys, json, jsonschema\n\
+                  schema = json.load(open(sys.argv[1]))\n\
+                  jsonschema.Draft202012Validator(schema).validate(json.load(sys.stdin))";
+    let mut child = Command::new(python())
+        .args(["-c", script, SCHEMA])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), doc.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (!out.status.success()).then(|| String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+/// Runs a `--json` command, checks exit 0 and the schema, and parses the output.
 fn json(args: &[&str]) -> serde_json::Value {
     let (code, out, err) = shmfusion(args);
     assert_eq!(code, 0, "{args:?}: {err}");
+    if let Some(e) = schema_errors(&out) {
+        panic!("{args:?}: output does not match the schema:\n{e}\n{out}");
+    }
     serde_json::from_str(&out).unwrap()
 }
 
@@ -46,6 +112,9 @@ fn imu(i: u64) -> Stamped<ImuSample> {
 
 #[test]
 fn list_and_inspect_decode_objects_and_match_ipcs() {
+    if !isolated("list_and_inspect_decode_objects_and_match_ipcs") {
+        return;
+    }
     let ring = sysv::create::<BroadcastRing<Stamped<ImuSample>, 64>>(key(1), &ObjectOptions::new()).unwrap();
     let mut w = ring.get().writer().unwrap();
     for i in 0..100 {
@@ -119,11 +188,14 @@ fn list_and_inspect_decode_objects_and_match_ipcs() {
 
 fn python() -> String {
     std::env::var("SHMFUSION_PYTHON")
-        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/venv/bin/python").to_owned())
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/pyvenv/bin/python").to_owned())
 }
 
 #[test]
 fn record_to_mcap_read_by_python_and_play_back() {
+    if !isolated("record_to_mcap_read_by_python_and_play_back") {
+        return;
+    }
     let ring = sysv::create::<BroadcastRing<Stamped<ImuSample>, 1024>>(key(2), &ObjectOptions::new()).unwrap();
     let dir = std::env::temp_dir().join(format!("shmfusion-rec-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -229,4 +301,270 @@ print(json.dumps(out))
     unsafe { libc::kill(player.id() as i32, libc::SIGTERM) };
     assert!(player.wait().unwrap().success());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Runs `f` in a forked child (optionally as user `nobody` first) that then exits without any cleanup, as a
+/// crashed process would: its objects stay behind with nobody attached and their creator dead.
+fn in_dying_child(as_nobody: bool, f: impl FnOnce() -> bool) {
+    // SAFETY: the child only makes system calls (setgid/setuid, the core's allocation-free object creation)
+    // and `_exit`s; it never returns into the test harness.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            let ok = (!as_nobody || (libc::setgid(65534) == 0 && libc::setuid(65534) == 0)) && f();
+            libc::_exit(if ok { 0 } else { 1 });
+        }
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child failed"
+        );
+    }
+}
+
+fn sysv_id(k: Key) -> i32 {
+    // SAFETY: shmget with size 0 only looks the key up.
+    unsafe { libc::shmget(k.as_raw(), 0, 0) }
+}
+
+#[test]
+fn reap_removes_exactly_the_abandoned_objects_of_the_caller() {
+    if !isolated("reap_removes_exactly_the_abandoned_objects_of_the_caller") {
+        return;
+    }
+    type Ring = BroadcastRing<Stamped<ImuSample>, 16>;
+    let options = ObjectOptions::new();
+    // Keys are made here: `key` depends on the pid, which differs in the children.
+    let keys: Vec<Key> = (10..14).map(key).collect();
+    // Live: created and attached by this process.
+    let live = sysv::create::<Ring>(key(10), &options).unwrap();
+    // Dead: its creator exited without removing it.
+    in_dying_child(false, || {
+        std::mem::forget(sysv::create::<Ring>(keys[1], &ObjectOptions::new()));
+        true
+    });
+    // Persisted, creator dead.
+    in_dying_child(false, || {
+        let o = ObjectOptions::new().lifecycle(shmfusion::object::Lifecycle::Persist);
+        std::mem::forget(sysv::create::<Ring>(keys[2], &o));
+        true
+    });
+    // Another user's, creator dead.
+    in_dying_child(true, || {
+        std::mem::forget(sysv::create::<Ring>(keys[3], &ObjectOptions::new()));
+        true
+    });
+    // A dead POSIX object, and a plain segment that is not shmfusion's.
+    let posix = std::ffi::CString::new("/reap-dead").unwrap();
+    in_dying_child(false, || {
+        std::mem::forget(fd::posix::create::<Latest<Quaternion>>(&posix, &ObjectOptions::new()));
+        true
+    });
+    let out = Command::new("ipcmk")
+        .args(["-M", "4096", "-p", "0600"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let plain: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let ids: Vec<i32> = keys.iter().map(|&k| sysv_id(k)).collect();
+    assert!(ids.iter().all(|&id| id >= 0), "{ids:?}");
+
+    let rules = |doc: &serde_json::Value| -> Vec<(String, String, bool)> {
+        doc["verdicts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let at = v.get("id").map_or_else(|| v["name"].to_string(), |id| id.to_string());
+                (
+                    at,
+                    v["rule"].as_str().unwrap().to_owned(),
+                    v["remove"].as_bool().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let mut want = vec![
+        (ids[0].to_string(), "attached".to_owned(), false),
+        (ids[1].to_string(), "abandoned".to_owned(), true),
+        (ids[2].to_string(), "persistent".to_owned(), false),
+        (ids[3].to_string(), "not-owned".to_owned(), false),
+        (plain.to_string(), "foreign".to_owned(), false),
+        ("\"/reap-dead\"".to_owned(), "abandoned".to_owned(), true),
+    ];
+    want.sort();
+    let dry = json(&["reap", "--json"]);
+    assert_eq!(dry["dry_run"], true);
+    let mut got = rules(&dry);
+    got.sort();
+    assert_eq!(got, want);
+    // The dry run removed nothing.
+    assert!(ids.iter().all(|&id| sysv_id_exists(id)));
+    assert!(std::path::Path::new("/dev/shm/reap-dead").exists());
+
+    let done = json(&["reap", "--yes", "--json"]);
+    assert_eq!(done["dry_run"], false);
+    for v in done["verdicts"].as_array().unwrap() {
+        assert_eq!(
+            v["removed"].as_bool(),
+            v["remove"].as_bool().unwrap().then_some(true),
+            "{v}"
+        );
+    }
+    assert!(!sysv_id_exists(ids[1]));
+    assert!(!std::path::Path::new("/dev/shm/reap-dead").exists());
+    for id in [ids[0], ids[2], ids[3], plain] {
+        assert!(sysv_id_exists(id), "{id} was removed");
+    }
+    // rm refuses the kept ones with the core's reason, and says so in its exit code.
+    let (code, _, err) = shmfusion(&["rm", &ids[2].to_string()]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("persistent"), "{err}");
+    let (code, _, err) = shmfusion(&["rm", &format!("id:{}", ids[3])]);
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("uid 65534"), "{err}");
+    drop(live);
+}
+
+fn sysv_id_exists(id: i32) -> bool {
+    let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
+    // SAFETY: IPC_STAT fills the buffer passed.
+    unsafe { libc::shmctl(id, libc::IPC_STAT, &mut ds) == 0 }
+}
+
+/// `ipcs -m` (and `ipcs -m -p`) rows by id: the whitespace-separated fields.
+fn ipcs(extra: &[&str]) -> Vec<Vec<String>> {
+    let out = Command::new("ipcs").arg("-m").args(extra).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().map(String::from).collect::<Vec<_>>())
+        .filter(|f| f.len() > 2 && f[1].parse::<i32>().is_ok() || f.first().is_some_and(|x| x.parse::<i32>().is_ok()))
+        .collect()
+}
+
+#[test]
+fn plain_segments_of_the_c_library_and_ipcmk_are_listed_like_ipcs() {
+    if !isolated("plain_segments_of_the_c_library_and_ipcmk_are_listed_like_ipcs") {
+        return;
+    }
+    // The C library's shmget, and one attachment so that nattch is not 0.
+    // SAFETY: plain libc calls on a segment this test owns.
+    let (c_id, c_map) = unsafe {
+        let id = libc::shmget(key(20).as_raw(), 10_000, libc::IPC_CREAT | libc::IPC_EXCL | 0o640);
+        assert!(id >= 0);
+        let map = libc::shmat(id, std::ptr::null(), 0);
+        assert_ne!(map as isize, -1);
+        (id, map)
+    };
+    let out = Command::new("ipcmk")
+        .args(["-M", "8192", "-p", "0644"])
+        .output()
+        .unwrap();
+    let mk_id: i32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let list = json(&["list", "--json"]);
+    let objects = list["objects"].as_array().unwrap();
+    let rows = ipcs(&[]);
+    let pids = ipcs(&["-p"]);
+    let mut text_rows = 0;
+    let (_, text, _) = shmfusion(&["list"]);
+    for id in [c_id, mk_id] {
+        let o = objects.iter().find(|o| o["id"] == id).expect("listed");
+        assert!(o["shmfusion"].is_null());
+        assert!(o["note"].as_str().unwrap().contains("not a shmfusion object"), "{o}");
+        let row = rows.iter().find(|r| r[1] == id.to_string()).expect("in ipcs -m");
+        // key, perms, bytes, nattch as ipcs prints them.
+        assert_eq!(row[0], o["key"].as_str().unwrap());
+        assert_eq!(row[3], o["mode"].as_str().unwrap());
+        assert_eq!(row[4], o["size"].to_string());
+        assert_eq!(row[5], o["attach_count"].to_string());
+        let p = pids.iter().find(|r| r[0] == id.to_string()).expect("in ipcs -m -p");
+        assert_eq!(p[2], o["creator"]["pid"].to_string());
+        // The text table has a row with the same id, key, mode and size.
+        let line = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.get(1) == Some(&id.to_string().as_str()))
+            .expect("in the text list");
+        assert_eq!(
+            (line[0], line[3], line[4]),
+            (row[0].as_str(), row[3].as_str(), row[4].as_str())
+        );
+        text_rows += 1;
+    }
+    assert_eq!(text_rows, 2);
+    assert_eq!(objects.iter().find(|o| o["id"] == c_id).unwrap()["mode"], "640");
+    assert_eq!(
+        objects.iter().find(|o| o["id"] == mk_id).unwrap()["creator"]["alive"],
+        false
+    );
+    let inspect = json(&["inspect", &c_id.to_string(), "--json"]);
+    assert!(inspect["header"].is_null() && inspect["samples"].as_array().unwrap().is_empty());
+    // SAFETY: detaching the attachment made above.
+    unsafe { libc::shmdt(c_map) };
+}
+
+#[test]
+fn the_schema_rejects_what_it_does_not_describe() {
+    let good = r#"{"schema_version": 1, "objects": []}"#;
+    assert_eq!(schema_errors(good), None);
+    for bad in [
+        r#"{"schema_version": 2, "objects": []}"#,
+        r#"{"schema_version": 1, "objects": [{"source": "sysv", "id": 1}]}"#,
+        r#"{"schema_version": 1, "dry_run": true, "verdicts": [{"source": "posix", "name": "/x", "remove": true, "rule": "maybe", "reason": "", "removed": null}]}"#,
+    ] {
+        assert!(schema_errors(bad).is_some(), "accepted {bad}");
+    }
+}
+
+#[test]
+#[ignore = "needs $SHMFUSION_CLI_STATIC, the static aarch64 build: `cargo xtask test --suite cli` makes it"]
+fn static_aarch64_build_lists_under_qemu() {
+    if !isolated("static_aarch64_build_lists_under_qemu") {
+        return;
+    }
+    let bin = std::env::var("SHMFUSION_CLI_STATIC").expect("SHMFUSION_CLI_STATIC: the static aarch64 shmfusion");
+    let ring = sysv::create::<BroadcastRing<Stamped<ImuSample>, 64>>(key(30), &ObjectOptions::new()).unwrap();
+    let mut w = ring.get().writer().unwrap();
+    for i in 0..10 {
+        w.publish_one(&imu(i));
+    }
+    let slot = fd::posix::create::<Latest<Quaternion>>(c"/static-slot", &ObjectOptions::new()).unwrap();
+    slot.get().writer().unwrap().write(&Quaternion::IDENTITY);
+    let out = Command::new("qemu-aarch64-static")
+        .args([bin.as_str(), "list", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    if let Some(e) = schema_errors(&text) {
+        panic!("aarch64 list --json does not match the schema:\n{e}\n{text}");
+    }
+    let list: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let objects = list["objects"].as_array().unwrap();
+    let o = objects
+        .iter()
+        .find(|o| o["id"] == ring.region().id().as_raw())
+        .expect("ring listed");
+    assert_eq!(o["shmfusion"]["kind"], "broadcast-ring");
+    assert_eq!(o["shmfusion"]["element_type"], "stamped-imu");
+    assert_eq!(o["shmfusion"]["written"], 10);
+    let p = objects
+        .iter()
+        .find(|o| o["name"] == "/static-slot")
+        .expect("slot listed");
+    assert_eq!(p["shmfusion"]["kind"], "latest");
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::proc;
 use crate::report::Counts;
+use crate::setup;
 use crate::suites::{self, CARGO_TIMEOUT, Ctx, HOST, excerpt, say};
 
 const WHO: &str = "host";
@@ -29,6 +30,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "lint", x86_64: false, run: lint },
     Suite { name: "xtask", x86_64: false, run: xtask },
     Suite { name: "python", x86_64: false, run: crate::python::run },
+    Suite { name: "cli", x86_64: true, run: cli },
 ];
 
 /// The loom models of src/buffer, in a target dir of their own: `--cfg loom` would otherwise
@@ -208,4 +210,85 @@ fn xtask(ctx: &Ctx) -> Counts {
     let mut cmd = Command::new(&ctx.cargo);
     cmd.current_dir(&ctx.root).args(["test", "-p", "xtask"]);
     tests_ran(suites::cargo_test(WHO, "xtask", &mut cmd), "xtask")
+}
+
+/// The target of the tool's static build: a board needs no matching C library to run it.
+pub const CLI_STATIC_TARGET: &str = "aarch64-unknown-linux-musl";
+
+/// The `shmfusion` tool: its static aarch64 build (ELF check), then its tests with the venv's Python (MCAP
+/// readers, JSON Schema), including the ignored ones that need the static build and run it under qemu-user.
+fn cli(ctx: &Ctx) -> Counts {
+    let python = crate::python::python(&ctx.root);
+    let mut c = Counts::default();
+    let static_bin = match cli_static(ctx) {
+        Ok(bin) => {
+            c.add(Counts::PASS);
+            Some(bin)
+        }
+        Err(why) => {
+            say(WHO, "cli static", Counts::FAIL, 0.0, &why);
+            c.add(Counts::FAIL);
+            None
+        }
+    };
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args(["test", "-p", "shmfusion-cli", "--no-fail-fast"])
+        .args(&ctx.test_args)
+        .args(["--", "--include-ignored"])
+        .env("SHMFUSION_PYTHON", &python);
+    if let Some(bin) = &static_bin {
+        cmd.env("SHMFUSION_CLI_STATIC", bin);
+    }
+    c.add(tests_ran(suites::cargo_test(WHO, "cli", &mut cmd), "cli"));
+    c
+}
+
+/// Builds the tool for `CLI_STATIC_TARGET`, linked by rust-lld against the toolchain's self-contained musl, and
+/// proves the result static: an aarch64 executable without an interpreter or needed libraries.
+fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
+    let t0 = Instant::now();
+    let var = format!(
+        "CARGO_TARGET_{}_LINKER",
+        CLI_STATIC_TARGET.to_uppercase().replace('-', "_")
+    );
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args([
+            "build",
+            "-p",
+            "shmfusion-cli",
+            "--release",
+            "--target",
+            CLI_STATIC_TARGET,
+        ])
+        .env(var, "rust-lld");
+    let out = proc::run(&mut cmd, CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.success() {
+        return Err(format!(
+            "{}\ncargo build: {}",
+            excerpt(&out.text),
+            out.describe(CARGO_TIMEOUT)
+        ));
+    }
+    let bin = ctx.target_dir.join(CLI_STATIC_TARGET).join("release/shmfusion");
+    let data = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
+    let e = crate::elf::parse(&data)?;
+    let mut problems = Vec::new();
+    if e.machine != crate::elf::EM_AARCH64 {
+        problems.push(format!("ELF machine {} is not aarch64", e.machine));
+    }
+    if e.has_interp || !e.needed.is_empty() {
+        problems.push(format!("dynamic: interpreter {}, needs {:?}", e.has_interp, e.needed));
+    }
+    if !problems.is_empty() {
+        return Err(problems.join("\n"));
+    }
+    println!(
+        "[{WHO}] cli static: {} ({} KiB, static, {:.1} s)",
+        bin.display(),
+        data.len() / 1024,
+        t0.elapsed().as_secs_f64()
+    );
+    Ok(bin)
 }

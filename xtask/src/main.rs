@@ -29,13 +29,14 @@ target: `lib` (cargo test), `user` (static programs natively or under qemu-user)
 (static programs as /init on a real Linux kernel under qemu-system) and `static` (ELF checks);
 then, once on this machine, the host suites: `loom` (loom models, release), `miri` (buffer tests
 under Miri, nightly), `abi-mix` (examples/object_peer: an x86_64 and an i686 build open each
-other's object), `lint` (cargo fmt --check, clippy -D warnings), `xtask` (its own tests) and
-`python` (the extension's wheel built with maturin, pytest against a Rust peer, in .cache/pyvenv).
+other's object), `lint` (cargo fmt --check, clippy -D warnings), `xtask` (its own tests),
+`python` (the extension's wheel built with maturin, pytest against a Rust peer, in .cache/pyvenv) and `cli`
+(the shmfusion tool's tests with Python readers from the same venv, its static aarch64 musl build under qemu-user).
 
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
   --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
-                 static), loom, miri, abi-mix, lint, xtask or python; by default all, with the host
+                 static), loom, miri, abi-mix, lint, xtask, python or cli; by default all, with the host
                  suites left out when --target excludes x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
   --no-setup     skip the setup steps
@@ -202,8 +203,13 @@ fn run(o: &Options) -> bool {
             step("nightly toolchain", &mut problems, setup::nightly);
         }
         step("debian packages", &mut problems, setup::apt_packages);
-        if o.host.contains(&"python") {
-            step("python venv", &mut problems, || python::setup(&root));
+        if o.host.contains(&"cli") {
+            step("cli target", &mut problems, || {
+                setup::rust_targets(&[host::CLI_STATIC_TARGET])
+            });
+        }
+        if o.host.contains(&"python") || o.host.contains(&"cli") {
+            step("python venv", &mut problems, || python::setup(&root, &o.host));
         }
     }
     if o.kernel {
@@ -379,9 +385,9 @@ mod tests {
     fn host_suites_run_by_default_unless_the_targets_leave_out_the_host() {
         assert_eq!(
             parsed("test").host,
-            ["loom", "miri", "abi-mix", "lint", "xtask", "python"]
+            ["loom", "miri", "abi-mix", "lint", "xtask", "python", "cli"]
         );
-        assert_eq!(parsed("test --target x86").host.len(), 6);
+        assert_eq!(parsed("test --target x86").host.len(), 7);
         assert!(parsed("test --target armv7").host.is_empty());
         let o = parsed("test --target armv7 --suite miri");
         assert_eq!((o.host, o.lib), (vec!["miri"], false));

@@ -11,10 +11,21 @@ use crate::report::Counts;
 use crate::suites::{self, CARGO_TIMEOUT, Ctx, say};
 
 const WHO: &str = "host";
-/// The packages the suite needs in the venv (maturin builds the wheel).
-const PACKAGES: &[&str] = &["maturin>=1.5,<2", "numpy", "gymnasium>=1.0", "pytest"];
-/// What the venv must be able to import for the setup step to skip the install.
-const PROBE: &str = "import maturin, numpy, gymnasium, pytest";
+/// The one venv of the test command and what each host suite needs in it: pip requirements, and the imports
+/// that prove them installed. `python`: maturin builds the wheel, pytest runs the tests; `cli`: readers nobody
+/// here wrote for the tool's MCAP recordings and its JSON Schema.
+const SUITE_PACKAGES: &[(&str, &[&str], &str)] = &[
+    (
+        "python",
+        &["maturin>=1.5,<2", "numpy", "gymnasium>=1.0", "pytest"],
+        "import maturin, numpy, gymnasium, pytest",
+    ),
+    (
+        "cli",
+        &["mcap", "mcap-ros2-support", "jsonschema"],
+        "import mcap, mcap_ros2, jsonschema",
+    ),
+];
 const PYTEST_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The venv: `.cache/pyvenv` in the repository.
@@ -22,28 +33,45 @@ pub fn venv(root: &Path) -> PathBuf {
     root.join(".cache/pyvenv")
 }
 
-/// Setup: creates the venv and installs the packages, unless it already imports them.
-pub fn setup(root: &Path) -> Result<String, String> {
+/// The venv's interpreter.
+pub fn python(root: &Path) -> PathBuf {
+    venv(root).join("bin/python")
+}
+
+/// Setup: creates the venv if it has none, and installs the packages of the selected `suites` that it cannot
+/// import yet.
+pub fn setup(root: &Path, suites: &[&str]) -> Result<String, String> {
     let dir = venv(root);
-    let python = dir.join("bin/python");
-    if proc::query(python.to_str().unwrap_or_default(), &["-c", PROBE]).is_some() {
+    let python = python(root);
+    let imports = |probe: &str| proc::query(python.to_str().unwrap_or_default(), &["-c", probe]).is_some();
+    let mut done = Vec::new();
+    if !imports("import sys") {
+        let system = ["python3", "python"]
+            .into_iter()
+            .find(|p| proc::query(p, &["-c", "import sys; assert sys.version_info >= (3, 11)"]).is_some())
+            .ok_or("no python3 >= 3.11 on PATH")?;
+        checked(
+            Command::new(system).args(["-m", "venv", "--clear"]).arg(&dir),
+            "python -m venv",
+        )?;
+        done.push(format!("{} created", dir.display()));
+    }
+    for (suite, packages, probe) in SUITE_PACKAGES {
+        if !suites.contains(suite) || imports(probe) {
+            continue;
+        }
+        checked(
+            Command::new(&python)
+                .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+                .args(*packages),
+            "pip install",
+        )?;
+        done.push(format!("installed {} for {suite}", packages.join(" ")));
+    }
+    if done.is_empty() {
         return Ok(format!("{} ready", dir.display()));
     }
-    let system = ["python3", "python"]
-        .into_iter()
-        .find(|p| proc::query(p, &["-c", "import sys; assert sys.version_info >= (3, 11)"]).is_some())
-        .ok_or("no python3 >= 3.11 on PATH")?;
-    checked(
-        Command::new(system).args(["-m", "venv", "--clear"]).arg(&dir),
-        "python -m venv",
-    )?;
-    checked(
-        Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
-            .args(PACKAGES),
-        "pip install",
-    )?;
-    Ok(format!("{} created with {}", dir.display(), PACKAGES.join(" ")))
+    Ok(done.join(", "))
 }
 
 fn checked(cmd: &mut Command, what: &str) -> Result<(), String> {
@@ -65,7 +93,7 @@ pub fn run(ctx: &Ctx) -> Counts {
         say(WHO, "python", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
         Counts::FAIL
     };
-    let python = venv(&ctx.root).join("bin/python");
+    let python = python(&ctx.root);
     if !python.exists() {
         return fail(format!("no venv at {} (the setup step makes it)", python.display()));
     }

@@ -67,6 +67,20 @@ const PACKAGES: &[Pkg] = &[
         name: "cpio",
         backports: false,
     },
+    // The `cli` suite: `watch` runs in tmux, plain segments come from `ipcmk` and are compared with `ipcs -m`,
+    // and Python readers check the tool's MCAP and JSON output (in the venv: see `python::setup`).
+    Pkg {
+        name: "tmux",
+        backports: false,
+    },
+    Pkg {
+        name: "util-linux",
+        backports: false,
+    },
+    Pkg {
+        name: "python3-venv",
+        backports: false,
+    },
 ];
 
 /// Rust targets of the active toolchain.
