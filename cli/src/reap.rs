@@ -1,5 +1,6 @@
-//! What may be removed: the core's [`verdict`](shmfusion::object::verdict) decides for every object, with its
-//! reason; this module only gathers the evidence (for POSIX objects: `fstat` and who maps them) and acts.
+//! What may be removed: the core's [`judge_evidence`](shmfusion::object::judge_evidence) decides for every
+//! object, with its reason; this module only gathers the evidence (for POSIX objects: `fstat` and who maps them)
+//! and acts.
 
 use serde::Serialize;
 use shmfusion::object::{self, Evidence, Verdict as Decision};
@@ -14,7 +15,7 @@ pub struct Verdict {
     pub location: Location,
     /// Whether it is provably abandoned and the caller's: `reap --yes` and `rm` remove exactly these.
     pub remove: bool,
-    /// The core's rule (`abandoned`, `unfinished`, `attached`, `creator-alive`, ...: see the schema).
+    /// The core's rule (`abandoned`, `attached`, `creator-alive`, ...: see the schema).
     pub rule: &'static str,
     pub reason: String,
     /// Set after an attempt: whether the removal happened.
@@ -84,7 +85,7 @@ fn sysv_location(id: ShmId, key: i32) -> Location {
 fn sysv(id: ShmId, uid: u32, act: bool) -> Option<Verdict> {
     let seen = object::inspect(id).ok()?;
     let location = sysv_location(id, seen.stat.key.as_raw());
-    let decision = object::verdict(&Evidence::of_segment(&seen), &[uid]);
+    let decision = object::judge_evidence(&Evidence::of_segment(&seen), &[uid]);
     let mut v = Verdict::new(location.clone(), decision);
     if act && decision.removable() {
         match object::remove_if_abandoned(&seen, &[uid]) {
@@ -104,10 +105,10 @@ fn sysv(id: ShmId, uid: u32, act: bool) -> Option<Verdict> {
 /// Judges (and with `act`, removes) one POSIX object, judging it again right before unlinking it.
 fn posix(name: &str, uid: u32, act: bool) -> Option<Verdict> {
     let location = Location::Posix { name: name.to_owned() };
-    let decision = object::verdict(&posix_evidence(name)?, &[uid]);
+    let decision = object::judge_evidence(&posix_evidence(name)?, &[uid]);
     let mut v = Verdict::new(location.clone(), decision);
     if act && decision.removable() {
-        let again = posix_evidence(name).map(|e| object::verdict(&e, &[uid]));
+        let again = posix_evidence(name).map(|e| object::judge_evidence(&e, &[uid]));
         if again != Some(decision) {
             v = Verdict::new(location, Decision::Changed);
             v.removed = Some(false);
