@@ -11,7 +11,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use shmfusion::buffer::{BroadcastRing, Latest};
-use shmfusion::fusion::{ImuSample, Quaternion, SampleHeader, Stamped, Timestamp, Vector3};
+use shmfusion::fusion::{ImuSample, MagSample, Quaternion, SampleHeader, Stamped, Timestamp, Vector3};
 use shmfusion::object::{ObjectOptions, fd, sysv};
 use shmfusion::shm::Key;
 
@@ -567,4 +567,202 @@ fn static_aarch64_build_lists_under_qemu() {
         .find(|o| o["name"] == "/static-slot")
         .expect("slot listed");
     assert_eq!(p["shmfusion"]["kind"], "latest");
+}
+
+/// A publisher in a forked child: takes the writer role of the ring at `k` and publishes `n`-th samples at `hz`
+/// (absolute deadlines, so the rate holds on a busy machine) until killed. Returns its pid.
+fn publisher<T: shmfusion::object::SharedState + BroadcastPublish>(k: Key, hz: u64) -> i32 {
+    // SAFETY: the child only makes system calls (the core's allocation-free open, publish, nanosleep) and never
+    // returns into the test harness.
+    unsafe {
+        let pid = libc::fork();
+        assert!(pid >= 0);
+        if pid == 0 {
+            let Ok(ring) = sysv::open::<T>(k, &ObjectOptions::new()) else {
+                libc::_exit(1)
+            };
+            T::publish_forever(&ring, hz);
+        }
+        pid
+    }
+}
+
+/// Rings a test publisher can fill.
+trait BroadcastPublish: shmfusion::object::SharedState + Sized {
+    fn publish_forever(ring: &sysv::SysvShared<Self>, hz: u64) -> !;
+}
+
+fn tick(next: &mut libc::timespec, hz: u64) {
+    next.tv_nsec += (1_000_000_000 / hz) as libc::c_long;
+    if next.tv_nsec >= 1_000_000_000 {
+        next.tv_nsec -= 1_000_000_000;
+        next.tv_sec += 1;
+    }
+    // SAFETY: sleeps until an absolute CLOCK_MONOTONIC time given by a valid timespec.
+    unsafe { libc::clock_nanosleep(libc::CLOCK_MONOTONIC, libc::TIMER_ABSTIME, next, std::ptr::null_mut()) };
+}
+
+fn monotonic() -> libc::timespec {
+    let mut t = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime fills the timespec passed.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
+    t
+}
+
+impl BroadcastPublish for BroadcastRing<Stamped<ImuSample>, 256> {
+    fn publish_forever(ring: &sysv::SysvShared<Self>, hz: u64) -> ! {
+        let Ok(mut w) = ring.get().writer() else {
+            // SAFETY: ends the forked child without returning into the test harness.
+            unsafe { libc::_exit(2) }
+        };
+        let mut next = monotonic();
+        for i in 0.. {
+            w.publish_one(&imu(i));
+            tick(&mut next, hz);
+        }
+        unreachable!()
+    }
+}
+
+impl BroadcastPublish for BroadcastRing<Stamped<MagSample>, 256> {
+    fn publish_forever(ring: &sysv::SysvShared<Self>, hz: u64) -> ! {
+        let Ok(mut w) = ring.get().writer() else {
+            // SAFETY: ends the forked child without returning into the test harness.
+            unsafe { libc::_exit(2) }
+        };
+        let mut next = monotonic();
+        for i in 0.. {
+            let header = SampleHeader::new(2, i, Timestamp::from_nanos(1 + i));
+            w.publish_one(&Stamped::new(header, MagSample::new(Vector3::new(21.5, -3.25, 40.0))));
+            tick(&mut next, hz);
+        }
+        unreachable!()
+    }
+}
+
+/// The watch screen's row for `channel`: channel, kind, type, rate, lag, writer pid, liveness, fill, written.
+fn watch_row(screen: &str, channel: &str) -> Vec<String> {
+    screen
+        .lines()
+        .find(|l| l.contains(channel))
+        .unwrap_or_else(|| panic!("{channel} not on the screen:\n{screen}"))
+        .replace('│', " ")
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn watch_in_tmux_shows_rates_and_follows_a_dying_writer() {
+    if !isolated("watch_in_tmux_shows_rates_and_follows_a_dying_writer") {
+        return;
+    }
+    type Imu = BroadcastRing<Stamped<ImuSample>, 256>;
+    type Mag = BroadcastRing<Stamped<MagSample>, 256>;
+    let (fast_key, slow_key) = (key(40), key(41));
+    let fast = sysv::create::<Imu>(fast_key, &ObjectOptions::new()).unwrap();
+    let slow = sysv::create::<Mag>(slow_key, &ObjectOptions::new()).unwrap();
+    let socket = std::env::temp_dir().join(format!("shmfusion-watch-{}.sock", std::process::id()));
+    let fast_pid = publisher::<Imu>(fast_key, 200);
+    let slow_pid = publisher::<Mag>(slow_key, 50);
+    let _cleanup = Cleanup {
+        socket: socket.clone(),
+        pids: vec![fast_pid, slow_pid],
+    };
+    let tmux = |args: &[&str]| {
+        let out = Command::new("tmux").arg("-S").arg(&socket).args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let watch = format!("{} watch --interval-ms 200", env!("CARGO_BIN_EXE_shmfusion"));
+    tmux(&["new-session", "-d", "-x", "150", "-y", "40", &watch]);
+    // The real rates, over the last two seconds before the screen is read (watch averages over two seconds).
+    std::thread::sleep(Duration::from_millis(1500));
+    let (t0, f0, s0) = (Instant::now(), fast.get().tail(), slow.get().tail());
+    std::thread::sleep(Duration::from_secs(2));
+    let screen = tmux(&["capture-pane", "-p"]);
+    let secs = t0.elapsed().as_secs_f64();
+    let real = [
+        (fast.get().tail() - f0) as f64 / secs,
+        (slow.get().tail() - s0) as f64 / secs,
+    ];
+    let names = [
+        format!("0x{:08x}", fast_key.as_raw() as u32),
+        format!("0x{:08x}", slow_key.as_raw() as u32),
+    ];
+    for ((name, real), (ty, pid)) in names
+        .iter()
+        .zip(real)
+        .zip([("stamped-imu", fast_pid), ("stamped-mag", slow_pid)])
+    {
+        let row = watch_row(&screen, name);
+        assert_eq!((row[1].as_str(), row[2].as_str()), ("broadcast-ring", ty), "{screen}");
+        let shown: f64 = row[3].parse().unwrap();
+        assert!(
+            (shown - real).abs() <= 0.1 * real,
+            "{name}: watch shows {shown} Hz, real {real:.1} Hz\n{screen}"
+        );
+        assert_eq!(
+            (row[5].as_str(), row[6].as_str()),
+            (pid.to_string().as_str(), "alive"),
+            "{screen}"
+        );
+    }
+    // The publishers ran at about the rates asked for.
+    assert!(
+        (real[0] - 200.0).abs() < 20.0 && (real[1] - 50.0).abs() < 5.0,
+        "{real:?}"
+    );
+    // Selecting the second channel shows its latest sample.
+    tmux(&["send-keys", "Down"]);
+    std::thread::sleep(Duration::from_millis(600));
+    let screen = tmux(&["capture-pane", "-p"]);
+    assert!(screen.contains("\"field\":[21.5,-3.25,40.0]"), "{screen}");
+
+    // SIGKILL the slow writer: the screen follows.
+    // SAFETY: kill and waitpid of the child this test forked.
+    unsafe {
+        libc::kill(slow_pid, libc::SIGKILL);
+        libc::waitpid(slow_pid, std::ptr::null_mut(), 0);
+    }
+    std::thread::sleep(Duration::from_millis(1500));
+    let screen = tmux(&["capture-pane", "-p"]);
+    let row = watch_row(&screen, &names[1]);
+    assert_eq!(
+        (row[5].as_str(), row[6].as_str()),
+        (slow_pid.to_string().as_str(), "DEAD"),
+        "{screen}"
+    );
+    let row = watch_row(&screen, &names[0]);
+    assert_eq!(row[6], "alive", "{screen}");
+    tmux(&["send-keys", "q"]);
+}
+
+/// Ends what the watch test started, also when it fails: its tmux server (by its own socket) and its publishers
+/// (by pid).
+struct Cleanup {
+    socket: std::path::PathBuf,
+    pids: Vec<i32>,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .arg("-S")
+            .arg(&self.socket)
+            .arg("kill-server")
+            .output();
+        let _ = std::fs::remove_file(&self.socket);
+        for &pid in &self.pids {
+            // SAFETY: kill and waitpid of children this test forked (an already reaped one gives ESRCH/ECHILD).
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+        }
+    }
 }

@@ -1,5 +1,6 @@
 //! Host-only suites: loom models, Miri, a 64-bit and a 32-bit program sharing one object,
-//! lints, and xtask's own tests. They run once, on this machine, and fill the `host` row.
+//! lints, xtask's own tests, the Python extension and the shmfusion tool. They run once, on
+//! this machine, and fill the `host` row.
 
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
@@ -7,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::proc;
 use crate::report::Counts;
-use crate::setup;
 use crate::suites::{self, CARGO_TIMEOUT, Ctx, HOST, excerpt, say};
 
 const WHO: &str = "host";
