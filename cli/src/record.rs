@@ -47,7 +47,13 @@ struct Channel {
     next: u64,
     written: u64,
     lost: u64,
+    /// The shmfusion channel id of the samples (their `SampleHeader::channel`), once one was recorded.
+    channel: Option<u32>,
 }
+
+/// The MCAP metadata record that maps each topic to the shmfusion channel id of its samples, which ROS 2
+/// messages have no field for; `play` gives the samples their id back from it.
+const CHANNELS_METADATA: &str = "shmfusion.channels";
 
 pub fn record(specs: &[String], output: &std::path::Path, duration: Option<f64>) -> Result<(), Failure> {
     let mut channels = Vec::new();
@@ -81,6 +87,7 @@ pub fn record(specs: &[String], output: &std::path::Path, duration: Option<f64>)
             next: written,
             written,
             lost: 0,
+            channel: None,
         });
     }
     let file = std::fs::File::create(output).map_err(|e| Failure::runtime(format!("{}: {e}", output.display())))?;
@@ -134,6 +141,9 @@ pub fn record(specs: &[String], output: &std::path::Path, duration: Option<f64>)
                 let log_time = now_ns();
                 let stamp = c.element.header(&buf).map_or(log_time, |h| h.stamp.as_nanos());
                 let sequence = c.element.header(&buf).map_or(c.next, |h| h.seq) as u32;
+                if let Some(h) = c.element.header(&buf) {
+                    c.channel.get_or_insert(h.channel);
+                }
                 let frame = c.topic.trim_start_matches('/');
                 let data = c.element.to_ros(&buf, frame, stamp);
                 let header = MessageHeader {
@@ -157,6 +167,16 @@ pub fn record(specs: &[String], output: &std::path::Path, duration: Option<f64>)
             std::thread::sleep(Duration::from_micros(500));
         }
     }
+    let ids = channels
+        .iter()
+        .filter_map(|c| Some((c.topic.clone(), c.channel?.to_string())))
+        .collect();
+    writer
+        .write_metadata(&mcap::records::Metadata {
+            name: CHANNELS_METADATA.to_owned(),
+            metadata: ids,
+        })
+        .map_err(|e| Failure::runtime(format!("mcap: {e}")))?;
     writer.finish().map_err(|e| Failure::runtime(format!("mcap: {e}")))?;
     for (c, n) in channels.iter().zip(&counts) {
         eprintln!(
@@ -222,6 +242,16 @@ pub fn play(input: &std::path::Path, speed: f64, key_base: Option<u32>, linger: 
     let summary = mcap::Summary::read(&data)
         .map_err(|e| Failure::runtime(format!("mcap: {e}")))?
         .ok_or_else(|| Failure::runtime("mcap file has no summary".into()))?;
+    // Channel ids by topic, where the recording has them (samples without become channel 0).
+    let mut ids = BTreeMap::new();
+    for index in summary.metadata_indexes.iter().filter(|i| i.name == CHANNELS_METADATA) {
+        let m = mcap::read::metadata(&data, index).map_err(|e| Failure::runtime(format!("mcap: {e}")))?;
+        ids.extend(
+            m.metadata
+                .into_iter()
+                .filter_map(|(t, id)| Some((t, id.parse::<u32>().ok()?))),
+        );
+    }
     let mut rings: BTreeMap<u16, (SampleType, PlayRing)> = BTreeMap::new();
     let options = ObjectOptions::new();
     for (i, (id, channel)) in summary.channels.iter().enumerate() {
@@ -285,7 +315,8 @@ pub fn play(input: &std::path::Path, speed: f64, key_base: Option<u32>, linger: 
         if let Some(wait) = due.checked_sub(start.elapsed()) {
             std::thread::sleep(wait);
         }
-        let (_, bytes) = crate::samples::from_ros(*sample, &message.data, u64::from(message.sequence), 0)
+        let channel = ids.get(&message.channel.topic).copied().unwrap_or(0);
+        let (_, bytes) = crate::samples::from_ros(*sample, &message.data, u64::from(message.sequence), channel)
             .map_err(|e| Failure::runtime(format!("{}: {e}", message.channel.topic)))?;
         writer.publish(&bytes);
         count += 1;

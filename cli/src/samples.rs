@@ -214,7 +214,12 @@ impl Element {
                     },
                     latitude: s.latitude_deg,
                     longitude: s.longitude_deg,
-                    altitude: s.altitude_m,
+                    // NavSatFix has no 2-D/3-D distinction; its way of saying "no altitude" is a quiet NaN.
+                    altitude: if s.fix_type == GnssFix::FIX_2D {
+                        f64::NAN
+                    } else {
+                        s.altitude_m
+                    },
                     position_covariance,
                     position_covariance_type: msg::NavSatFix::COVARIANCE_TYPE_DIAGONAL_KNOWN,
                 }
@@ -237,7 +242,7 @@ impl Element {
     }
 }
 
-/// shmfusion magnetometer samples are in µT; ROS 2 `MagneticField` is in tesla.
+/// shmfusion magnetometer samples are in µT ([`MagSample::field`]); ROS 2 `MagneticField` is in tesla.
 const MICROTESLA: f64 = 1e-6;
 
 fn vec3(v: Vector3) -> [f32; 3] {
@@ -256,8 +261,10 @@ fn from_ros_vec(v: &msg::Vector3, scale: f64) -> Vector3 {
     Vector3::new((v.x / scale) as f32, (v.y / scale) as f32, (v.z / scale) as f32)
 }
 
-/// A recorded ROS 2 message back as a stamped shmfusion sample (the inverse of [`Element::to_ros`] for the
-/// fields a sample has; a GNSS fix comes back as a 3-D fix with its satellites count unknown (0)).
+/// A recorded ROS 2 message back as a stamped shmfusion sample: the inverse of [`Element::to_ros`] for every field
+/// the ROS message carries. What `NavSatFix` cannot carry is lost: a GNSS fix's satellite count (played back as
+/// 0) and a 2-D fix's altitude (NaN in the message, which is how a 2-D fix is told from a 3-D one); a fix type
+/// other than no fix, 2-D or 3-D comes back as 3-D. Magnetometer fields go from µT to tesla and back.
 pub fn from_ros(sample: SampleType, cdr: &[u8], seq: u64, channel: u32) -> Result<(Timestamp, Vec<u8>), String> {
     let err = |e: shmfusion_ros2::cdr::DecodeError| e.to_string();
     let head = |h: &Header| SampleHeader::new(channel, seq, Timestamp::from_nanos(h.stamp.as_nanos()));
@@ -283,8 +290,10 @@ pub fn from_ros(sample: SampleType, cdr: &[u8], seq: u64, channel: u32) -> Resul
                 altitude_m: m.altitude,
                 horizontal_accuracy_m: m.position_covariance[0].sqrt() as f32,
                 vertical_accuracy_m: m.position_covariance[8].sqrt() as f32,
-                fix_type: if m.status.status < 0 {
+                fix_type: if m.status.status < NavSatStatus::STATUS_FIX {
                     GnssFix::NO_FIX
+                } else if m.altitude.is_nan() {
+                    GnssFix::FIX_2D
                 } else {
                     GnssFix::FIX_3D
                 },
@@ -360,7 +369,51 @@ mod tests {
             sample: SampleType::Mag,
             stamped: true,
         };
-        let (_, bytes) = from_ros(SampleType::Mag, &e.to_ros(bytemuck::bytes_of(&mag), "mag", 0), 7, 3).unwrap();
+        let cdr = e.to_ros(bytemuck::bytes_of(&mag), "mag", 0);
+        assert_eq!(
+            msg::MagneticField::decode(&cdr).unwrap().magnetic_field.x,
+            f64::from(21.5f32) * 1e-6
+        );
+        let (_, bytes) = from_ros(SampleType::Mag, &cdr, 7, 3).unwrap();
         assert_eq!(bytes, bytemuck::bytes_of(&mag));
+    }
+
+    #[test]
+    fn gnss_fix_types_survive_and_satellites_do_not() {
+        let h = SampleHeader::new(4, 9, Timestamp::from_nanos(5_000_000_000));
+        let e = Element {
+            sample: SampleType::Gnss,
+            stamped: true,
+        };
+        for fix_type in [GnssFix::NO_FIX, GnssFix::FIX_2D, GnssFix::FIX_3D] {
+            let fix = GnssFix {
+                latitude_deg: 48.1,
+                longitude_deg: 11.5,
+                altitude_m: 520.0,
+                horizontal_accuracy_m: 1.5,
+                vertical_accuracy_m: 3.0,
+                fix_type,
+                satellites: 11,
+            };
+            let cdr = e.to_ros(bytemuck::bytes_of(&Stamped::new(h, fix)), "gnss", 0);
+            let (_, bytes) = from_ros(SampleType::Gnss, &cdr, 9, 4).unwrap();
+            let back: Stamped<GnssFix> = bytemuck::pod_read_unaligned(&bytes);
+            assert_eq!(back.header, h);
+            assert_eq!(back.payload.fix_type, fix_type);
+            assert_eq!(back.payload.satellites, 0);
+            assert_eq!(
+                (
+                    back.payload.latitude_deg,
+                    back.payload.horizontal_accuracy_m,
+                    back.payload.vertical_accuracy_m
+                ),
+                (48.1, 1.5, 3.0)
+            );
+            if fix_type == GnssFix::FIX_2D {
+                assert!(back.payload.altitude_m.is_nan());
+            } else {
+                assert_eq!(back.payload.altitude_m, 520.0);
+            }
+        }
     }
 }

@@ -191,32 +191,17 @@ fn python() -> String {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/pyvenv/bin/python").to_owned())
 }
 
-#[test]
-fn record_to_mcap_read_by_python_and_play_back() {
-    if !isolated("record_to_mcap_read_by_python_and_play_back") {
-        return;
-    }
-    let ring = sysv::create::<BroadcastRing<Stamped<ImuSample>, 1024>>(key(2), &ObjectOptions::new()).unwrap();
-    let dir = std::env::temp_dir().join(format!("shmfusion-rec-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("run.mcap");
-    let target = format!("/imu=id:{}", ring.region().id().as_raw());
-    let mut recorder = Command::new(env!("CARGO_BIN_EXE_shmfusion"))
-        .args(["record", &target, "-o", file.to_str().unwrap(), "--duration", "1.5"])
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
-    let mut w = ring.get().writer().unwrap();
-    let start = Instant::now();
-    for i in 0..200 {
-        w.publish_one(&imu(i));
-        while start.elapsed() < Duration::from_millis(2 * (i + 1)) {
-            std::thread::sleep(Duration::from_micros(200));
-        }
-    }
-    assert!(recorder.wait().unwrap().success());
+fn mag(i: u64) -> Stamped<MagSample> {
+    let f = i as f32;
+    Stamped::new(
+        SampleHeader::new(2, i, Timestamp::from_nanos(1_000_000_000 + i * 20_000_000)),
+        MagSample::new(Vector3::new(21.5 + 0.01 * f, -3.25, 40.0)),
+    )
+}
 
-    let script = r#"
+/// What the Python readers print about a recording: channels, and per message the MCAP times and the decoded
+/// ROS 2 fields.
+const PY_READER: &str = r#"
 import sys, json
 from mcap.reader import make_reader
 from mcap_ros2.decoder import DecoderFactory
@@ -226,24 +211,86 @@ with open(sys.argv[1], "rb") as f:
     channels = sorted((c.topic, summary.schemas[c.schema_id].name, c.message_encoding) for c in summary.channels.values())
     out = {"channels": channels, "messages": []}
     for schema, channel, message, ros in reader.iter_decoded_messages():
-        out["messages"].append({"log": message.log_time, "pub": message.publish_time, "seq": message.sequence,
-            "sec": ros.header.stamp.sec, "nanosec": ros.header.stamp.nanosec, "frame": ros.header.frame_id,
-            "ax": ros.linear_acceleration.x, "gy": ros.angular_velocity.y, "oc0": ros.orientation_covariance[0]})
+        m = {"topic": channel.topic, "log": message.log_time, "pub": message.publish_time, "seq": message.sequence,
+             "sec": ros.header.stamp.sec, "nanosec": ros.header.stamp.nanosec, "frame": ros.header.frame_id}
+        if schema.name == "sensor_msgs/msg/Imu":
+            m.update(ax=ros.linear_acceleration.x, gy=ros.angular_velocity.y, az=ros.linear_acceleration.z,
+                     oc0=ros.orientation_covariance[0])
+        else:
+            m.update(bx=ros.magnetic_field.x, bz=ros.magnetic_field.z)
+        out["messages"].append(m)
 print(json.dumps(out))
 "#;
+
+#[test]
+fn record_to_mcap_read_by_python_and_play_back() {
+    if !isolated("record_to_mcap_read_by_python_and_play_back") {
+        return;
+    }
+    // A 5 s run: IMU at 200 Hz and magnetometer at 50 Hz, recorded while they are published.
+    let imu_ring = sysv::create::<BroadcastRing<Stamped<ImuSample>, 1024>>(key(2), &ObjectOptions::new()).unwrap();
+    let mag_ring = sysv::create::<BroadcastRing<Stamped<MagSample>, 256>>(key(6), &ObjectOptions::new()).unwrap();
+    let dir = std::env::temp_dir().join(format!("shmfusion-rec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("run.mcap");
+    let imu_target = format!("/imu=id:{}", imu_ring.region().id().as_raw());
+    let mag_target = format!("/mag=0x{:08x}", key(6).as_raw() as u32);
+    let mut recorder = Command::new(env!("CARGO_BIN_EXE_shmfusion"))
+        .args([
+            "record",
+            &imu_target,
+            &mag_target,
+            "-o",
+            file.to_str().unwrap(),
+            "--duration",
+            "6.5",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Publishing starts once the recorder follows both rings (it records from where they are when it starts).
+    let mut said = std::io::BufRead::lines(std::io::BufReader::new(recorder.stderr.take().unwrap()));
+    for _ in 0..2 {
+        let line = said.next().unwrap().unwrap();
+        assert!(line.starts_with("recording"), "{line}");
+    }
+    let mut imu_writer = imu_ring.get().writer().unwrap();
+    let mut mag_writer = mag_ring.get().writer().unwrap();
+    let start = Instant::now();
+    for i in 0..1000 {
+        imu_writer.publish_one(&imu(i));
+        if i % 4 == 0 {
+            mag_writer.publish_one(&mag(i / 4));
+        }
+        while start.elapsed() < Duration::from_millis(5 * (i + 1)) {
+            std::thread::sleep(Duration::from_micros(500));
+        }
+    }
+    let summary: Vec<String> = said.map(Result::unwrap).collect();
+    assert!(recorder.wait().unwrap().success(), "{summary:?}");
+    assert!(
+        summary.iter().any(|l| l.starts_with("/imu: 1000 messages, 0 lost")),
+        "{summary:?}"
+    );
+
     let out = Command::new(python())
-        .args(["-c", script, file.to_str().unwrap()])
+        .args(["-c", PY_READER, file.to_str().unwrap()])
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let read: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         read["channels"],
-        serde_json::json!([["/imu", "sensor_msgs/msg/Imu", "cdr"]])
+        serde_json::json!([
+            ["/imu", "sensor_msgs/msg/Imu", "cdr"],
+            ["/mag", "sensor_msgs/msg/MagneticField", "cdr"]
+        ])
     );
     let messages = read["messages"].as_array().unwrap();
-    assert_eq!(messages.len(), 200);
-    for (i, m) in messages.iter().enumerate() {
+    let of = |topic: &str| messages.iter().filter(|m| m["topic"] == topic).collect::<Vec<_>>();
+    let (imus, mags) = (of("/imu"), of("/mag"));
+    assert_eq!((imus.len(), mags.len()), (1000, 250));
+    for (i, m) in imus.iter().enumerate() {
         let s = imu(i as u64);
         let stamp = s.header.stamp.as_nanos();
         assert_eq!(m["pub"], stamp);
@@ -256,10 +303,23 @@ print(json.dumps(out))
         // Exact in the file; the JSON hop through Python and serde_json may move the last digit.
         assert!((m["ax"].as_f64().unwrap() - f64::from(s.payload.accel.x)).abs() < 1e-12);
         assert!((m["gy"].as_f64().unwrap() - f64::from(s.payload.gyro.y)).abs() < 1e-12);
+        assert!((m["az"].as_f64().unwrap() - f64::from(s.payload.accel.z)).abs() < 1e-12);
         assert_eq!(m["oc0"], -1.0);
     }
+    for (i, m) in mags.iter().enumerate() {
+        let s = mag(i as u64);
+        assert_eq!(m["pub"], s.header.stamp.as_nanos());
+        // µT in the ring, tesla in ROS 2.
+        assert!((m["bx"].as_f64().unwrap() - f64::from(s.payload.field.x) * 1e-6).abs() < 1e-15);
+        assert!((m["bz"].as_f64().unwrap() - 40e-6).abs() < 1e-15);
+    }
+    // Log times are when the recorder read the samples: in order, and within the run.
+    let logs: Vec<u64> = imus.iter().map(|m| m["log"].as_u64().unwrap()).collect();
+    assert!(logs.windows(2).all(|w| w[0] <= w[1]));
+    let span = (logs[999] - logs[0]) as f64 / 1e9;
+    assert!((4.0..6.5).contains(&span), "{span} s");
 
-    // Play it back, ten times faster, into a ring under a known key, and read every sample back.
+    // Play it back, ten times faster, into rings under known keys (base, base + 1), and read every sample back.
     let base = key(3).as_raw() as u32;
     let mut player = Command::new(env!("CARGO_BIN_EXE_shmfusion"))
         .args([
@@ -276,27 +336,42 @@ print(json.dumps(out))
         .spawn()
         .unwrap();
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(player.stdout.take().unwrap()));
-    let mut played = None;
+    let (mut played, mut keys) = (None, std::collections::BTreeMap::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
+        // `/imu -> sysv id 5 key 0x5c001203 (imu, capacity 8192)`
+        if let Some((topic, rest)) = line.split_once(" -> sysv id ") {
+            let k = rest.split_whitespace().nth(2).unwrap().trim_start_matches("0x");
+            keys.insert(
+                topic.to_owned(),
+                Key::from_raw(u32::from_str_radix(k, 16).unwrap() as i32),
+            );
+        }
         if line.starts_with("played") {
             played = Some(line);
             break;
         }
     }
-    assert!(played.unwrap().starts_with("played 200 messages"));
-    let ring = sysv::open::<BroadcastRing<Stamped<ImuSample>, 8192>>(Key::from_raw(base as i32), &ObjectOptions::new())
-        .unwrap();
-    let mut r = ring.get().reader_at(0);
-    for i in 0..200 {
-        let (got, _) = r.try_recv().unwrap();
-        let want = imu(i);
-        assert_eq!(
-            (got.header.stamp, got.header.seq, got.payload),
-            (want.header.stamp, want.header.seq, want.payload)
-        );
+    assert!(played.unwrap().starts_with("played 1250 messages"));
+    let mut want_keys: Vec<i32> = keys.values().map(|k| k.as_raw()).collect();
+    want_keys.sort();
+    assert_eq!(want_keys, [base as i32, base as i32 + 1]);
+    let imu_back = sysv::open::<BroadcastRing<Stamped<ImuSample>, 8192>>(keys["/imu"], &ObjectOptions::new()).unwrap();
+    let mag_back = sysv::open::<BroadcastRing<Stamped<MagSample>, 8192>>(keys["/mag"], &ObjectOptions::new()).unwrap();
+    let mut r = imu_back.get().reader_at(0);
+    for i in 0..1000 {
+        // Stamp, sequence, channel id (from the recording's metadata) and payload.
+        assert_eq!(r.try_recv().unwrap().0, imu(i));
     }
-    drop(ring);
+    let mut r = mag_back.get().reader_at(0);
+    for i in 0..250 {
+        let (got, _) = r.try_recv().unwrap();
+        let want = mag(i);
+        assert_eq!((got.header, got.payload.field.z), (want.header, want.payload.field.z));
+        // Through tesla and back as f64: within an ulp or so of the f32.
+        assert!((got.payload.field.x - want.payload.field.x).abs() <= 4e-6, "{got:?}");
+    }
+    drop((imu_back, mag_back));
     // SAFETY: kill(2) of the child this test started.
     unsafe { libc::kill(player.id() as i32, libc::SIGTERM) };
     assert!(player.wait().unwrap().success());
@@ -569,27 +644,28 @@ fn static_aarch64_build_lists_under_qemu() {
     assert_eq!(p["shmfusion"]["kind"], "latest");
 }
 
-/// A publisher in a forked child: takes the writer role of the ring at `k` and publishes `n`-th samples at `hz`
-/// (absolute deadlines, so the rate holds on a busy machine) until killed. Returns its pid.
-fn publisher<T: shmfusion::object::SharedState + BroadcastPublish>(k: Key, hz: u64) -> i32 {
-    // SAFETY: the child only makes system calls (the core's allocation-free open, publish, nanosleep) and never
-    // returns into the test harness.
+/// A publisher in a forked child: takes the writer role of the ring at `k` and publishes `sample(0)`,
+/// `sample(1)`, ... at `hz` (absolute deadlines, so the rate holds on a busy machine) until killed. Returns its pid.
+fn publisher<T: shmfusion::Shareable>(k: Key, hz: u64, sample: fn(u64) -> T) -> i32 {
+    // SAFETY: the child only makes system calls (the core's allocation-free open and publish, clock_nanosleep)
+    // and `_exit`s; it never returns into the test harness.
     unsafe {
         let pid = libc::fork();
         assert!(pid >= 0);
         if pid == 0 {
-            let Ok(ring) = sysv::open::<T>(k, &ObjectOptions::new()) else {
+            let Ok(ring) = sysv::open::<BroadcastRing<T, 256>>(k, &ObjectOptions::new()) else {
                 libc::_exit(1)
             };
-            T::publish_forever(&ring, hz);
+            let Ok(mut w) = ring.get().writer() else { libc::_exit(2) };
+            let mut next = monotonic();
+            for i in 0.. {
+                w.publish_one(&sample(i));
+                tick(&mut next, hz);
+            }
+            libc::_exit(3);
         }
         pid
     }
-}
-
-/// Rings a test publisher can fill.
-trait BroadcastPublish: shmfusion::object::SharedState + Sized {
-    fn publish_forever(ring: &sysv::SysvShared<Self>, hz: u64) -> !;
 }
 
 fn tick(next: &mut libc::timespec, hz: u64) {
@@ -607,37 +683,6 @@ fn monotonic() -> libc::timespec {
     // SAFETY: clock_gettime fills the timespec passed.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) };
     t
-}
-
-impl BroadcastPublish for BroadcastRing<Stamped<ImuSample>, 256> {
-    fn publish_forever(ring: &sysv::SysvShared<Self>, hz: u64) -> ! {
-        let Ok(mut w) = ring.get().writer() else {
-            // SAFETY: ends the forked child without returning into the test harness.
-            unsafe { libc::_exit(2) }
-        };
-        let mut next = monotonic();
-        for i in 0.. {
-            w.publish_one(&imu(i));
-            tick(&mut next, hz);
-        }
-        unreachable!()
-    }
-}
-
-impl BroadcastPublish for BroadcastRing<Stamped<MagSample>, 256> {
-    fn publish_forever(ring: &sysv::SysvShared<Self>, hz: u64) -> ! {
-        let Ok(mut w) = ring.get().writer() else {
-            // SAFETY: ends the forked child without returning into the test harness.
-            unsafe { libc::_exit(2) }
-        };
-        let mut next = monotonic();
-        for i in 0.. {
-            let header = SampleHeader::new(2, i, Timestamp::from_nanos(1 + i));
-            w.publish_one(&Stamped::new(header, MagSample::new(Vector3::new(21.5, -3.25, 40.0))));
-            tick(&mut next, hz);
-        }
-        unreachable!()
-    }
 }
 
 /// The watch screen's row for `channel`: channel, kind, type, rate, lag, writer pid, liveness, fill, written.
@@ -663,8 +708,10 @@ fn watch_in_tmux_shows_rates_and_follows_a_dying_writer() {
     let fast = sysv::create::<Imu>(fast_key, &ObjectOptions::new()).unwrap();
     let slow = sysv::create::<Mag>(slow_key, &ObjectOptions::new()).unwrap();
     let socket = std::env::temp_dir().join(format!("shmfusion-watch-{}.sock", std::process::id()));
-    let fast_pid = publisher::<Imu>(fast_key, 200);
-    let slow_pid = publisher::<Mag>(slow_key, 50);
+    let fast_pid = publisher(fast_key, 200, imu);
+    let slow_pid = publisher(slow_key, 50, |i| {
+        Stamped::new(mag(i).header, MagSample::new(Vector3::new(21.5, -3.25, 40.0)))
+    });
     let _cleanup = Cleanup {
         socket: socket.clone(),
         pids: vec![fast_pid, slow_pid],

@@ -128,11 +128,12 @@ pub struct ImuSample {
     pub gyro: Vector3,
 }
 
-/// One magnetometer measurement in the sensor frame (16 bytes; units up to the application, e.g. µT).
+/// One magnetometer measurement in the sensor frame (16 bytes), in microtesla (µT): the unit of the simulator's
+/// [`Environment`](super::sim::Environment) and the one tools convert from (ROS 2 `MagneticField` is in tesla).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
 pub struct MagSample {
-    /// Magnetic flux density.
+    /// Magnetic flux density, µT.
     pub field: Vector3,
     /// Reserved, zero (keeps the size a multiple of 8).
     reserved: u32,
