@@ -124,9 +124,51 @@ fn list_and_inspect_decode_objects_and_match_ipcs() {
     let cname = std::ffi::CString::new(name.clone()).unwrap();
     let slot = fd::posix::create::<Latest<Quaternion>>(&cname, &ObjectOptions::new()).unwrap();
     slot.get().writer().unwrap().write(&Quaternion::IDENTITY);
+    // The other kind and region pairs: an SPSC ring of magnetometer samples in SysV with a producer and a
+    // consumer, a broadcast ring of GNSS fixes in POSIX shared memory.
+    let spsc =
+        sysv::create::<shmfusion::buffer::SpscRing<Stamped<MagSample>, 32>>(key(7), &ObjectOptions::new()).unwrap();
+    let mut producer = spsc.get().producer().unwrap();
+    let consumer = spsc.get().consumer().unwrap();
+    for i in 0..5 {
+        producer.try_push(mag(i)).unwrap();
+    }
+    let gnss = fd::posix::create::<BroadcastRing<Stamped<shmfusion::fusion::GnssFix>, 16>>(
+        c"/cli-test-gnss",
+        &ObjectOptions::new(),
+    )
+    .unwrap();
+    drop(gnss.get().writer().unwrap());
 
     let list = json(&["list", "--json"]);
     assert_eq!(list["schema_version"], 1);
+    let found = |at: &str, v: serde_json::Value| {
+        list["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o[at] == v)
+            .unwrap_or_else(|| panic!("{at} {v} not listed"))["shmfusion"]
+            .clone()
+    };
+    let s = found("id", spsc.region().id().as_raw().into());
+    assert_eq!(
+        (s["kind"].as_str(), s["element_type"].as_str()),
+        (Some("spsc-ring"), Some("stamped-mag"))
+    );
+    assert_eq!(
+        (s["written"].as_u64(), s["fill"].as_u64(), s["capacity"].as_u64()),
+        (Some(5), Some(5), Some(32))
+    );
+    assert_eq!(s["writer"]["pid"], std::process::id());
+    assert_eq!(s["consumer"]["pid"], std::process::id());
+    let g = found("name", "/cli-test-gnss".into());
+    assert_eq!(
+        (g["kind"].as_str(), g["element_type"].as_str()),
+        (Some("broadcast-ring"), Some("stamped-gnss"))
+    );
+    assert_eq!((g["written"].as_u64(), g["writer"].is_null()), (Some(0), true));
+    drop(consumer);
     let objects = list["objects"].as_array().unwrap();
     let id = ring.region().id().as_raw();
     let o = objects.iter().find(|o| o["id"] == id).expect("ring listed");
@@ -172,6 +214,24 @@ fn list_and_inspect_decode_objects_and_match_ipcs() {
     assert_eq!(samples[1]["position"], 99);
     assert_eq!(samples[1]["value"]["seq"], 99);
     assert!((samples[1]["value"]["accel"][0].as_f64().unwrap() - 0.099).abs() < 1e-6);
+    // The text form: one labelled line per fact, samples as name=value pairs.
+    let (code, text, _) = shmfusion(&[
+        "inspect",
+        &format!("0x{:08x}", key(1).as_raw() as u32),
+        "--samples",
+        "1",
+    ]);
+    assert_eq!(code, 0);
+    for want in [
+        format!("object      SysV segment id {id}, key 0x{:08x}", key(1).as_raw() as u32),
+        "shmfusion   broadcast-ring of stamped-imu".to_owned(),
+        format!("writer      pid {} alive", std::process::id()),
+        "written     100, fill 64/64".to_owned(),
+        "sample #99   accel=[0.099".to_owned(),
+    ] {
+        assert!(text.contains(&want), "no `{want}` in:\n{text}");
+    }
+    assert!(text.contains(" seq=99 "), "{text}");
     let inspect = json(&["inspect", &name, "--json"]);
     assert_eq!(inspect["samples"][0]["value"]["w"], 1.0);
 
