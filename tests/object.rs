@@ -863,3 +863,43 @@ fn posix_objects_writable_by_others_are_refused_unless_opted_in_and_shrinking_is
     let status = in_child(|| object.get().value.load(Ordering::Relaxed) as i32);
     assert_eq!(status, 128 + libc::SIGBUS, "a read after a shrink is a SIGBUS");
 }
+
+#[test]
+fn an_object_of_a_named_owner_opens_only_with_that_owner() {
+    let _lock = fork_lock();
+    let pid = std::process::id();
+    // A service running as nobody creates a POSIX and a SysV object; root opens them only by naming nobody.
+    let name = std::ffi::CString::new(format!("/shmfusion-service-{pid}")).unwrap();
+    let _p = PathCleanup(std::path::Path::new("/dev/shm").join(&name.to_str().unwrap()[1..]));
+    let key = unique_key();
+    let _k = KeyCleanup(key);
+    let status = in_child(|| {
+        if !become_nobody() {
+            return 10;
+        }
+        let persist = opts().lifecycle(Lifecycle::Persist);
+        match (
+            fd::posix::create::<Counter>(&name, &persist),
+            sysv::create::<Counter>(key, &persist),
+        ) {
+            (Ok(_), Ok(_)) => 0,
+            _ => 11,
+        }
+    });
+    assert_eq!(status, 0);
+    assert!(matches!(
+        fd::posix::open::<Counter>(&name, &opts()),
+        Err(ObjectError::Verify(VerifyError::Owner { uid: 65534, .. }))
+    ));
+    assert!(matches!(
+        sysv::open::<Counter>(key, &opts()),
+        Err(ObjectError::Verify(VerifyError::Owner { uid: 65534, .. }))
+    ));
+    assert!(fd::posix::open::<Counter>(&name, &opts().owner(65534)).is_ok());
+    assert!(sysv::open::<Counter>(key, &opts().owner(65534)).is_ok());
+    // Naming an owner is a requirement, not a waiver: any other owner is refused.
+    assert!(matches!(
+        fd::posix::open::<Counter>(&name, &opts().owner(0)),
+        Err(ObjectError::Verify(VerifyError::Owner { .. }))
+    ));
+}

@@ -7,8 +7,9 @@
 //!
 //! [`posix::open`] and [`file::open`] check the file before they open it read-write: a symbolic link under the
 //! name is refused, never followed; a FIFO, device, directory or socket is never opened (so nothing blocks, and
-//! no device's `open` runs); the file must be owned by the caller's effective uid and grant no more than
-//! [`ObjectOptions::mode`] (default `0600`). Each refusal has its own [`ObjectError`].
+//! no device's `open` runs); the file must be owned by the expected user ([`ObjectOptions::owner`], default the
+//! caller's effective uid) and grant no more than [`ObjectOptions::mode`] (default `0600`). Each refusal has its
+//! own [`ObjectError`].
 //!
 //! # Who can shrink an object (SIGBUS)
 //!
@@ -67,15 +68,16 @@ fn create_named(fd: &OwnedFd, fp: &Fingerprint, options: &ObjectOptions) -> Resu
     create_in(fd, fp, options)
 }
 
-/// Checks what `fstat` says of a named object before anything trusts it: a regular file, owned by the caller's
-/// effective uid, granting no permission beyond the options' mode (default `0600`: no other uid may read or
-/// write it, so no other uid can shrink it under our mapping).
+/// Checks what `fstat` says of a named object before anything trusts it: a regular file, owned by the expected
+/// user ([`ObjectOptions::owner`], default the caller's effective uid), granting no permission beyond the
+/// options' mode (default `0600`: no other uid may read or write it, so no other uid can shrink it under our
+/// mapping).
 fn check_named(st: &rustix::fs::Stat, options: &ObjectOptions) -> Result<(), ObjectError> {
     let file_type = rustix::fs::FileType::from_raw_mode(st.st_mode);
     if file_type != rustix::fs::FileType::RegularFile {
         return Err(ObjectError::NotRegularFile(file_type));
     }
-    let uid = rustix::process::geteuid().as_raw();
+    let uid = options.expected_owner();
     if st.st_uid != uid {
         return Err(VerifyError::Owner {
             uid: st.st_uid,
@@ -319,9 +321,9 @@ pub mod file {
     ///
     /// The file is checked before it is opened read-write: a symbolic link as the last component of `path` is
     /// refused, not followed, and a FIFO, device or other non-regular file is never opened (an `O_PATH` handle
-    /// is checked first); the file must be owned by the caller's effective uid and grant no more than the
-    /// options' mode. Symbolic links in the directories leading to it are followed as usual: keep those
-    /// directories writable only by users you trust.
+    /// is checked first); the file must be owned by the expected user ([`ObjectOptions::owner`], default the
+    /// caller's effective uid) and grant no more than the options' mode. Symbolic links in the directories
+    /// leading to it are followed as usual: keep those directories writable only by users you trust.
     ///
     /// # Errors
     /// As for [`sysv::open`](crate::object::sysv::open), and [`ObjectError::NotRegularFile`] for a symbolic

@@ -114,6 +114,7 @@ pub struct ObjectOptions {
     type_id: Option<u64>,
     lifecycle: Lifecycle,
     mode: Mode,
+    owner: Option<u32>,
     ready_timeout_ns: u64,
 }
 
@@ -131,6 +132,7 @@ impl ObjectOptions {
             type_id: None,
             lifecycle: Lifecycle::UntilCreatorGone,
             mode: Mode::RUSR.union(Mode::WUSR),
+            owner: None,
             ready_timeout_ns: 1_000_000_000,
         }
     }
@@ -152,6 +154,23 @@ impl ObjectOptions {
     pub const fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
+    }
+
+    /// The user that must own (and, for System V, have created) an object to be opened (openers only; default:
+    /// the caller's effective uid). For an object a service running as another user creates: nobody but that
+    /// user and root can then have written or resized it, as long as [`mode`](Self::mode) allows no group or
+    /// other write.
+    pub const fn owner(mut self, uid: u32) -> Self {
+        self.owner = Some(uid);
+        self
+    }
+
+    /// The owner an opened object must have: [`owner`](Self::owner), or the caller's effective uid.
+    pub(crate) fn expected_owner(&self) -> u32 {
+        match self.owner {
+            Some(uid) => uid,
+            None => rustix::process::geteuid().as_raw(),
+        }
     }
 
     /// How long an opener waits for a creator that is still initialising the header.

@@ -109,7 +109,9 @@ pub fn open<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvSha
 /// # Errors
 /// As for [`open`].
 pub fn open_raw(key: Key, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
-    let expected = Expected::new(segment_size(fp)?).allowed_mode(options.mode);
+    let expected = Expected::new(segment_size(fp)?)
+        .uid(options.expected_owner())
+        .allowed_mode(options.mode);
     let segment = open_verified(key, &expected)?;
     attach_and_validate(segment.id(), fp, options)
 }
@@ -128,7 +130,9 @@ pub fn open_id<S: SharedState>(id: ShmId, options: &ObjectOptions) -> Result<Sys
 /// # Errors
 /// As for [`open`].
 pub fn open_id_raw(id: ShmId, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
-    let expected = Expected::new(segment_size(fp)?).allowed_mode(options.mode);
+    let expected = Expected::new(segment_size(fp)?)
+        .uid(options.expected_owner())
+        .allowed_mode(options.mode);
     crate::shm::verify::check(&id.stat()?, &expected)?;
     attach_and_validate(id, fp, options)
 }
