@@ -497,18 +497,7 @@ fn reap_removes_exactly_the_abandoned_objects_of_the_caller() {
         std::mem::forget(fd::posix::create::<Latest<Quaternion>>(&posix, &ObjectOptions::new()));
         true
     });
-    let out = Command::new("ipcmk")
-        .args(["-M", "4096", "-p", "0600"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let plain: i32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let plain = ipcmk(4096, "0600");
     let ids: Vec<i32> = keys.iter().map(|&k| sysv_id(k)).collect();
     assert!(ids.iter().all(|&id| id >= 0), "{ids:?}");
 
@@ -569,6 +558,18 @@ fn reap_removes_exactly_the_abandoned_objects_of_the_caller() {
     drop(live);
 }
 
+/// A plain segment made by util-linux's `ipcmk`; returns its id.
+fn ipcmk(size: usize, mode: &str) -> i32 {
+    let out = Command::new("ipcmk")
+        .args(["-M", &size.to_string(), "-p", mode])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // "Shared memory id: 32768"
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 fn sysv_id_exists(id: i32) -> bool {
     let mut ds: libc::shmid_ds = unsafe { std::mem::zeroed() };
     // SAFETY: IPC_STAT fills the buffer passed.
@@ -599,17 +600,7 @@ fn plain_segments_of_the_c_library_and_ipcmk_are_listed_like_ipcs() {
         assert_ne!(map as isize, -1);
         (id, map)
     };
-    let out = Command::new("ipcmk")
-        .args(["-M", "8192", "-p", "0644"])
-        .output()
-        .unwrap();
-    let mk_id: i32 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let mk_id = ipcmk(8192, "0644");
     let list = json(&["list", "--json"]);
     let objects = list["objects"].as_array().unwrap();
     let rows = ipcs(&[]);

@@ -98,8 +98,10 @@ impl Evidence {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {
-    /// Not owned and created by one of the reaped users, or already marked for removal: not for this reap.
+    /// Not owned and created by one of the reaped users: not for this reap.
     NotTheirs,
+    /// Already marked for removal: the kernel frees it on the last detach.
+    MarkedForRemoval,
     /// Not a shmfusion object (see [`Contents::Foreign`]).
     Foreign,
     /// Its mode lets users other than the owner write it (group or other write permission), so its header may be
@@ -135,11 +137,12 @@ impl Verdict {
         matches!(self, Verdict::Abandoned { .. })
     }
 
-    /// A stable name for scripts: `not-theirs`, `foreign`, `untrusted`, `attached`, `persistent`,
-    /// `creator-alive`, `abandoned` or `changed`.
+    /// A stable name for scripts: `not-theirs`, `marked-for-removal`, `foreign`, `untrusted`, `attached`,
+    /// `persistent`, `creator-alive`, `abandoned` or `changed`.
     pub fn rule(&self) -> &'static str {
         match self {
             Verdict::NotTheirs => "not-theirs",
+            Verdict::MarkedForRemoval => "marked-for-removal",
             Verdict::Foreign => "foreign",
             Verdict::Untrusted => "untrusted",
             Verdict::Attached { .. } => "attached",
@@ -154,7 +157,8 @@ impl Verdict {
 impl fmt::Display for Verdict {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Verdict::NotTheirs => f.write_str("not owned and created by a reaped user, or already marked for removal"),
+            Verdict::NotTheirs => f.write_str("not owned and created by a reaped user"),
+            Verdict::MarkedForRemoval => f.write_str("already marked for removal; freed on the last detach"),
             Verdict::Foreign => f.write_str("not a shmfusion object"),
             Verdict::Untrusted => f.write_str("group or others may write it, so its header proves nothing"),
             Verdict::Attached { count } => write!(f, "attached by {count} process(es)"),
@@ -184,8 +188,11 @@ pub fn judge(seen: &Inspection, uids: &[u32]) -> Verdict {
 /// creator's own PID namespace, the kernel in ours), so a reused pid is not mistaken for the creator; pid 0 (a
 /// creator in a PID namespace this one cannot see) counts as alive, since nothing visible from here can tell.
 pub fn judge_evidence(e: &Evidence, uids: &[u32]) -> Verdict {
-    if !uids.contains(&e.owner_uid) || e.creator_uid != e.owner_uid || e.marked_for_removal {
+    if !uids.contains(&e.owner_uid) || e.creator_uid != e.owner_uid {
         return Verdict::NotTheirs;
+    }
+    if e.marked_for_removal {
+        return Verdict::MarkedForRemoval;
     }
     let contents = e.contents();
     if contents == Contents::Foreign {
@@ -285,7 +292,7 @@ pub fn reap_users(uids: &[u32]) -> Result<ReapReport> {
             Ok(Verdict::Foreign) => &mut report.foreign,
             Ok(Verdict::Untrusted) => &mut report.untrusted,
             Ok(Verdict::Persistent) => &mut report.persistent,
-            Ok(Verdict::NotTheirs) | Err(_) => continue,
+            Ok(Verdict::NotTheirs | Verdict::MarkedForRemoval) | Err(_) => continue,
             Ok(_) => &mut report.live,
         };
         *counter += 1;
@@ -346,7 +353,7 @@ mod tests {
                     marked_for_removal: true,
                     ..e
                 },
-                "not-theirs",
+                "marked-for-removal",
             ),
             (Evidence { header: None, ..e }, "foreign"),
             (Evidence { mode: 0o620, ..e }, "untrusted"),
