@@ -282,13 +282,12 @@ class ShmVectorEnv(VectorEnv):
         self._closed_ = True
         senders = getattr(self, "_senders", None)
         if senders is not None:
-            alive = all(p.exitcode is None for p in self._processes)
-            if alive:
-                self._commands["command"] = _CLOSE
-                try:
-                    senders.push_each(self._commands.view(np.uint8), 1.0)
-                except Exception:  # noqa: BLE001 - the workers are killed below anyway
-                    pass
+            # Every command ring has room (at most one command is ever in flight), also that of a dead worker.
+            self._commands["command"] = _CLOSE
+            try:
+                senders.push_each(self._commands.view(np.uint8), 1.0)
+            except Exception:  # noqa: BLE001 - the workers are killed below anyway
+                pass
         for p in self._processes:
             p.join(timeout=2.0 if p.exitcode is None else 0)
         for p in self._processes:
