@@ -13,10 +13,14 @@
 //! - [`sync`]: synchronisers over `K` channels reproducing ROS 2 `message_filters` (6.0.6): [`ExactTime`],
 //!   [`ApproximateTime`], [`ApproximateEpsilonTime`], [`LatestTime`], the Python slop synchroniser
 //!   ([`SlopTime`]), and [`LatestOfEach`].
+//! - [`Protected`], [`E2eSender`], [`E2eReceiver`]: opt-in end-to-end protection of samples (counter, data id,
+//!   [`crc32c`]) against torn, replayed or foreign values written by a broken or hostile peer.
 //! - [`Madgwick`]: a small AHRS (IMU + magnetometer) attitude filter in `f32`.
 //! - [`sim`]: a deterministic ground-truth motion and sensor-noise model to test fusion pipelines.
 
 mod ahrs;
+mod crc32c;
+mod e2e;
 mod geometry;
 mod interp;
 mod ring_series;
@@ -27,6 +31,8 @@ pub mod sync;
 mod time;
 
 pub use ahrs::{AhrsError, Madgwick};
+pub use crc32c::{Crc32c, crc32c};
+pub use e2e::{Checked, E2eError, E2eReceiver, E2eSender, Protected};
 pub use geometry::{Quaternion, Vector3};
 pub use interp::{Interpolate, ratio};
 pub use sample::{GnssFix, ImuSample, MagSample, Payload, SampleHeader, Stamped};

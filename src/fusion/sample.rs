@@ -99,6 +99,8 @@ pub struct Stamped<T> {
 unsafe impl<T: Payload> bytemuck::Zeroable for Stamped<T> {}
 // SAFETY: see above; `T: Payload` implies `T: Pod` (`Copy + 'static`).
 unsafe impl<T: Payload> bytemuck::Pod for Stamped<T> {}
+// SAFETY: size 24 + size_of::<T>(), a multiple of 8; alignment 8 (the header's, and T's is at most 8).
+unsafe impl<T: Payload> Payload for Stamped<T> {}
 
 impl<T: Payload> Stamped<T> {
     /// A stamped sample.
