@@ -1,7 +1,10 @@
 //! Copying a [`Shareable`] value into and out of shared memory through atomic words only.
 //!
-//! A [`SlotCell<T>`] is storage for one `T`: 8-byte aligned and rounded up to whole 8-byte units, so a copy in
-//! whole [`Word`]s stays in bounds whatever the size of `T`. Nothing ever takes a reference to its contents as a
+//! A [`SlotCell<T>`] is storage for one `T`: aligned to exactly 8 bytes whatever the alignment of `T`, and
+//! rounded up to whole 8-byte units, so a copy in whole [`Word`]s stays in bounds whatever the size of `T`. The
+//! alignment is pinned rather than taken from `T` because `T`'s own alignment differs between targets (`u128`
+//! is 16-aligned on x86_64, aarch64 and riscv64 but 8-aligned on armv7): a cell aligned like `T` would move every
+//! byte after it, and an armv7 and an aarch64 process sharing one segment would read each other's bytes wrongly. Nothing ever takes a reference to its contents as a
 //! `T`: it is only viewed as a slice of atomic words, on both sides of every copy, at one fixed granularity.
 //!
 //! Copies use `Relaxed` word accesses; callers order them with the fences of their protocol (release fence or
@@ -23,11 +26,17 @@ use core::marker::PhantomData;
 #[cfg(not(all(loom, test)))]
 use core::{cell::UnsafeCell, mem::MaybeUninit};
 
-/// `T`, aligned to 8 bytes and so padded to a multiple of 8 bytes (only its layout is used).
+/// `T`'s bytes with alignment 1 (only its layout is used).
+#[cfg(not(all(loom, test)))]
+#[repr(C, packed)]
+#[allow(dead_code)]
+struct Unaligned<T>(T);
+
+/// `T`'s bytes, aligned to exactly 8 bytes and so padded to a multiple of 8 bytes (only its layout is used).
 #[cfg(not(all(loom, test)))]
 #[repr(C, align(8))]
 #[allow(dead_code)]
-struct Padded<T>(T);
+struct Padded<T>(Unaligned<T>);
 
 /// Words available to a payload in loom models.
 #[cfg(all(loom, test))]
@@ -76,6 +85,7 @@ impl<T: Shareable> SlotCell<T> {
     #[cfg(not(all(loom, test)))]
     #[inline]
     pub(crate) fn words(&self) -> &[Word] {
+        const { assert!(core::mem::align_of::<Padded<T>>() == 8) };
         // SAFETY: `Padded<T>` is 8-byte aligned (>= the alignment of `Word`) and its size is a multiple of 8, so
         // the cell is exactly `WORDS` properly aligned words, valid for as long as `self` is borrowed. The
         // contents are inside an `UnsafeCell`, so mutating them through a shared reference is allowed, and
@@ -130,7 +140,8 @@ impl<T: Shareable> SlotCell<T> {
         load_bytes(self.words(), 0, bytemuck::bytes_of_mut(out));
     }
 
-    /// The address of the cell's first byte (for the caller's own unsafe use, e.g. DMA or `read(2)` into it).
+    /// The address of the cell's first byte (for the caller's own unsafe use, e.g. DMA or `read(2)` into it),
+    /// aligned to 8 bytes (not to `align_of::<T>()` if that is larger).
     #[cfg(not(all(loom, test)))]
     pub(crate) fn as_ptr(&self) -> *mut u8 {
         self.cell.get().cast()

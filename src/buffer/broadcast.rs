@@ -185,6 +185,22 @@ impl<'a, T: Shareable, const N: usize> RingAccess<'a> for &'a BroadcastRing<T, N
 }
 
 impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
+    /// Offsets of the shared words, for the layout report ([`crate::object::layout`]).
+    #[cfg(not(all(loom, test)))]
+    pub(crate) fn layout_fields() -> [(&'static str, usize); 7] {
+        use core::mem::{offset_of, size_of};
+        let slots = offset_of!(Self, slots);
+        [
+            ("tail", offset_of!(Self, writer.0.tail)),
+            ("role", offset_of!(Self, writer.0.role)),
+            ("wait", offset_of!(Self, wait)),
+            ("slot0.seq", slots + offset_of!(Slot<T>, seq)),
+            ("slot0.data", slots + offset_of!(Slot<T>, data)),
+            ("slot1.seq", slots + size_of::<Slot<T>>() + offset_of!(Slot<T>, seq)),
+            ("slot1.data", slots + size_of::<Slot<T>>() + offset_of!(Slot<T>, data)),
+        ]
+    }
+
     const MASK: u64 = {
         assert!(N.is_power_of_two(), "ring capacity must be a power of two");
         N as u64 - 1

@@ -97,6 +97,20 @@ pub(super) mod layout {
 }
 
 impl<T: Shareable> Latest<T> {
+    /// Offsets of the shared words, for the layout report ([`crate::object::layout`]).
+    #[cfg(not(all(loom, test)))]
+    pub(crate) fn layout_fields() -> [(&'static str, usize); 5] {
+        use core::mem::{offset_of, size_of};
+        let copies = offset_of!(Self, state.0.copies);
+        [
+            ("seq", offset_of!(Self, state.0.seq)),
+            ("copy0", copies),
+            ("copy1", copies + size_of::<SlotCell<T>>()),
+            ("role", offset_of!(Self, role)),
+            ("wait", offset_of!(Self, wait)),
+        ]
+    }
+
     /// Initialises `place` in place to the empty slot (every byte zero) and returns it.
     ///
     /// Shared memory needs no such step: segments are zero-filled. This is for a slot in process-local memory

@@ -111,6 +111,23 @@ pub(super) mod layout {
 }
 
 impl<T: Shareable, const N: usize> SpscRing<T, N> {
+    /// Offsets of the shared words, for the layout report ([`crate::object::layout`]).
+    #[cfg(not(all(loom, test)))]
+    pub(crate) fn layout_fields() -> [(&'static str, usize); 8] {
+        use core::mem::{offset_of, size_of};
+        let slots = offset_of!(Self, slots);
+        [
+            ("tail", offset_of!(Self, producer.0.pos)),
+            ("producer_role", offset_of!(Self, producer.0.role)),
+            ("head", offset_of!(Self, consumer.0.pos)),
+            ("consumer_role", offset_of!(Self, consumer.0.role)),
+            ("data_wait", offset_of!(Self, data_wait)),
+            ("space_wait", offset_of!(Self, space_wait)),
+            ("slot0", slots),
+            ("slot1", slots + size_of::<SlotCell<T>>()),
+        ]
+    }
+
     const MASK: u64 = {
         assert!(N.is_power_of_two(), "ring capacity must be a power of two");
         N as u64 - 1
@@ -377,7 +394,8 @@ impl<T: Shareable, const N: usize> WriteSlot<'_, '_, T, N> {
     ///
     /// Using it is `unsafe`: the memory is shared with another process, which is not trusted, so the caller
     /// must not create Rust references into it; writes through the pointer must be completed before
-    /// [`commit`](Self::commit). The slot spans `size_of::<T>()` bytes (rounded up to a multiple of 8).
+    /// [`commit`](Self::commit). The slot spans `size_of::<T>()` bytes (rounded up to a multiple of 8) and is
+    /// aligned to 8 bytes on every target (not to `align_of::<T>()` when that is larger).
     #[cfg(not(all(loom, test)))]
     pub fn as_mut_ptr(&mut self) -> *mut u8 {
         self.cell().as_ptr()

@@ -36,6 +36,7 @@
 pub mod fd;
 mod header;
 mod inspect;
+pub mod layout;
 mod reap;
 mod region;
 pub mod sysv;

@@ -3,6 +3,7 @@
 
 mod elf;
 mod host;
+mod layout;
 mod leak;
 mod proc;
 mod python;
@@ -334,6 +335,17 @@ fn run(o: &Options) -> bool {
         });
     }
 
+    // The layout reports the lib runs wrote, compared across targets (one count per type).
+    let reports: Vec<(&str, String)> = targets
+        .iter()
+        .filter(|_| o.lib)
+        .filter_map(|t| {
+            let text = std::fs::read_to_string(layout::report_path(&ctx.target_dir, t.triple)).ok()?;
+            Some((t.triple, text))
+        })
+        .collect();
+    let layout = (reports.len() >= 2).then(|| layout::compare(&reports));
+
     let leak = leak::new_since(&segments_before);
     if o.lib || o.user || o.kernel || o.static_check {
         table.print();
@@ -342,6 +354,23 @@ fn run(o: &Options) -> bool {
     if !host_table.rows.is_empty() {
         host_table.print();
         total.add(host_table.total());
+    }
+    match &layout {
+        Some((c, mismatches)) => {
+            println!(
+                "\nlayout check: {} types compared across {} targets: {} passed, {} failed",
+                c.passed + c.failed,
+                reports.len(),
+                c.passed,
+                c.failed
+            );
+            for m in mismatches {
+                println!("  {m}");
+            }
+            total.add(*c);
+        }
+        None if o.lib => println!("\nlayout check: fewer than two targets wrote a layout report, not compared"),
+        None => {}
     }
     if !problems.is_empty() {
         println!("\nProblems:");

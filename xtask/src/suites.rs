@@ -53,6 +53,13 @@ pub fn lib(ctx: &Ctx, t: &Target) -> Counts {
     if t.triple != HOST {
         cmd.args(["--lib", "--tests"]);
     }
+    // The layout report of this target, for the cross-target comparison (`layout.rs`).
+    let report = crate::layout::report_path(&ctx.target_dir, t.triple);
+    let _ = fs::remove_file(&report);
+    if let Some(dir) = report.parent() {
+        let _ = fs::create_dir_all(dir);
+    }
+    cmd.env("SHMFUSION_LAYOUT_REPORT", &report);
     quick_profile(&mut cmd);
     cmd.args(&ctx.test_args);
     cargo_test(t.triple, "lib", &mut cmd)
