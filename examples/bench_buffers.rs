@@ -11,17 +11,28 @@ use std::time::{Duration, Instant};
 
 use rustix::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use shmfusion::buffer::{BroadcastRing, Error, Latest, SpscRing};
+use shmfusion::fusion::{E2eReceiver, E2eSender, Protected};
 
 type Ring = SpscRing<u64, 4096>;
 type Slot = Latest<[u64; 8]>;
 type Bcast = BroadcastRing<[u64; 4], 1024>;
+/// The latest-value payload again, sealed end to end (counter, data id, CRC-32C).
+type SlotE2e = Latest<Protected<Eight>>;
+
+/// `[u64; 8]` as a sample payload (for [`Protected`]).
+#[repr(transparent)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
+struct Eight([u64; 8]);
+shmfusion::impl_payload!(Eight);
+const E2E_ID: u32 = 0xbe0c;
 
 const PAGE: usize = 4096;
 const RING_A: usize = 0;
 const RING_B: usize = std::mem::size_of::<Ring>().next_multiple_of(PAGE);
 const SLOT: usize = RING_B * 2;
 const BCAST: usize = SLOT + std::mem::size_of::<Slot>().next_multiple_of(PAGE);
-const LEN: usize = BCAST + std::mem::size_of::<Bcast>().next_multiple_of(PAGE);
+const SLOT_E2E: usize = BCAST + std::mem::size_of::<Bcast>().next_multiple_of(PAGE);
+const LEN: usize = SLOT_E2E + std::mem::size_of::<SlotE2e>().next_multiple_of(PAGE);
 
 fn scale(n: u64) -> u64 {
     let s: f64 = std::env::var("BENCH_SCALE")
@@ -138,6 +149,14 @@ fn child(mode: &str) {
             let mut w = slot.writer().unwrap();
             for i in 1..=count {
                 w.write(&[i; 8]);
+            }
+        }
+        "latest-e2e" => {
+            let slot: &SlotE2e = shm.at(SLOT_E2E);
+            let mut w = slot.writer().unwrap();
+            let mut tx = E2eSender::new(E2E_ID);
+            for i in 1..=count {
+                w.write(&tx.protect(Eight([i; 8])));
             }
         }
         "bcast" => {
@@ -262,6 +281,39 @@ fn main() {
         ch.wait().unwrap();
         println!(
             "latest [u64; 8]: writer {:.1} M writes/s; reader {:.1} ns/read under write load ({ok} ok, {contended} contended)",
+            n as f64 / dt.as_secs_f64() / 1e6,
+            dt.as_nanos() as f64 / reads as f64
+        );
+    }
+
+    // The same with end-to-end protection: the writer seals, the reader checks every value it reads.
+    {
+        let shm = Shm::create();
+        let slot: &SlotE2e = shm.at(SLOT_E2E);
+        let n = scale(20_000_000);
+        let mut ch = shm.spawn("latest-e2e", n);
+        while slot.sequence() == 0 {
+            std::hint::spin_loop();
+        }
+        let mut rx = E2eReceiver::new(E2E_ID);
+        let (mut ok, mut contended, mut reads) = (0u64, 0u64, 0u64);
+        let t0 = Instant::now();
+        while slot.sequence() < n {
+            match slot.read() {
+                Ok((sealed, seq)) => {
+                    let checked = rx.check(&sealed).expect("an honest writer's value passes the check");
+                    assert!(checked.value.0.iter().all(|&x| x == seq) && checked.counter == seq);
+                    ok += 1;
+                }
+                Err(Error::Contended) => contended += 1,
+                Err(e) => panic!("{e}"),
+            }
+            reads += 1;
+        }
+        let dt = t0.elapsed();
+        ch.wait().unwrap();
+        println!(
+            "latest [u64; 8] + E2E (CRC-32C): writer {:.1} M writes/s; reader {:.1} ns/read+check under write load ({ok} ok, {contended} contended)",
             n as f64 / dt.as_secs_f64() / 1e6,
             dt.as_nanos() as f64 / reads as f64
         );
