@@ -14,10 +14,12 @@ pub fn report_path(target_dir: &Path, triple: &str) -> PathBuf {
     target_dir.join("xtask-layout").join(format!("{triple}.txt"))
 }
 
+/// For one type: fingerprint -> (target, line) of each target that reported it.
+type ByFingerprint<'a> = BTreeMap<&'a str, Vec<(&'a str, &'a str)>>;
+
 /// Compares the reports (target, text): one count per type; the details name every mismatch.
 pub fn compare(reports: &[(&str, String)]) -> (Counts, Vec<String>) {
-    // type -> fingerprint -> (line, targets)
-    let mut types: BTreeMap<&str, BTreeMap<&str, Vec<(&str, &str)>>> = BTreeMap::new();
+    let mut types: BTreeMap<&str, ByFingerprint> = BTreeMap::new();
     for (target, text) in reports {
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
             let name = line.split('\t').next().unwrap_or(line);
