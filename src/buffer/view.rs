@@ -388,7 +388,10 @@ mod tests {
         assert_eq!(BroadcastLayout::new(8, 8, 3), Err(LayoutError::Capacity));
         assert_eq!(BroadcastLayout::new(8, 8, 0), Err(LayoutError::Capacity));
         assert_eq!(BroadcastLayout::new(usize::MAX, 8, 4), Err(LayoutError::TooLarge));
-        assert_eq!(BroadcastLayout::new(1 << 20, 8, 1 << 60), Err(LayoutError::TooLarge));
+        assert_eq!(
+            BroadcastLayout::new(1 << 20, 8, usize::MAX / 2 + 1),
+            Err(LayoutError::TooLarge)
+        );
     }
 
     /// A typed writer and a runtime-sized reader (and the reverse) on the same bytes.
