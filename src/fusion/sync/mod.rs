@@ -155,6 +155,8 @@ fn collect_set<T: Copy, const K: usize>(mut f: impl FnMut(usize) -> Option<Timed
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod ros_latest_model;
+#[cfg(test)]
 mod ros_model;
 #[cfg(test)]
 mod upstream_tests;

@@ -24,13 +24,16 @@
 //!   jitter (sometimes out of order), drops and transport latencies, queue sizes 1-10, 2-9 channels, random age
 //!   penalty, maximum interval and lower bounds (valid or violated); the sets emitted by every push, the counters
 //!   and the queue contents must equal the model's. `SYNC_DIFF_CASES` (or `PROPTEST_CASES`) sets the number of
-//!   cases; the default gives about two million pushes on x86 hosts and an eighth of that under emulation.
+//!   cases; the default gives about two million pushes on x86 hosts and a 64th of that under emulation.
 //! - **ExactTime** vs the set intersection of strictly increasing streams, for two interleavings, and vs a
 //!   map-based model of ROS's ExactTime on arbitrary pushes (duplicates, disorder, overflow).
 //! - **ApproximateEpsilonTime** vs a model of its loop, on arbitrary pushes; every set spans at most `ε`.
 //! - **SlopTime** vs rclpy's exhaustive `itertools.product` search, re-implemented naively, on arbitrary pushes.
 //! - **LatestTime**: on random arrival times, every set holds the latest message of every channel and is emitted by
-//!   an arrival on a channel that already had a message.
+//!   an arrival on a channel that already had a message; and vs the ROS 2 model (`ros_latest_model.rs`,
+//!   differential) on random per-channel rates, jitter, drops, rate steps, equal arrival times and rate
+//!   configurations (1-5 channels, first arriving in index order): the set published by every push and the final
+//!   rate estimates (bit for bit) must equal the model's.
 //! - **LatestOfEach** vs a direct simulation of "latest of each at every pivot arrival".
 //! - **Robustness**: arbitrary (unordered, any channel index) pushes into small queues: no panic, rejected and
 //!   overflowed counted, and emitted sets still never cross and never reuse a message.
@@ -42,11 +45,13 @@ use std::vec::Vec;
 
 use proptest::prelude::*;
 
+use super::ros_latest_model::{RateTuple, RosLatestTime};
 use super::ros_model::{Msg as ModelMsg, RosApproximateTime};
 use super::{
-    ApproximateEpsilonTime, ApproximateTime, ExactTime, LatestOfEach, LatestTime, PushError, SlopTime, SyncStats,
+    ApproximateEpsilonTime, ApproximateTime, ExactTime, LatestOfEach, LatestTime, PushError, RateConfig, SlopTime,
+    SyncStats,
 };
-use crate::fusion::proptest_config::config;
+use crate::fusion::proptest_config::{config, config_scaled};
 use crate::fusion::time::Timestamp;
 
 type Msg = (usize, usize);
@@ -601,9 +606,10 @@ fn run_model(sc: &Scenario) -> RunTrace {
 }
 
 /// Cases of the differential test: `SYNC_DIFF_CASES` or `PROPTEST_CASES` if set, else 20 000 on x86 hosts (about
-/// two million pushes) and an eighth under emulation.
+/// two million pushes) and a 64th under emulation (qemu-user runs this test about ten times slower; an eighth took
+/// minutes per target).
 fn differential_config() -> proptest::test_runner::Config {
-    let mut c = config(20_000);
+    let mut c = config_scaled(20_000, 64);
     if let Some(n) = std::env::var("SYNC_DIFF_CASES").ok().and_then(|v| v.parse().ok()) {
         c.cases = n;
     }
@@ -818,5 +824,139 @@ proptest! {
         }
         let st: SyncStats = s.stats();
         prop_assert_eq!(st.emitted + st.dropped, arrivals.len() as u64);
+    }
+}
+
+/// A LatestTime scenario: arrivals `(channel, clock time in ns)` in time order, channels first arriving in index
+/// order, and ROS's `rate_configs_` (empty, one for all, or one per channel).
+#[derive(Clone, Debug)]
+struct LatestScenario {
+    k: usize,
+    arrivals: Vec<(usize, u64)>,
+    configs: Vec<RateTuple>,
+}
+
+fn rate_tuple() -> impl Strategy<Value = RateTuple> {
+    (1u32..=10, 1u32..=10, prop_oneof![Just(10.0), 0.5f64..20.0])
+        .prop_map(|(r, e, m)| (f64::from(r) / 10.0, f64::from(e) / 10.0, m))
+}
+
+fn latest_scenario() -> impl Strategy<Value = LatestScenario> {
+    // Per channel: period and phase in clock ticks, jitter, drop rate, and a rate step (index, new period).
+    let channel = (1u64..40, 0u64..40, 0u64..6, 0u32..4, 0usize..40, 1u64..40);
+    (1usize..=5, 1u64..=3_000_000, 10usize..60)
+        .prop_flat_map(move |(k, tick_ns, len)| {
+            let configs = prop_oneof![
+                Just(Vec::new()),
+                rate_tuple().prop_map(|c| vec![c]),
+                proptest::collection::vec(rate_tuple(), k),
+            ];
+            (
+                Just(k),
+                Just(tick_ns),
+                proptest::collection::vec((channel.clone(), proptest::collection::vec(0u64..1_000, len)), k),
+                configs,
+                any::<u64>(),
+            )
+        })
+        .prop_map(|(k, tick_ns, plans, configs, shuffle)| {
+            let mut arrivals = Vec::new();
+            for (c, ((period, phase, jitter, drop_rate, step_at, new_period), noise)) in plans.into_iter().enumerate() {
+                let mut t = phase;
+                for (n, r) in noise.into_iter().enumerate() {
+                    let p = if n >= step_at { new_period } else { period };
+                    // Jitter within ±jitter ticks (equal times happen; the global sort below keeps the clock monotonic).
+                    t = (t + p + r % (2 * jitter + 1)).saturating_sub(jitter);
+                    if drop_rate == 0 || r % 10 >= u64::from(drop_rate) {
+                        arrivals.push((c, t * tick_ns, r ^ shuffle));
+                    }
+                }
+            }
+            // Time order; equal times in a random order.
+            arrivals.sort_by_key(|&(_, t, key)| (t, key));
+            // Relabel channels by first arrival, as ROS's rate vector is only well defined then.
+            let mut label = vec![usize::MAX; k];
+            let mut next = 0;
+            for a in &arrivals {
+                if label[a.0] == usize::MAX {
+                    label[a.0] = next;
+                    next += 1;
+                }
+            }
+            let k = next.max(1);
+            LatestScenario {
+                k,
+                arrivals: arrivals.into_iter().map(|(c, t, _)| (label[c], t)).collect(),
+                configs: if configs.len() > 1 {
+                    configs.into_iter().take(k).collect()
+                } else {
+                    configs
+                },
+            }
+        })
+}
+
+/// Per push, the set published (values = push indices), and the final rate estimates as bits.
+type LatestTrace = (Vec<Option<Vec<usize>>>, Vec<u64>);
+
+fn run_latest_library<const K: usize>(sc: &LatestScenario) -> LatestTrace {
+    let clock = core::cell::Cell::new(0u64);
+    let mut s = LatestTime::<usize, K, _>::with_clock(|| ts(clock.get()));
+    let config = |&(rate_ema_alpha, error_ema_alpha, step_change_margin): &RateTuple| RateConfig {
+        rate_ema_alpha,
+        error_ema_alpha,
+        step_change_margin,
+    };
+    match sc.configs.len() {
+        0 => {}
+        1 => s = s.with_rate_config(config(&sc.configs[0])),
+        _ => {
+            for (c, tuple) in sc.configs.iter().enumerate() {
+                s = s.with_channel_rate_config(c, config(tuple));
+            }
+        }
+    }
+    let mut per_push = Vec::new();
+    for (n, &(c, t)) in sc.arrivals.iter().enumerate() {
+        clock.set(t);
+        let mut got = None;
+        s.push(c, ts(t), n, |set| got = Some(set.iter().map(|m| m.value).collect()))
+            .unwrap();
+        per_push.push(got);
+    }
+    let st = s.stats();
+    assert_eq!(st.emitted + st.dropped, sc.arrivals.len() as u64);
+    (per_push, (0..K).map(|c| s.rate_hz(c).to_bits()).collect())
+}
+
+fn run_latest_model(sc: &LatestScenario) -> LatestTrace {
+    let mut model = RosLatestTime::new(sc.k, sc.configs.clone());
+    let per_push = sc
+        .arrivals
+        .iter()
+        .enumerate()
+        .map(|(n, &(c, t))| model.add(c, n, t as i64))
+        .collect();
+    (per_push, (0..sc.k).map(|c| model.hz(c).to_bits()).collect())
+}
+
+proptest! {
+    #![proptest_config(config(4_000))]
+
+    /// LatestTime equals the ROS 2 model push for push, with the same rate estimates at the end.
+    #[test]
+    fn latest_time_equals_ros2_model(sc in latest_scenario()) {
+        let lib = match sc.k {
+            1 => run_latest_library::<1>(&sc),
+            2 => run_latest_library::<2>(&sc),
+            3 => run_latest_library::<3>(&sc),
+            4 => run_latest_library::<4>(&sc),
+            _ => run_latest_library::<5>(&sc),
+        };
+        let model = run_latest_model(&sc);
+        for (n, (l, m)) in lib.0.iter().zip(&model.0).enumerate() {
+            prop_assert_eq!(l, m, "push {} ({:?}) published differently", n, sc.arrivals[n]);
+        }
+        prop_assert_eq!(lib.1, model.1, "rate estimates (f64 bits)");
     }
 }

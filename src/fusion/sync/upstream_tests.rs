@@ -16,14 +16,23 @@ fn sec(n: u64) -> Timestamp {
     Timestamp::from_nanos(n * S)
 }
 
-/// Pushes `(seconds, channel)` and returns the emitted sets as stamps in seconds.
-fn approx<const K: usize, const Q: usize>(mut s: ApproximateTime<u32, K, Q>, input: &[(u64, usize)]) -> Vec<[u64; K]> {
+/// Feeds `(seconds, channel)` arrivals through `push` (channel, stamp, emit) and returns the emitted sets as
+/// stamps in seconds.
+fn sets_in_seconds<const K: usize>(
+    input: &[(u64, usize)],
+    mut push: impl FnMut(usize, Timestamp, &mut dyn FnMut(&[Timed<u32>; K])),
+) -> Vec<[u64; K]> {
     let mut out = Vec::new();
     for &(t, c) in input {
-        s.push(c, sec(t), 0, |set| out.push(set.map(|m| m.stamp.as_nanos() / S)))
-            .unwrap();
+        push(c, sec(t), &mut |set| out.push(set.map(|m| m.stamp.as_nanos() / S)));
     }
     out
+}
+
+fn approx<const K: usize, const Q: usize>(mut s: ApproximateTime<u32, K, Q>, input: &[(u64, usize)]) -> Vec<[u64; K]> {
+    sets_in_seconds(input, |c, t, emit| {
+        s.push(c, t, 0, emit).unwrap();
+    })
 }
 
 // test_approximate_time_policy.cpp (queue size 10 unless stated; ROS's default age penalty 0.1).
@@ -134,12 +143,9 @@ fn approx_rate_bound() {
 
 fn epsilon(eps: Duration, input: &[(u64, usize)]) -> Vec<[u64; 2]> {
     let mut s = ApproximateEpsilonTime::<u32, 2, 10>::new(eps);
-    let mut out = Vec::new();
-    for &(t, c) in input {
-        s.push(c, sec(t), 0, |set| out.push(set.map(|m| m.stamp.as_nanos() / S)))
-            .unwrap();
-    }
-    out
+    sets_in_seconds(input, |c, t, emit| {
+        s.push(c, t, 0, emit).unwrap();
+    })
 }
 
 #[test]
@@ -200,76 +206,171 @@ fn exact_drop_callback() {
     assert_eq!(s.stats().overflowed, 1);
 }
 
-// test_latest_time_policy.cpp: three channels p (every tick), q (every 2nd), r (every 4th); ticks 20 ms apart.
-// The real-clock tests ("Leading", "Trailing") add within a tick microseconds apart, simulated here.
+// test_latest_time_policy.cpp (tag 6.0.6): three channels p = 0 (every tick), q = 1 (every 2nd tick), r = 2
+// (every 4th tick), ticks 20 ms apart. A message's value is its index in ROS's `p`, `q`, `r` vectors times the
+// channel's period in ticks (ROS's `data`), so `q[k]` is `2k` and `r[k]` is `4k`.
 
-type Latest = LatestTime<usize, 3, std::boxed::Box<dyn FnMut() -> Timestamp>>;
-
-fn latest_with_clock() -> (Latest, std::rc::Rc<core::cell::Cell<u64>>) {
-    let now = std::rc::Rc::new(core::cell::Cell::new(0u64));
-    let clock = now.clone();
-    (
-        Latest::with_clock(std::boxed::Box::new(move || Timestamp::from_nanos(clock.get()))),
-        now,
-    )
+/// A LatestTime on a simulated clock, with ROS's test `Helper` (the last set and the callback count).
+struct LatestRig {
+    sync: LatestTime<usize, 3, std::boxed::Box<dyn FnMut() -> Timestamp>>,
+    now: std::rc::Rc<core::cell::Cell<u64>>,
+    /// Nanoseconds the clock moves before each add: 1 µs for the real-clock tests, 0 for the simulated clock.
+    step: u64,
+    last: Option<[usize; 3]>,
+    count: usize,
 }
 
-fn add(
-    s: &mut Latest,
-    now: &core::cell::Cell<u64>,
-    c: usize,
-    data: usize,
-    last: &mut Option<[usize; 3]>,
-    count: &mut usize,
-) {
-    now.set(now.get() + 1_000);
-    s.push(c, Timestamp::ZERO, data, |set: &[Timed<usize>; 3]| {
-        *last = Some(set.map(|m| m.value));
-        *count += 1;
-    })
-    .unwrap();
+impl LatestRig {
+    fn new(step: u64) -> Self {
+        let now = std::rc::Rc::new(core::cell::Cell::new(0u64));
+        let clock = now.clone();
+        Self {
+            sync: LatestTime::with_clock(std::boxed::Box::new(move || Timestamp::from_nanos(clock.get()))),
+            now,
+            step,
+            last: None,
+            count: 0,
+        }
+    }
+
+    /// Moves the clock to the start of tick `idx`.
+    fn tick(&self, idx: usize) {
+        self.now.set(idx as u64 * 20_000_000);
+    }
+
+    /// ROS's `sync.add<c>(msg)` (messages carry no stamp in the original: LatestTime reads the clock).
+    fn add(&mut self, c: usize, data: usize) {
+        self.now.set(self.now.get() + self.step);
+        let (last, count) = (&mut self.last, &mut self.count);
+        self.sync
+            .push(c, Timestamp::ZERO, data, |set: &[Timed<usize>; 3]| {
+                *last = Some(set.map(|m| m.value));
+                *count += 1;
+            })
+            .unwrap();
+    }
 }
+
+// "Leading" and "Trailing" run on the real clock, adding within a tick microseconds apart: simulated here.
 
 #[test]
 fn latest_leading() {
-    let (mut s, now) = latest_with_clock();
-    let (mut last, mut count) = (None, 0);
+    let mut h = LatestRig::new(1_000);
     for idx in 0..8 {
-        now.set(idx as u64 * 20_000_000);
+        h.tick(idx);
         if idx % 2 == 0 {
-            add(&mut s, &now, 1, idx, &mut last, &mut count);
+            h.add(1, idx);
         }
         if idx % 4 == 0 {
-            add(&mut s, &now, 2, idx, &mut last, &mut count);
+            h.add(2, idx);
         }
-        add(&mut s, &now, 0, idx, &mut last, &mut count);
-        assert_eq!(count, idx);
+        h.add(0, idx);
+        assert_eq!(h.count, idx);
         if idx > 0 {
-            assert_eq!(last, Some([idx, idx / 2 * 2, idx / 4 * 4]));
+            assert_eq!(h.last, Some([idx, idx / 2 * 2, idx / 4 * 4]));
         } else {
-            assert_eq!(last, None);
+            assert_eq!(h.last, None);
         }
     }
 }
 
 #[test]
 fn latest_trailing() {
-    let (mut s, now) = latest_with_clock();
-    let (mut last, mut count) = (None, 0);
+    let mut h = LatestRig::new(1_000);
     for idx in 0..8 {
-        now.set(idx as u64 * 20_000_000);
+        h.tick(idx);
         if idx % 2 == 1 {
-            add(&mut s, &now, 1, idx - 1, &mut last, &mut count);
+            h.add(1, idx - 1);
         }
         if idx % 4 == 3 {
-            add(&mut s, &now, 2, idx - 3, &mut last, &mut count);
+            h.add(2, idx - 3);
         }
-        add(&mut s, &now, 0, idx, &mut last, &mut count);
+        h.add(0, idx);
         if idx > 2 {
-            assert_eq!(count, idx - 2);
-            assert_eq!(last, Some([idx, (idx - 1) / 2 * 2, (idx - 3) / 4 * 4]));
+            assert_eq!(h.count, idx - 2);
+            assert_eq!(h.last, Some([idx, (idx - 1) / 2 * 2, (idx - 3) / 4 * 4]));
         } else {
-            assert_eq!(last, None);
+            assert_eq!(h.last, None);
+        }
+    }
+}
+
+// "ChangeRateLeading" and "ChangeRateTrailing" run on a simulated clock (`use_sim_time`, `/clock` published 20 ms
+// further after each tick), so every add within a tick sees the same time. From tick 4 on, p slows to every
+// third tick; the expectations (and ROS's comments on them, abridged) are the original's.
+
+#[test]
+fn latest_change_rate_leading() {
+    let mut h = LatestRig::new(0);
+    let mut p_idx = 3;
+    for idx in 0..12 {
+        h.tick(idx);
+        if idx % 2 == 0 {
+            h.add(1, idx);
+        }
+        if idx % 4 == 0 {
+            h.add(2, idx);
+        }
+        if idx < 4 {
+            h.add(0, idx);
+        } else if idx % 3 == 0 {
+            p_idx += 1;
+            h.add(0, p_idx);
+        }
+        if (1..4).contains(&idx) {
+            // Like "Leading".
+            assert_eq!(h.count, idx, "tick {idx}");
+            assert_eq!(h.last, Some([idx, idx / 2 * 2, 0]), "tick {idx}");
+        } else if (4..6).contains(&idx) {
+            // p is not yet known to be late when q arrives at tick 4: nothing until q becomes the pivot at 6.
+            assert_eq!(h.count, (idx + 2) / 2, "tick {idx}");
+            assert_eq!(h.last, Some([3, 2, 0]), "tick {idx}");
+        } else if idx >= 6 {
+            // "Leading" again, pivot q.
+            assert_eq!(h.count, (idx + 2) / 2, "tick {idx}");
+            assert_eq!(h.last, Some([idx / 2, idx / 2 * 2, (idx - 2) / 4 * 4]), "tick {idx}");
+        } else {
+            assert_eq!(h.last, None, "tick {idx}");
+        }
+    }
+}
+
+#[test]
+fn latest_change_rate_trailing() {
+    let mut h = LatestRig::new(0);
+    let mut p_idx = 3;
+    for idx in 0..12 {
+        h.tick(idx);
+        if idx % 2 == 1 {
+            h.add(1, idx - 1);
+        }
+        if idx % 4 == 3 {
+            h.add(2, idx - 3);
+        }
+        if idx < 4 {
+            h.add(0, idx);
+        } else if idx % 3 == 1 {
+            p_idx += 1;
+            h.add(0, p_idx);
+        }
+        if idx > 2 && idx <= 4 {
+            // Like "Trailing" (p is still at its old rate at tick 4).
+            assert_eq!(h.count, idx - 2, "tick {idx}");
+            assert_eq!(h.last, Some([idx, (idx - 1) / 2 * 2, (idx - 3) / 4 * 4]), "tick {idx}");
+        } else if idx > 4 && idx < 7 {
+            // At tick 5 the policy does not yet know that p is late when q arrives.
+            assert_eq!(h.count, 2, "tick {idx}");
+            assert_eq!(h.last, Some([4, 2, 0]), "tick {idx}");
+        } else if idx >= 7 {
+            // p is found late when q arrives at tick 7: q is the new pivot, r now trails.
+            assert_eq!(h.count, (idx - 1) / 2, "tick {idx}");
+            assert_eq!(
+                h.last,
+                Some([(idx + 1) / 2, (idx - 1) / 2 * 2, (idx - 5) / 4 * 4]),
+                "tick {idx}"
+            );
+        } else {
+            assert_eq!(h.last, None, "tick {idx}");
         }
     }
 }
