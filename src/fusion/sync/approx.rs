@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use heapless::Deque;
 
-use super::{PushError, SyncStats, Timed, collect_set};
+use super::{Capacity, PushError, SyncStats, Timed, collect_set};
 use crate::fusion::time::{Timestamp, duration_nanos};
 
 /// The age penalty of the ROS 1 and ROS 2 code (`age_penalty_(0.1)` in the constructor), in parts per million:
@@ -127,12 +127,7 @@ impl<T: Copy, const K: usize, const Q: usize> ApproximateTime<T, K, Q> {
     /// An empty synchroniser with ROS's defaults: age penalty 0.1 ([`ROS_AGE_PENALTY_PPM`]), no maximum interval,
     /// no inter-message lower bounds. `K` and `Q` must be at least 1 (checked at compile time).
     pub const fn new() -> Self {
-        const {
-            assert!(
-                K >= 1 && Q >= 1,
-                "ApproximateTime needs K >= 1 channels and Q >= 1 queue slots"
-            )
-        };
+        let () = Capacity::<K, Q>::CHECKED;
         Self {
             queues: [const { Deque::new() }; K],
             spill: None,
@@ -407,12 +402,9 @@ impl<T: Copy, const K: usize, const Q: usize> ApproximateTime<T, K, Q> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::sync::ts;
     extern crate std;
     use std::vec::Vec;
-
-    fn ts(n: u64) -> Timestamp {
-        Timestamp::from_nanos(n)
-    }
 
     fn run<const K: usize, const Q: usize>(s: &mut ApproximateTime<u32, K, Q>, msgs: &[(usize, u64)]) -> Vec<[u64; K]> {
         let mut out = Vec::new();

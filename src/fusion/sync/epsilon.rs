@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use heapless::Deque;
 
-use super::{PushError, SyncStats, Timed, collect_set};
+use super::{Capacity, PushError, SyncStats, Timed, collect_set};
 use crate::fusion::time::{Timestamp, duration_nanos};
 
 /// Emits the heads of all `K` channels as a set when they all lie within `ε` of the earliest head: the ROS 2
@@ -35,12 +35,7 @@ pub struct ApproximateEpsilonTime<T, const K: usize, const Q: usize> {
 impl<T: Copy, const K: usize, const Q: usize> ApproximateEpsilonTime<T, K, Q> {
     /// An empty synchroniser with tolerance `epsilon`. `K` and `Q` must be at least 1 (checked at compile time).
     pub fn new(epsilon: Duration) -> Self {
-        const {
-            assert!(
-                K >= 1 && Q >= 1,
-                "ApproximateEpsilonTime needs K >= 1 channels and Q >= 1 queue slots"
-            )
-        };
+        let () = Capacity::<K, Q>::CHECKED;
         Self {
             queues: [const { Deque::new() }; K],
             epsilon: duration_nanos(epsilon),

@@ -1,6 +1,6 @@
 //! Exact-time matching.
 
-use super::{PushError, SyncStats, Timed, collect_set};
+use super::{Capacity, PushError, SyncStats, Timed, collect_set};
 use crate::fusion::time::Timestamp;
 
 /// A partly filled set: one stamp, one optional message per channel.
@@ -46,12 +46,7 @@ impl<T: Copy, const K: usize, const Q: usize> Default for ExactTime<T, K, Q> {
 impl<T: Copy, const K: usize, const Q: usize> ExactTime<T, K, Q> {
     /// An empty synchroniser. `K` and `Q` must be at least 1 (checked at compile time).
     pub const fn new() -> Self {
-        const {
-            assert!(
-                K >= 1 && Q >= 1,
-                "ExactTime needs K >= 1 channels and Q >= 1 pending sets"
-            )
-        };
+        let () = Capacity::<K, Q>::CHECKED;
         Self {
             pending: heapless::Vec::new(),
             last_emitted: None,
@@ -162,12 +157,9 @@ impl<T: Copy, const K: usize, const Q: usize> ExactTime<T, K, Q> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::sync::ts;
     extern crate std;
     use std::vec::Vec;
-
-    fn ts(n: u64) -> Timestamp {
-        Timestamp::from_nanos(n)
-    }
 
     #[test]
     fn matches_equal_stamps_and_drops_older_partials() {

@@ -92,12 +92,9 @@ impl<T: Copy, const K: usize> LatestOfEach<T, K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::sync::ts;
     extern crate std;
     use std::vec::Vec;
-
-    fn ts(n: u64) -> Timestamp {
-        Timestamp::from_nanos(n)
-    }
 
     #[test]
     fn holds_the_latest_of_slow_channels() {

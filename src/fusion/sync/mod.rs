@@ -141,6 +141,17 @@ impl SyncStats {
     }
 }
 
+/// The capacities every queued synchroniser needs: `K >= 1` channels and `Q >= 1` queue slots (or pending sets).
+/// Constructors evaluate [`Self::CHECKED`], so a zero is a compile-time error at the call site's instantiation.
+struct Capacity<const K: usize, const Q: usize>;
+
+impl<const K: usize, const Q: usize> Capacity<K, Q> {
+    const CHECKED: () = assert!(
+        K >= 1 && Q >= 1,
+        "a synchroniser needs K >= 1 channels and Q >= 1 queue slots"
+    );
+}
+
 /// Builds a `[Timed<T>; K]` from a per-channel getter without panicking (`None` if any entry is missing or
 /// `K == 0`).
 fn collect_set<T: Copy, const K: usize>(mut f: impl FnMut(usize) -> Option<Timed<T>>) -> Option<[Timed<T>; K]> {
@@ -150,6 +161,12 @@ fn collect_set<T: Copy, const K: usize>(mut f: impl FnMut(usize) -> Option<Timed
         *slot = f(i)?;
     }
     Some(out)
+}
+
+/// Nanoseconds as a [`Timestamp`], for the tests' small integer stamps.
+#[cfg(test)]
+fn ts(n: u64) -> Timestamp {
+    Timestamp::from_nanos(n)
 }
 
 #[cfg(test)]

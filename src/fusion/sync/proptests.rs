@@ -49,16 +49,11 @@ use super::ros_latest_model::{RateTuple, RosLatestTime};
 use super::ros_model::{Msg as ModelMsg, RosApproximateTime};
 use super::{
     ApproximateEpsilonTime, ApproximateTime, ExactTime, LatestOfEach, LatestTime, PushError, RateConfig, SlopTime,
-    SyncStats,
+    SyncStats, ts,
 };
 use crate::fusion::proptest_config::{config, config_scaled};
-use crate::fusion::time::Timestamp;
 
 type Msg = (usize, usize);
-
-fn ts(n: u64) -> Timestamp {
-    Timestamp::from_nanos(n)
-}
 
 /// `K` streams of non-decreasing stamps, each `0..=max_len` long with gaps `0..=max_gap`, and two independent
 /// interleavings (sequences of channel labels; the i-th occurrence of `c` is message `i` of channel `c`).
@@ -606,8 +601,8 @@ fn run_model(sc: &Scenario) -> RunTrace {
 }
 
 /// Cases of the differential test: `SYNC_DIFF_CASES` or `PROPTEST_CASES` if set, else 20 000 on x86 hosts (about
-/// two million pushes) and a 64th under emulation (qemu-user runs this test about ten times slower; an eighth took
-/// minutes per target).
+/// two million pushes) and a 64th under emulation (qemu-user runs this test about ten times slower; an eighth
+/// would take minutes per target).
 fn differential_config() -> proptest::test_runner::Config {
     let mut c = config_scaled(20_000, 64);
     if let Some(n) = std::env::var("SYNC_DIFF_CASES").ok().and_then(|v| v.parse().ok()) {

@@ -4,7 +4,7 @@ use core::time::Duration;
 
 use heapless::Vec;
 
-use super::{PushError, SyncStats, Timed};
+use super::{Capacity, PushError, SyncStats, Timed};
 use crate::fusion::time::{Timestamp, duration_nanos};
 
 /// Emits a set containing the arriving message and, from every other channel, a message within `slop` of it,
@@ -45,12 +45,7 @@ impl<T: Copy, const K: usize, const Q: usize> SlopTime<T, K, Q> {
     /// An empty synchroniser with tolerance `slop` that refuses headerless messages. `K` and `Q` must be at least
     /// 1 (checked at compile time).
     pub fn new(slop: Duration) -> Self {
-        const {
-            assert!(
-                K >= 1 && Q >= 1,
-                "SlopTime needs K >= 1 channels and Q >= 1 queue slots"
-            )
-        };
+        let () = Capacity::<K, Q>::CHECKED;
         Self {
             queues: [const { Vec::new() }; K],
             slop: duration_nanos(slop),
@@ -209,11 +204,8 @@ impl<T: Copy, const K: usize, const Q: usize> SlopTime<T, K, Q> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fusion::sync::ts;
     extern crate std;
-
-    fn ts(n: u64) -> Timestamp {
-        Timestamp::from_nanos(n)
-    }
 
     #[test]
     fn closest_first_strictly_within_slop() {

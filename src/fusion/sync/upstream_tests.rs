@@ -366,7 +366,7 @@ fn latest_change_rate_trailing() {
             assert_eq!(h.count, (idx - 1) / 2, "tick {idx}");
             assert_eq!(
                 h.last,
-                Some([(idx + 1) / 2, (idx - 1) / 2 * 2, (idx - 5) / 4 * 4]),
+                Some([idx.div_ceil(2), (idx - 1) / 2 * 2, (idx - 5) / 4 * 4]),
                 "tick {idx}"
             );
         } else {
