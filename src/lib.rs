@@ -21,6 +21,7 @@ extern crate std;
 
 pub(crate) mod sys;
 
+pub mod liveness;
 pub mod process;
 
 pub mod buffer;

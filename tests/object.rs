@@ -2,6 +2,7 @@
 //! crashes, key squatting, and the other shared-memory kinds.
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use shmfusion::liveness::{ClaimError, Liveness, Role};
 use shmfusion::object::{self, HeaderError, Lifecycle, ObjectError, ObjectOptions, SharedState, fd, reap, sysv};
 use shmfusion::shm::{self, GetFlags, Key, VerifyError};
 use std::sync::atomic::AtomicI32;
@@ -167,23 +168,54 @@ fn remove_on_last_detach_objects_are_shared_by_id() {
 }
 
 #[test]
-fn writer_slots_are_claimed_and_released() {
+fn the_header_names_a_live_creator() {
     let object = sysv::create::<Counter>(Key::PRIVATE, &opts()).unwrap();
-    let a = object.register_writer().unwrap();
-    let pid = std::process::id();
-    assert_eq!(object.header().writers[0].pid.load(Ordering::Relaxed), pid);
-    assert_ne!(object.header().writers[0].heartbeat_ns.load(Ordering::Relaxed), 0);
-    let guards: Vec<_> = (1..object::WRITER_SLOTS)
-        .map(|_| object.register_writer().unwrap())
-        .collect();
-    assert_eq!(object.register_writer().unwrap_err(), rustix::io::Errno::BUSY);
-    drop(a);
-    let _again = object.register_writer().unwrap();
-    drop(guards);
-    // A slot held by a dead process is taken over.
-    let slot = &object.header().writers[1];
-    slot.pid.store(0x3fff_fff0, Ordering::Relaxed);
-    let _taken = object.register_writer().unwrap();
+    let creator = object.creator().expect("stamped");
+    assert_eq!(creator.pid, Some(std::process::id()));
+    assert_eq!(creator.liveness, Liveness::Alive);
+    assert_ne!(creator.since_unix_ns, 0);
+}
+
+/// A custom shared object with a role of its own: the same liveness as the buffers' roles.
+#[repr(C)]
+#[derive(Default)]
+struct Guarded {
+    role: Role,
+    value: AtomicU64,
+}
+// SAFETY: zero is a free role and a zero value; all atomics; same layout everywhere.
+unsafe impl SharedState for Guarded {
+    const KIND: &'static str = "test-guarded";
+    const CAPACITY: u64 = 0;
+    const ELEMENT_SIZE: u64 = 0;
+}
+
+#[test]
+fn an_embedded_role_of_a_dead_process_is_taken_over_and_a_live_one_is_not() {
+    let _lock = fork_lock();
+    let object = sysv::create::<Guarded>(Key::PRIVATE, &opts()).unwrap();
+    let role = &object.get().role;
+    // A child claims the role and dies holding it (SIGKILL: no release).
+    let status = in_child(|| match role.claim() {
+        Ok(guard) => {
+            core::mem::forget(guard);
+            // SAFETY: raising a signal on ourselves.
+            unsafe { libc::raise(libc::SIGKILL) };
+            1
+        }
+        Err(_) => 2,
+    });
+    assert_eq!(status, 128 + libc::SIGKILL);
+    assert_eq!(role.holder().map(|h| h.liveness), Some(Liveness::Dead));
+    let mut mine = role.claim().expect("a dead holder's role is taken over");
+    // Held by this live process: a child cannot take it.
+    let refused = in_child(|| match role.claim() {
+        Err(ClaimError::Taken(h)) if h.liveness == Liveness::Alive => 0,
+        _ => 1,
+    });
+    assert_eq!(refused, 0);
+    assert!(mine.release());
+    assert!(role.is_closed());
 }
 
 /// A payload aligned more strictly than any page.
@@ -211,36 +243,6 @@ fn a_payload_aligned_beyond_the_page_is_refused_not_misplaced() {
             Err(e) => assert_eq!(e, ObjectError::Os(rustix::io::Errno::INVAL)),
         }
     }
-}
-
-#[test]
-fn a_writer_slot_just_claimed_is_not_taken_over() {
-    let _lock = fork_lock();
-    let object = sysv::create::<Counter>(Key::PRIVATE, &opts()).unwrap();
-    // Slot 0's previous holder was another process, started well after this one (beyond the start-time
-    // tolerance), which released it.
-    std::thread::sleep(std::time::Duration::from_millis(100));
-    let released = in_child(|| match object.register_writer() {
-        Ok(guard) => {
-            drop(guard);
-            0
-        }
-        Err(_) => 1,
-    });
-    assert_eq!(released, 0);
-    let me = std::process::id();
-    let slot = &object.header().writers[0];
-    // This live process has just won slot 0 (its pid compare-and-swap) and not yet recorded its start time.
-    slot.pid
-        .compare_exchange(0, me, Ordering::AcqRel, Ordering::Relaxed)
-        .unwrap();
-    // Another registration must leave slot 0 to its live holder.
-    let _other = object.register_writer().unwrap();
-    assert_eq!(
-        object.header().writers[1].pid.load(Ordering::Relaxed),
-        me,
-        "slot 0 was taken from a live writer"
-    );
 }
 
 /// Runs `child` in a forked process and returns its exit status (or 128 + signal). The child must not allocate.
@@ -364,7 +366,19 @@ fn reap_removes_objects_of_killed_producers_and_never_live_ones() {
         unsafe { libc::kill(pid, libc::SIGKILL) };
         wait(pid);
     }
-    let report = reap().unwrap();
+    let mut report = reap().unwrap();
+    let survivors = keys
+        .iter()
+        .filter(|&&k| shm::get(k, 0, GetFlags::empty(), rustix::fs::Mode::empty()).is_ok())
+        .count();
+    if survivors > 0 {
+        // Producers killed between `shmget` and stamping the header (a window of one `shmat`) left segments
+        // without a creator stamp: `reap` leaves them to a possibly live creator for the documented grace period,
+        // and must remove them once it is over.
+        std::thread::sleep(std::time::Duration::from_secs(sysv::CREATE_GRACE_S as u64 + 2));
+        report = reap().unwrap();
+    }
+    eprintln!("reap: {survivors} of {producers} killed producers had not stamped their header; {report:?}");
     for &key in &keys {
         assert!(
             shm::get(key, 0, GetFlags::empty(), rustix::fs::Mode::empty()).is_err(),
@@ -675,7 +689,7 @@ fn reap_reads_read_only_and_acts_only_for_the_owner() {
 fn reap_never_trusts_a_header_others_may_write() {
     let _lock = fork_lock();
     // A persistent object shared with a group (mode 0660) by a creator that has exited. A group member clears its
-    // persist flag and forges a dead creator: reap must not believe it.
+    // persist flag (its creator is dead already): reap must not believe it.
     let key = unique_key();
     let _c = KeyCleanup(key);
     let mode = shm::Mode::from_bits_truncate(0o660);
@@ -695,7 +709,6 @@ fn reap_never_trusts_a_header_others_may_write() {
         // SAFETY: the mapping holds a header (the object was created above); all its fields are atomics.
         let header = unsafe { &*map.as_ptr().cast::<object::Header>() };
         header.flags.store(0, Ordering::Relaxed);
-        header.creator_pid.store(0x3fff_fff0, Ordering::Relaxed);
     }
     let id = shm::Options::new(0).open(key).unwrap().id();
     assert_eq!(

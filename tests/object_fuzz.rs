@@ -45,7 +45,7 @@ fn check(bytes: &[u8; 256], mapping_len: u64) -> Result<u64, HeaderError> {
 fn valid_bytes() -> [u8; 256] {
     let header = Header::default();
     let fp = expected();
-    header.publish(&fp, object::total_size_of(&fp).unwrap(), 0, (0, 1, 2));
+    header.publish(&fp, object::total_size_of(&fp).unwrap(), 0, 0);
     let mut out = [0u8; 256];
     // SAFETY: as in `check`.
     let cells = unsafe { core::slice::from_raw_parts((&header as *const Header).cast::<AtomicU8>(), 256) };

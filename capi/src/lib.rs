@@ -317,7 +317,7 @@ fn buffer_error(e: BufError, lagged: *mut u64) -> c_int {
         }
         BufError::RoleTaken { .. } => SF_EBUSY,
         BufError::Timeout => SF_ETIMEDOUT,
-        BufError::WriterGone | BufError::ReaderGone => SF_EPIPE,
+        BufError::WriterGone | BufError::ReaderGone | BufError::Closed => SF_EPIPE,
         BufError::Corrupt { .. } => SF_EPROTO,
         _ => SF_EPROTO,
     }

@@ -188,9 +188,14 @@ fn list(json: bool) -> Result<(), Failure> {
     for o in &all {
         let ob = &o.object;
         let (key, id) = location_text(&ob.location);
-        let cpid = ob
-            .creator
-            .map_or("-".into(), |p| format!("{} {}", p.pid, yes_no(p.alive)));
+        // The kernel's creator pid, and for shmfusion objects the creator's liveness as the core judges it.
+        let creator = ob.shmfusion.as_ref().and_then(|s| s.creator);
+        let cpid = match (ob.creator_pid, creator) {
+            (Some(pid), Some(c)) => format!("{pid} {}", c.liveness),
+            (Some(pid), None) => pid.to_string(),
+            (None, Some(c)) => format!("{} {}", c.pid, c.liveness),
+            (None, None) => "-".into(),
+        };
         let nattch = ob.attach_count.map_or("-".into(), |n| n.to_string());
         let detail = match &ob.shmfusion {
             Some(s) => format!(
@@ -249,8 +254,7 @@ fn inspect(target: &Target, n: u64, json: bool) -> Result<(), Failure> {
     }
     let ob = &o.object;
     let (key, id) = location_text(&ob.location);
-    let process =
-        |p: Option<objects::Process>| p.map_or("none".into(), |p| format!("pid {} {}", p.pid, yes_no(p.alive)));
+    let process = |p: Option<objects::Process>| p.map_or("none".into(), |p| format!("pid {} {}", p.pid, p.liveness));
     let mut lines = vec![match &ob.location {
         Location::Sysv { .. } => format!("object      SysV segment id {id}, key {key}"),
         Location::Posix { .. } => format!("object      POSIX shared memory {id}"),
@@ -268,8 +272,8 @@ fn inspect(target: &Target, n: u64, json: bool) -> Result<(), Failure> {
             ""
         }
     ));
-    if ob.creator.is_some() {
-        lines.push(format!("kernel      creator {}", process(ob.creator)));
+    if let Some(pid) = ob.creator_pid {
+        lines.push(format!("kernel      creator pid {pid}"));
     }
     match (&ob.shmfusion, o.header) {
         (Some(s), Some(h)) => {
@@ -282,16 +286,9 @@ fn inspect(target: &Target, n: u64, json: bool) -> Result<(), Failure> {
                 "header      version {}, payload {} B at {} (align {}), flags {:#x}, kind {:016x}, type {:016x}",
                 h.version, h.payload_size, h.payload_offset, h.payload_align, h.flags, h.kind_hash, h.type_id
             ));
-            lines.push(format!(
-                "creator     {} (uid {})",
-                process(Some(s.creator)),
-                h.creator_uid
-            ));
+            lines.push(format!("creator     {} (uid {})", process(s.creator), h.creator_uid));
             lines.push(format!("writer      {}", process(s.writer)));
             lines.push(format!("consumer    {}", process(s.consumer)));
-            for w in &s.registered_writers {
-                lines.push(format!("registered  {}", process(Some(*w))));
-            }
             lines.push(format!(
                 "written     {}, fill {}/{}, last write {}",
                 s.written.map_or("?".into(), |w| w.to_string()),

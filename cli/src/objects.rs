@@ -9,8 +9,8 @@ use std::sync::atomic::AtomicU8;
 
 use serde::Serialize;
 use shmfusion::buffer::inspect::{BufferState, BufferView};
+use shmfusion::liveness::{Holder, Liveness, RoleRecord};
 use shmfusion::object::view::{HeaderView, ReadOnlyMapping, read_header};
-use shmfusion::process::ProcessIdentity;
 use shmfusion::shm::{AttachOptions, Attachment, Key, ShmId, Stat, segments};
 
 use crate::samples::{self, Element};
@@ -23,19 +23,40 @@ pub enum Location {
     Posix { name: String },
 }
 
-/// A process as the tool reports it.
+/// A role holder (or an object's creator) as the tool reports it: what it recorded about itself, and its
+/// liveness as the core judges it (`shmfusion::liveness`; never a pid check here).
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Process {
+    /// Its pid in this tool's PID namespace; in another PID namespace, its pid there (see `same_pid_namespace`).
     pub pid: u32,
+    /// Whether `pid` is a pid of this tool's PID namespace.
+    pub same_pid_namespace: bool,
+    /// `alive`, `dead` or `unknown` (another IPC namespace: never taken over).
+    pub liveness: &'static str,
+    /// Not known to be dead.
     pub alive: bool,
+    /// When it claimed the role, `CLOCK_REALTIME` ns (0: not recorded).
+    pub since_unix_ns: u64,
 }
 
 impl Process {
-    pub fn of(id: ProcessIdentity) -> Self {
+    pub fn of(holder: Holder) -> Self {
         Self {
-            pid: id.pid,
-            alive: id.is_alive(),
+            pid: holder.pid.unwrap_or(holder.own_pid),
+            same_pid_namespace: holder.pid.is_some(),
+            liveness: match holder.liveness {
+                Liveness::Alive => "alive",
+                Liveness::Dead => "dead",
+                Liveness::Unknown => "unknown",
+            },
+            alive: holder.liveness != Liveness::Dead,
+            since_unix_ns: holder.since_unix_ns,
         }
+    }
+
+    /// The holder of a role read out of a mapping, judged now; `None` when the role is free.
+    pub fn holding(role: &RoleRecord) -> Option<Self> {
+        role.holder().map(Self::of)
     }
 }
 
@@ -51,8 +72,8 @@ pub struct Object {
     pub size: u64,
     /// SysV only.
     pub attach_count: Option<u64>,
-    /// SysV only: the kernel's record of the creating pid.
-    pub creator: Option<Process>,
+    /// SysV only: the kernel's record of the creating pid, in this tool's PID namespace (0: not visible here).
+    pub creator_pid: Option<u32>,
     pub marked_for_removal: bool,
     pub shmfusion: Option<Shmfusion>,
     /// Why the header was not decoded (a plain segment, not readable, ...); `None` for shmfusion objects.
@@ -70,13 +91,13 @@ pub struct Shmfusion {
     pub capacity: u64,
     /// `persist`, `remove-on-last-detach` or `until-creator-gone`.
     pub lifecycle: String,
-    pub creator: Process,
+    /// The creator as the header records it (`None`: it never stamped the header).
+    pub creator: Option<Process>,
     pub writer: Option<Process>,
     pub consumer: Option<Process>,
-    pub registered_writers: Vec<Process>,
     pub written: Option<u64>,
     pub fill: Option<u64>,
-    /// `CLOCK_MONOTONIC` ns of the last write: the newest sample's stamp, else the newest writer heartbeat.
+    /// `CLOCK_MONOTONIC` ns of the last write: the newest sample's stamp (stamped element types only).
     pub last_write_ns: Option<u64>,
     /// Milliseconds from `last_write_ns` to now.
     pub last_write_age_ms: Option<f64>,
@@ -152,8 +173,7 @@ fn describe(
     } else {
         "until-creator-gone"
     };
-    let heartbeat = header.writers.iter().flatten().map(|w| w.heartbeat_ns).max();
-    let last_write_ns = state.and_then(|(_, stamp)| stamp).or(heartbeat);
+    let last_write_ns = state.and_then(|(_, stamp)| stamp);
     let now = now_ns();
     Shmfusion {
         kind: kind.map_or("unknown", |k| k.name()).to_owned(),
@@ -161,15 +181,9 @@ fn describe(
         element_size: s.element_size,
         capacity: s.capacity,
         lifecycle: lifecycle.to_owned(),
-        creator: Process::of(header.creator()),
-        writer: state.and_then(|(b, _)| b.writer).map(Process::of),
-        consumer: state.and_then(|(b, _)| b.consumer).map(Process::of),
-        registered_writers: header
-            .writers
-            .iter()
-            .flatten()
-            .map(|w| Process::of(w.identity))
-            .collect(),
+        creator: header.creator().map(Process::of),
+        writer: state.and_then(|(b, _)| Process::holding(&b.writer)),
+        consumer: state.and_then(|(b, _)| Process::holding(&b.consumer)),
         written: state.map(|(b, _)| b.written),
         fill: state.map(|(b, _)| b.fill),
         last_write_ns,
@@ -211,10 +225,7 @@ fn sysv_object(id: ShmId, stat: &Stat) -> Object {
         mode: format!("{:o}", stat.mode.bits() & 0o777),
         size: stat.size as u64,
         attach_count: Some(stat.attach_count),
-        creator: Some(Process::of(ProcessIdentity {
-            pid: stat.creator_pid as u32,
-            start_time: 0,
-        })),
+        creator_pid: Some(stat.creator_pid as u32),
         marked_for_removal: stat.marked_for_removal,
         shmfusion: None,
         note: Some("smaller than a header".into()),
@@ -253,7 +264,7 @@ pub fn open_posix(name: &str) -> Option<Opened> {
         mode: format!("{:o}", meta.mode() & 0o777),
         size: meta.size(),
         attach_count: None,
-        creator: None,
+        creator_pid: None,
         marked_for_removal: false,
         shmfusion: None,
         note: Some("smaller than a header".into()),

@@ -69,6 +69,9 @@ fn posix_evidence(name: &str) -> Option<Evidence> {
         attach_count: posix_users(name),
         marked_for_removal: false,
         kernel_creator_pid: None,
+        change_time: std::fs::metadata(format!("/dev/shm{name}"))
+            .ok()
+            .map(|m| std::os::unix::fs::MetadataExt::ctime(&m)),
         header: o.header.map(|h| h.snapshot),
     })
 }

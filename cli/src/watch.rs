@@ -115,7 +115,7 @@ fn draw(f: &mut ratatui::Frame, tracks: &BTreeMap<String, Track>, selected: &mut
         .map(|(n, t)| {
             let s = t.opened.object.shmfusion.as_ref();
             let writer = s.and_then(|s| s.writer).map_or("none".to_owned(), |p| {
-                format!("{} {}", p.pid, if p.alive { "alive" } else { "DEAD" })
+                format!("{} {}", p.pid, if p.alive { p.liveness } else { "DEAD" })
             });
             let lag = s
                 .and_then(|s| s.last_write_ns)

@@ -156,7 +156,10 @@ fn buffer_error(py: Python<'_>, e: BufferError) -> PyErr {
     let message = e.to_string();
     match e {
         BufferError::Timeout => PyTimeoutError::new_err((ETIMEDOUT, message)),
-        BufferError::RoleTaken { pid } => os_error::<RoleTakenError>(py, EBUSY, message, &[("pid", pid.into())]),
+        BufferError::RoleTaken { holder } => {
+            let pid = holder.pid.unwrap_or(holder.own_pid);
+            os_error::<RoleTakenError>(py, EBUSY, message, &[("pid", pid.into())])
+        }
         BufferError::WriterGone => os_error::<WriterGoneError>(py, EPIPE, message, &[]),
         BufferError::ReaderGone => os_error::<ReaderGoneError>(py, EPIPE, message, &[]),
         BufferError::Lagged(n) => os_error::<LaggedError>(py, EOVERFLOW, message, &[("missed", n)]),

@@ -43,12 +43,11 @@
 use core::time::Duration;
 
 use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
-use super::role::{self, Holder, RoleCell, RoleGuard};
 use super::sync::{AtomicU64, Ordering, Word, fence};
 use super::wait::WaitCell;
 use super::{CachePadded, Error};
 use crate::Shareable;
-use crate::process::ProcessIdentity;
+use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
 
 /// The object kind of a broadcast ring, typed or runtime-sized (part of the header fingerprint).
 pub(crate) const KIND: &str = "broadcast-ring";
@@ -67,7 +66,7 @@ struct Slot<T> {
 #[repr(C)]
 pub(crate) struct WriterSide {
     tail: AtomicU64,
-    role: RoleCell,
+    role: Role,
 }
 
 /// A broadcast ring of `N` samples (`N` a power of two) in shared memory.
@@ -158,11 +157,8 @@ pub(crate) trait RingAccess<'a>: Copy {
         Ok(t)
     }
 
-    fn writer_holder(self) -> Option<ProcessIdentity> {
-        match self.head().0.role.holder() {
-            Holder::Free => None,
-            Holder::Held(id) => Some(id),
-        }
+    fn writer_holder(self) -> Option<Holder> {
+        self.head().0.role.holder()
     }
 }
 
@@ -225,7 +221,7 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
         Self {
             writer: CachePadded(WriterSide {
                 tail: AtomicU64::new(0),
-                role: RoleCell::new(),
+                role: Role::new(),
             }),
             wait: CachePadded(WaitCell::new()),
             slots: core::array::from_fn(|_| Slot {
@@ -243,24 +239,15 @@ impl<T: Shareable, const N: usize> BroadcastRing<T, N> {
     /// Claims the writer role for the calling process ([`Error::RoleTaken`] if a live process holds it; a dead
     /// holder's role is taken over; [`Error::Corrupt`] if the shared `tail` is beyond [`POSITION_LIMIT`]).
     pub fn writer(&self) -> Result<BroadcastWriter<'_, T, N>, Error> {
-        self.writer_with(&ProcessIdentity::current(), role::is_alive)
+        self.writer_with(&liveness::current().map_err(Error::Liveness)?, liveness::judge)
     }
 
-    /// Claims the writer role for `identity` (roles are advisory; see [`SpscRing::producer_as`](super::SpscRing::producer_as)).
-    pub fn writer_as(&self, identity: ProcessIdentity) -> Result<BroadcastWriter<'_, T, N>, Error> {
-        self.writer_with(&identity, role::is_alive)
+    pub(crate) fn writer_with(&self, me: &liveness::Me, judge: Judge) -> Result<BroadcastWriter<'_, T, N>, Error> {
+        WriterCore::claim(self, me, judge).map(|core| BroadcastWriter { core })
     }
 
-    pub(crate) fn writer_with(
-        &self,
-        identity: &ProcessIdentity,
-        alive: fn(&ProcessIdentity) -> bool,
-    ) -> Result<BroadcastWriter<'_, T, N>, Error> {
-        WriterCore::claim(self, identity, alive).map(|core| BroadcastWriter { core })
-    }
-
-    /// The process holding the writer role, if any.
-    pub fn writer_holder(&self) -> Option<ProcessIdentity> {
+    /// The process holding the writer role, if any, judged now.
+    pub fn writer_holder(&self) -> Option<Holder> {
         RingAccess::writer_holder(self)
     }
 
@@ -305,7 +292,11 @@ pub(crate) struct WriterCore<'a, A> {
     ring: A,
     /// Our own position (authoritative).
     tail: u64,
-    _role: RoleGuard<'a>,
+    role: RoleGuard<'a>,
+    /// The ring's wait line, woken when the role is released.
+    wait: &'a WaitCell,
+    /// Consecutive wakes that found nobody asleep (see the wait module).
+    empty_wakes: u32,
 }
 
 impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
@@ -319,19 +310,17 @@ impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
         &self.ring
     }
 
-    pub(crate) fn claim(
-        ring: A,
-        identity: &ProcessIdentity,
-        alive: fn(&ProcessIdentity) -> bool,
-    ) -> Result<Self, Error> {
+    pub(crate) fn claim(ring: A, me: &liveness::Me, judge: Judge) -> Result<Self, Error> {
         let tail = ring.valid_tail()?;
-        let role = ring.head().0.role.claim(identity, alive)?;
+        let role = ring.head().0.role.claim_as(me, judge)?;
         // Re-read under the role: the previous holder may have published in between.
         let tail = ring.valid_tail().unwrap_or(tail);
         Ok(Self {
             ring,
             tail,
-            _role: role,
+            role,
+            wait: ring.head().1,
+            empty_wakes: 0,
         })
     }
 
@@ -349,7 +338,7 @@ impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
         self.tail = self.tail.wrapping_add(n);
         let (writer, wait) = self.ring.head();
         writer.tail.store(self.tail, Ordering::Release);
-        wait.notify();
+        wait.notify(&mut self.empty_wakes);
     }
 
     #[inline]
@@ -373,12 +362,21 @@ impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
     }
 }
 
+impl<A> Drop for WriterCore<'_, A> {
+    /// Releases the role, marked closed, and wakes every waiting reader ([`Error::Closed`]).
+    fn drop(&mut self) {
+        if self.role.release() {
+            self.wait.wake_all();
+        }
+    }
+}
+
 /// The reader side of the algorithm, for any [`RingAccess`]: a private cursor; it never writes to shared memory.
 #[derive(Clone)]
 pub(crate) struct ReaderCore<A> {
     ring: A,
     cursor: u64,
-    alive: fn(&ProcessIdentity) -> bool,
+    judge: Judge,
 }
 
 impl<'a, A: RingAccess<'a>> ReaderCore<A> {
@@ -396,7 +394,7 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
         Self {
             ring,
             cursor,
-            alive: role::is_alive,
+            judge: liveness::judge,
         }
     }
 
@@ -467,7 +465,7 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
         mut read: impl FnMut(SharedBytes<'a>) -> R,
     ) -> Result<(R, u64), Error> {
         let ring = self.ring;
-        let alive = self.alive;
+        let judge = self.judge;
         ring.head().1.wait(
             timeout,
             || match self.recv_validated(&mut read) {
@@ -475,8 +473,7 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
                 Err(Error::Empty) => Ok(None),
                 Err(e) => Err(e),
             },
-            || ring.head().0.role.holder_dead(alive),
-            Error::WriterGone,
+            super::peer_of(&ring.head().0.role, judge, Error::WriterGone),
         )
     }
 
@@ -581,8 +578,8 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
     }
 
     #[cfg(test)]
-    pub(crate) fn with_liveness(mut self, alive: fn(&ProcessIdentity) -> bool) -> Self {
-        self.core.alive = alive;
+    pub(crate) fn with_liveness(mut self, judge: Judge) -> Self {
+        self.core.judge = judge;
         self
     }
 }
@@ -591,7 +588,7 @@ mod tests {
     use super::*;
     use std::vec::Vec;
 
-    const W: ProcessIdentity = ProcessIdentity { pid: 31, start_time: 4 };
+    const W: liveness::Me = liveness::Me::fake(31);
 
     #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
     #[repr(C)]
@@ -616,7 +613,7 @@ mod tests {
         let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
         let mut r = ring.reader();
         assert_eq!(r.try_recv(), Err(Error::Empty));
-        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
         assert_eq!(w.publish_one(&s(0)), 0);
         assert_eq!(w.publish_slice(&[s(1), s(2)]), 1);
         let mut late = ring.reader();
@@ -632,7 +629,7 @@ mod tests {
     #[test]
     fn lagged_counts_exactly_and_resynchronises() {
         let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
-        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
         let mut r = ring.reader();
         for i in 0..10 {
             w.publish_one(&s(i));
@@ -656,7 +653,7 @@ mod tests {
     #[test]
     fn in_place_receive_validates() {
         let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 2>>();
-        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
         let mut r = ring.reader();
         w.publish_one(&s(40));
         let (n, pos) = r
@@ -679,7 +676,7 @@ mod tests {
     #[test]
     fn dead_writer_mid_sample_and_takeover() {
         let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
-        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
         for i in 0..6 {
             w.publish_one(&s(i));
         }
@@ -696,7 +693,9 @@ mod tests {
             assert_eq!(r.try_recv(), Ok((s(i), i)));
         }
         assert_eq!(r.try_recv(), Err(Error::Empty));
-        let mut w2 = ring.writer_with(&W, |_| false).unwrap();
+        let mut w2 = ring
+            .writer_with(&liveness::Me::fake(32), |_| liveness::Liveness::Dead)
+            .unwrap();
         assert_eq!(w2.publish_one(&s(6)), 6);
         assert_eq!(r.try_recv(), Ok((s(6), 6)));
     }
@@ -726,7 +725,7 @@ mod tests {
     #[test]
     fn positions_2_pow_63_apart_are_never_confused() {
         let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
-        let mut w = ring.writer_with(&W, |_| true).unwrap();
+        let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
         for i in 0..4 {
             w.publish_one(&s(i));
         }
@@ -758,7 +757,10 @@ mod tests {
             }
         }
         // A writer refuses a tail no honest writer can have reached, and the ring still reads back.
-        assert!(matches!(ring.writer_with(&W, |_| false), Err(Error::Corrupt { .. })));
+        assert!(matches!(
+            ring.writer_with(&W, |_| liveness::Liveness::Dead),
+            Err(Error::Corrupt { .. })
+        ));
         ring.writer.tail.store(4, Ordering::Relaxed);
         assert_eq!(ring.reader_at(1).try_recv(), Ok((s(1), 1)));
     }
@@ -788,7 +790,7 @@ mod tests {
                     assert_eq!(got + lost, n);
                 }));
             }
-            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
             for i in 0..n {
                 w.publish_one(&s(i));
             }
@@ -803,14 +805,14 @@ mod tests {
     fn recv_wait_wakes_and_detects_a_dead_writer() {
         let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 32>>();
         std::thread::scope(|sc| {
-            let mut r = ring.reader().with_liveness(|_| true);
+            let mut r = ring.reader().with_liveness(|_| liveness::Liveness::Alive);
             let t = sc.spawn(move || {
                 for i in 0..20 {
                     let (v, p) = r.recv_wait(Some(Duration::from_secs(10))).unwrap();
                     assert_eq!((v, p), (s(i), i));
                 }
             });
-            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
             for i in 0..20 {
                 std::thread::sleep(Duration::from_micros(500));
                 w.publish_one(&s(i));
@@ -818,7 +820,7 @@ mod tests {
             t.join().unwrap();
             core::mem::forget(w);
         });
-        let mut r = ring.reader().with_liveness(|_| false);
+        let mut r = ring.reader().with_liveness(|_| liveness::Liveness::Dead);
         assert_eq!(r.recv_wait(Some(Duration::from_secs(5))), Err(Error::WriterGone));
     }
 }
@@ -829,13 +831,13 @@ mod loom_tests {
     use loom::thread;
     use std::boxed::Box;
 
-    const W: ProcessIdentity = ProcessIdentity { pid: 31, start_time: 4 };
+    const W: liveness::Me = liveness::Me::fake(31);
 
     #[test]
     fn loom_broadcast_no_torn_sample_and_exact_loss_count() {
         crate::buffer::loom_model(|| {
             let ring: &'static BroadcastRing<[u64; 2], 2> = Box::leak(Box::new(BroadcastRing::new()));
-            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
             let mut r = ring.reader_at(0);
             let t = thread::spawn(move || {
                 w.publish_one(&[0, 100]);
@@ -863,8 +865,8 @@ mod loom_tests {
     fn loom_broadcast_recv_wait_never_loses_a_wakeup() {
         crate::buffer::loom_model(|| {
             let ring: &'static BroadcastRing<u64, 2> = Box::leak(Box::new(BroadcastRing::new()));
-            let mut w = ring.writer_with(&W, |_| true).unwrap();
-            let mut r = ring.reader().with_liveness(|_| true);
+            let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
+            let mut r = ring.reader().with_liveness(|_| liveness::Liveness::Alive);
             let t = thread::spawn(move || {
                 w.publish_one(&5);
             });

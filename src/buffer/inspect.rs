@@ -16,10 +16,9 @@
 
 use core::sync::atomic::{AtomicU8, Ordering, fence};
 
-use super::role::{self, Holder};
 use super::{BroadcastRing, Error, Latest, SpscRing, broadcast, latest, ring};
+use crate::liveness::RoleRecord;
 use crate::object::{SharedState, Snapshot, fnv1a};
-use crate::process::ProcessIdentity;
 
 /// The kinds of buffer this crate places in shared objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -85,10 +84,10 @@ pub struct BufferState {
     pub fill: u64,
     /// The SPSC consumer's position (samples popped); `None` for other kinds.
     pub head: Option<u64>,
-    /// The writer (producer) role's holder.
-    pub writer: Option<ProcessIdentity>,
-    /// The SPSC consumer role's holder; `None` for other kinds.
-    pub consumer: Option<ProcessIdentity>,
+    /// The writer (producer) role: its words as read; [`RoleRecord::holder`] judges the holder.
+    pub writer: RoleRecord,
+    /// The SPSC consumer role (all-zero, free, for other kinds).
+    pub consumer: RoleRecord,
 }
 
 /// A read-only view of a buffer's payload bytes; see the module docs.
@@ -100,13 +99,6 @@ pub struct BufferView<'a> {
     element_size: usize,
     /// `element_size` rounded up to 8: the storage of one element.
     cell: usize,
-}
-
-fn holder(token: u64, start: u64) -> Option<ProcessIdentity> {
-    match role::holder_from_words(token, start) {
-        Holder::Free => None,
-        Holder::Held(id) => Some(id),
-    }
 }
 
 impl<'a> BufferView<'a> {
@@ -162,19 +154,24 @@ impl<'a> BufferView<'a> {
     /// A `u64` at `offset`, byte by byte (offsets are computed from a validated layout and always in bounds;
     /// an impossible out-of-bounds offset reads as 0 rather than panicking).
     fn u64_at(&self, offset: usize) -> u64 {
-        let mut b = [0u8; 8];
-        if let Some(src) = self.bytes.get(offset..offset.saturating_add(8)) {
+        u64::from_ne_bytes(self.array_at(offset))
+    }
+
+    fn array_at<const L: usize>(&self, offset: usize) -> [u8; L] {
+        let mut b = [0u8; L];
+        if let Some(src) = self.bytes.get(offset..offset.saturating_add(L)) {
             for (d, s) in b.iter_mut().zip(src) {
                 *d = s.load(Ordering::Relaxed);
             }
         }
-        u64::from_ne_bytes(b)
+        b
     }
 
-    fn holder_at(&self, offset: usize) -> Option<ProcessIdentity> {
-        let token = self.u64_at(offset + role::TOKEN_OFFSET);
-        fence(Ordering::Acquire);
-        holder(token, self.u64_at(offset + role::START_TIME_OFFSET))
+    fn role_at(&self, offset: usize) -> RoleRecord {
+        RoleRecord::read_with(
+            |o| self.u64_at(offset + o),
+            |o| u32::from_ne_bytes(self.array_at(offset + o)),
+        )
     }
 
     /// Copies `out.len()` (at most the element size) bytes of the element stored at `offset`.
@@ -198,8 +195,8 @@ impl<'a> BufferView<'a> {
                     written: tail,
                     fill: tail.saturating_sub(head).min(self.capacity),
                     head: Some(head),
-                    writer: self.holder_at(ring::layout::PRODUCER_ROLE),
-                    consumer: self.holder_at(ring::layout::CONSUMER_ROLE),
+                    writer: self.role_at(ring::layout::PRODUCER_ROLE),
+                    consumer: self.role_at(ring::layout::CONSUMER_ROLE),
                 }
             }
             BufferKind::BroadcastRing => {
@@ -209,8 +206,8 @@ impl<'a> BufferView<'a> {
                     written: tail,
                     fill: tail.min(self.capacity),
                     head: None,
-                    writer: self.holder_at(broadcast::layout::ROLE),
-                    consumer: None,
+                    writer: self.role_at(broadcast::layout::ROLE),
+                    consumer: RoleRecord::default(),
                 }
             }
             BufferKind::Latest => {
@@ -220,8 +217,8 @@ impl<'a> BufferView<'a> {
                     written: seq,
                     fill: u64::from(seq > 0),
                     head: None,
-                    writer: self.holder_at(latest::layout::role(self.cell)),
-                    consumer: None,
+                    writer: self.role_at(latest::layout::role(self.cell)),
+                    consumer: RoleRecord::default(),
                 }
             }
         }
@@ -324,7 +321,7 @@ mod tests {
             (v.kind(), v.capacity(), v.element_size()),
             (BufferKind::BroadcastRing, 4, 12)
         );
-        assert_eq!(v.state().writer, None);
+        assert_eq!(v.state().writer.holder(), None);
         let mut out = [0u8; 12];
         assert_eq!(v.read(0, &mut out), Err(Error::Empty));
         let mut w = object.get().writer().unwrap();
@@ -332,7 +329,11 @@ mod tests {
             w.publish_one(&[i; 12]);
         }
         let s = v.state();
-        assert_eq!((s.written, s.fill, s.writer), (6, 4, Some(ProcessIdentity::current())));
+        assert_eq!(
+            (s.written, s.fill, s.writer.holder().and_then(|h| h.pid)),
+            (6, 4, Some(std::process::id()))
+        );
+        assert_eq!(s.writer.liveness(), Some(crate::liveness::Liveness::Alive));
         v.read(5, &mut out).unwrap();
         assert_eq!(out, [5; 12]);
         v.read(2, &mut out).unwrap();
@@ -340,7 +341,8 @@ mod tests {
         assert_eq!(v.read(1, &mut out), Err(Error::Lagged(1)));
         assert_eq!(v.read(6, &mut out), Err(Error::Empty));
         drop(w);
-        assert_eq!(v.state().writer, None);
+        assert_eq!(v.state().writer.holder(), None);
+        assert!(v.state().writer.is_closed());
     }
 
     #[test]
@@ -354,7 +356,7 @@ mod tests {
         w.write(&[4, 5, 6]);
         let s = v.state();
         assert_eq!(
-            (s.written, s.fill, s.writer.map(|h| h.pid)),
+            (s.written, s.fill, s.writer.holder().and_then(|h| h.pid)),
             (2, 1, Some(std::process::id()))
         );
         let mut out = [0u8; 24];
@@ -376,7 +378,7 @@ mod tests {
         c.try_pop().unwrap();
         let s = v.state();
         assert_eq!((s.written, s.head, s.fill), (5, Some(1), 4));
-        assert!(s.writer.is_some() && s.consumer.is_some());
+        assert!(s.writer.holder().is_some() && s.consumer.holder().is_some());
         let mut out = [0u8; 4];
         v.read(4, &mut out).unwrap();
         assert_eq!(u32::from_ne_bytes(out), 4);

@@ -25,12 +25,11 @@
 use core::time::Duration;
 
 use super::atomic_copy::SlotCell;
-use super::role::{self, Holder, RoleCell, RoleGuard};
 use super::sync::{AtomicU64, Ordering, fence, spin_hint};
 use super::wait::WaitCell;
 use super::{CachePadded, Error};
 use crate::Shareable;
-use crate::process::ProcessIdentity;
+use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
 
 /// Read attempts before [`Error::Contended`].
 const READ_ATTEMPTS: u32 = 64;
@@ -42,7 +41,7 @@ const READ_ATTEMPTS: u32 = 64;
 #[repr(C)]
 pub struct Latest<T> {
     state: CachePadded<State<T>>,
-    role: CachePadded<RoleCell>,
+    role: CachePadded<Role>,
     wait: CachePadded<WaitCell>,
 }
 
@@ -130,7 +129,7 @@ impl<T: Shareable> Latest<T> {
                 seq: AtomicU64::new(0),
                 copies: [SlotCell::new(), SlotCell::new()],
             }),
-            role: CachePadded(RoleCell::new()),
+            role: CachePadded(Role::new()),
             wait: CachePadded(WaitCell::new()),
         }
     }
@@ -138,34 +137,23 @@ impl<T: Shareable> Latest<T> {
     /// Claims the writer role for the calling process ([`Error::RoleTaken`] if a live process holds it; a dead
     /// holder's role is taken over).
     pub fn writer(&self) -> Result<LatestWriter<'_, T>, Error> {
-        self.writer_with(&ProcessIdentity::current(), role::is_alive)
+        self.writer_with(&liveness::current().map_err(Error::Liveness)?, liveness::judge)
     }
 
-    /// Claims the writer role for `identity` (roles are advisory; see [`SpscRing::producer_as`](super::SpscRing::producer_as)).
-    pub fn writer_as(&self, identity: ProcessIdentity) -> Result<LatestWriter<'_, T>, Error> {
-        self.writer_with(&identity, role::is_alive)
-    }
-
-    pub(crate) fn writer_with(
-        &self,
-        identity: &ProcessIdentity,
-        alive: fn(&ProcessIdentity) -> bool,
-    ) -> Result<LatestWriter<'_, T>, Error> {
-        let role = self.role.claim(identity, alive)?;
+    pub(crate) fn writer_with(&self, me: &liveness::Me, judge: Judge) -> Result<LatestWriter<'_, T>, Error> {
+        let role = self.role.claim_as(me, judge)?;
         let seq = self.state.seq.load(Ordering::Acquire);
         Ok(LatestWriter {
             slot: self,
             seq,
-            _role: role,
+            role,
+            empty_wakes: 0,
         })
     }
 
     /// The process holding the writer role, if any.
-    pub fn writer_holder(&self) -> Option<ProcessIdentity> {
-        match self.role.holder() {
-            Holder::Free => None,
-            Holder::Held(id) => Some(id),
-        }
+    pub fn writer_holder(&self) -> Option<Holder> {
+        self.role.holder()
     }
 
     /// The sequence number of the latest value (the number of writes so far; 0: none yet).
@@ -205,14 +193,14 @@ impl<T: Shareable> Latest<T> {
     /// Readers never write shared memory, except that a reader that goes to sleep here counts itself in the
     /// slot's waiter count (on its own line) so that the writer knows to wake it.
     pub fn wait_newer(&self, after: u64, timeout: Option<Duration>) -> Result<(T, u64), Error> {
-        self.wait_newer_with(after, timeout, role::is_alive)
+        self.wait_newer_with(after, timeout, liveness::judge)
     }
 
     pub(crate) fn wait_newer_with(
         &self,
         after: u64,
         timeout: Option<Duration>,
-        alive: fn(&ProcessIdentity) -> bool,
+        judge: Judge,
     ) -> Result<(T, u64), Error> {
         self.wait.wait(
             timeout,
@@ -227,8 +215,7 @@ impl<T: Shareable> Latest<T> {
                     Ok(None)
                 }
             },
-            || self.role.holder_dead(alive),
-            Error::WriterGone,
+            super::peer_of(&self.role, judge, Error::WriterGone),
         )
     }
 }
@@ -238,7 +225,9 @@ pub struct LatestWriter<'a, T: Shareable> {
     slot: &'a Latest<T>,
     /// Our own copy of the sequence count (authoritative).
     seq: u64,
-    _role: RoleGuard<'a>,
+    role: RoleGuard<'a>,
+    /// Consecutive wakes that found nobody asleep (see the wait module).
+    empty_wakes: u32,
 }
 
 impl<'a, T: Shareable> LatestWriter<'a, T> {
@@ -249,7 +238,7 @@ impl<'a, T: Shareable> LatestWriter<'a, T> {
         self.slot.state.copies[(next & 1) as usize].store(value);
         self.slot.state.seq.store(next, Ordering::Release);
         self.seq = next;
-        self.slot.wait.notify();
+        self.slot.wait.notify(&mut self.empty_wakes);
         next
     }
 
@@ -264,11 +253,20 @@ impl<'a, T: Shareable> LatestWriter<'a, T> {
     }
 }
 
+impl<T: Shareable> Drop for LatestWriter<'_, T> {
+    /// Releases the role, marked closed, and wakes every waiting reader ([`Error::Closed`]).
+    fn drop(&mut self) {
+        if self.role.release() {
+            self.slot.wait.wake_all();
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
-    const W: ProcessIdentity = ProcessIdentity { pid: 21, start_time: 3 };
+    const W: liveness::Me = liveness::Me::fake(21);
 
     #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
     #[repr(C)]
@@ -294,25 +292,30 @@ mod tests {
     fn empty_then_latest_with_sequence() {
         let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
         assert_eq!(slot.read(), Err(Error::Empty));
-        let mut w = slot.writer_with(&W, |_| true).unwrap();
+        let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
         assert_eq!(w.write(&Pose::new(5)), 1);
         assert_eq!(slot.read(), Ok((Pose::new(5), 1)));
         assert_eq!(w.write(&Pose::new(6)), 2);
         assert_eq!(slot.read(), Ok((Pose::new(6), 2)));
-        assert_eq!(slot.writer_with(&W, |_| true).err(), Some(Error::RoleTaken { pid: 21 }));
+        assert!(matches!(
+            slot.writer_with(&W, |_| liveness::Liveness::Alive).err(),
+            Some(Error::RoleTaken { .. })
+        ));
     }
 
     #[test]
     fn dead_writer_mid_write_leaves_a_consistent_value_and_is_taken_over() {
         let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
-        let mut w = slot.writer_with(&W, |_| true).unwrap();
+        let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
         w.write(&Pose::new(1));
         w.write(&Pose::new(2));
         // Simulate a death in the middle of write 3: half of the inactive copy written, no publication.
         slot.state.copies[1].bytes_mut().store(0, &[0xff; 12]);
         core::mem::forget(w);
         assert_eq!(slot.read(), Ok((Pose::new(2), 2)));
-        let mut w2 = slot.writer_with(&W, |_| false).unwrap();
+        let mut w2 = slot
+            .writer_with(&liveness::Me::fake(22), |_| liveness::Liveness::Dead)
+            .unwrap();
         assert_eq!(w2.write(&Pose::new(3)), 3);
         assert_eq!(slot.read(), Ok((Pose::new(3), 3)));
     }
@@ -351,7 +354,7 @@ mod tests {
         let n: u64 = if cfg!(miri) { 100 } else { 200_000 };
         std::thread::scope(|s| {
             s.spawn(|| {
-                let mut w = slot.writer_with(&W, |_| true).unwrap();
+                let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
                 for i in 1..=n {
                     assert_eq!(w.write(&Pose::new(i)), i);
                 }
@@ -394,8 +397,43 @@ mod tests {
                 assert!(v.ok() && seq > last);
                 last = seq;
             }
-            assert_eq!(slot.wait_newer(50, Some(Duration::from_millis(3))), Err(Error::Timeout));
+            // Timeout while the writer thread still holds the role, Closed once it has dropped it.
+            let end = slot.wait_newer(50, Some(Duration::from_millis(3)));
+            assert!(matches!(end, Err(Error::Timeout | Error::Closed)), "{end:?}");
         });
+        assert_eq!(slot.wait_newer(50, None), Err(Error::Closed));
+    }
+
+    #[test]
+    #[cfg_attr(miri, ignore = "futex and clock syscalls")]
+    fn a_clean_release_wakes_blocked_readers_with_closed() {
+        let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
+        let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
+        w.write(&Pose::new(1));
+        std::thread::scope(|s| {
+            let readers: std::vec::Vec<_> = (0..2)
+                .map(|_| {
+                    let slot = &*slot;
+                    s.spawn(move || {
+                        slot.wait_newer_with(1, Some(Duration::from_secs(60)), |_| liveness::Liveness::Alive)
+                    })
+                })
+                .collect();
+            // Let the readers go to sleep (not required for correctness: a reader arriving later sees the mark).
+            std::thread::sleep(Duration::from_millis(50));
+            drop(w);
+            for r in readers {
+                assert_eq!(r.join().unwrap(), Err(Error::Closed));
+            }
+        });
+        // Data published before the close is still delivered first; a new writer reopens the slot.
+        assert_eq!(slot.wait_newer(0, None).map(|r| r.1), Ok(1));
+        let mut w = slot
+            .writer_with(&liveness::Me::fake(22), |_| liveness::Liveness::Alive)
+            .unwrap();
+        assert_eq!(slot.wait_newer(1, Some(Duration::from_millis(3))), Err(Error::Timeout));
+        w.write(&Pose::new(2));
+        assert_eq!(slot.wait_newer(1, None).map(|r| r.1), Ok(2));
     }
 }
 
@@ -405,13 +443,13 @@ mod loom_tests {
     use loom::thread;
     use std::boxed::Box;
 
-    const W: ProcessIdentity = ProcessIdentity { pid: 21, start_time: 3 };
+    const W: liveness::Me = liveness::Me::fake(21);
 
     #[test]
     fn loom_latch_readers_see_whole_values_in_order() {
         crate::buffer::loom_model(|| {
             let slot: &'static Latest<[u64; 2]> = Box::leak(Box::new(Latest::new()));
-            let mut w = slot.writer_with(&W, |_| true).unwrap();
+            let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
             let t = thread::spawn(move || {
                 for i in 1..=3u64 {
                     w.write(&[i, i * 10]);
@@ -439,12 +477,12 @@ mod loom_tests {
     fn loom_latch_wait_newer_never_loses_a_wakeup() {
         crate::buffer::loom_model(|| {
             let slot: &'static Latest<u64> = Box::leak(Box::new(Latest::new()));
-            let mut w = slot.writer_with(&W, |_| true).unwrap();
+            let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
             let t = thread::spawn(move || {
                 w.write(&7);
                 core::mem::forget(w);
             });
-            assert_eq!(slot.wait_newer_with(0, None, |_| true), Ok((7, 1)));
+            assert_eq!(slot.wait_newer_with(0, None, |_| liveness::Liveness::Alive), Ok((7, 1)));
             t.join().unwrap();
         });
     }

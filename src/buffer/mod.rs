@@ -29,11 +29,13 @@
 //!
 //! # Roles
 //!
-//! A producer or writer role (and the SPSC consumer role) is claimed by storing a token derived from the
-//! claiming process's [`ProcessIdentity`](crate::process::ProcessIdentity) with a compare-and-swap. Claiming a
-//! held role fails with [`Error::RoleTaken`] unless its holder is dead, in which case the role is taken over;
-//! dropping the handle releases it. Roles guard correctness, not memory safety: two producers that ignore them
-//! corrupt each other's data but cannot cause undefined behaviour.
+//! A producer or writer role (and the SPSC consumer role) is a [`Role`](crate::liveness::Role): claimed with a
+//! compare-and-swap of the claiming process's liveness token (see [`liveness`](crate::liveness): valid across
+//! PID namespaces, zombies count as dead, no pids involved). Claiming a held role fails with
+//! [`Error::RoleTaken`], which says who holds it and since when, unless its holder is dead, in which case the
+//! role is taken over at once. Dropping the handle releases the role and marks it closed: readers blocked on
+//! that writer wake with [`Error::Closed`]. Roles guard correctness, not memory safety: two producers that
+//! ignore them corrupt each other's data but cannot cause undefined behaviour.
 //!
 //! # Testing
 //!
@@ -49,8 +51,7 @@ mod broadcast;
 pub mod inspect;
 mod latest;
 mod ring;
-mod role;
-mod sync;
+pub(crate) mod sync;
 #[cfg(not(all(loom, test)))]
 mod view;
 mod wait;
@@ -73,11 +74,16 @@ pub enum Error {
     Full,
     /// There is nothing (new) to read.
     Empty,
-    /// The role is held by a live process with this pid.
+    /// The role is held by a live process (or one that cannot be judged from here, such as a holder in another
+    /// IPC namespace): who, in which namespaces, since when.
     RoleTaken {
-        /// The pid of the holder.
-        pid: u32,
+        /// The holder, as it recorded itself (see [`Holder`](crate::liveness::Holder)).
+        holder: crate::liveness::Holder,
     },
+    /// The calling process could not set up its liveness anchor, which every role claim needs (see
+    /// [`liveness`](crate::liveness)): `ENOSPC` when the system's segment limit (`SHMMNI`) is reached, `ENOMEM`,
+    /// `ENOSYS` without System V IPC.
+    Liveness(crate::Errno),
     /// A broadcast reader fell behind: exactly this many samples were overwritten before it could read them. The
     /// reader has skipped them and reads on from the oldest sample still available.
     Lagged(u64),
@@ -94,6 +100,10 @@ pub enum Error {
     WriterGone,
     /// The SPSC consumer role is held by a process that is no longer alive.
     ReaderGone,
+    /// The peer this wait depends on (the writer or producer; for a producer waiting for space, the consumer)
+    /// released its role cleanly, and no process has claimed it since: nothing more will come. Returned only once
+    /// everything already published has been read.
+    Closed,
     /// A latest-value read found the value changing under it on every one of its bounded attempts (a writer
     /// much faster than the reader, or a hostile one).
     Contended,
@@ -104,7 +114,15 @@ impl fmt::Display for Error {
         match self {
             Error::Full => f.write_str("buffer full"),
             Error::Empty => f.write_str("buffer empty"),
-            Error::RoleTaken { pid } => write!(f, "role held by live process {pid}"),
+            Error::RoleTaken { holder } => match holder.pid {
+                Some(pid) => write!(f, "role held by live process {pid}"),
+                None => write!(
+                    f,
+                    "role held by process {} of another PID namespace ({:#x})",
+                    holder.own_pid, holder.pid_namespace
+                ),
+            },
+            Error::Liveness(e) => write!(f, "no liveness anchor for this process: {e}"),
             Error::Lagged(n) => write!(f, "reader lagged: {n} samples missed"),
             Error::Corrupt { head, tail } => {
                 write!(f, "corrupt shared positions (head {head}, tail {tail})")
@@ -112,12 +130,40 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("wait timed out"),
             Error::WriterGone => f.write_str("writer process is gone"),
             Error::ReaderGone => f.write_str("reader process is gone"),
+            Error::Closed => f.write_str("the peer closed its end"),
             Error::Contended => f.write_str("value kept changing during the read"),
         }
     }
 }
 
 impl core::error::Error for Error {}
+
+impl From<crate::liveness::ClaimError> for Error {
+    fn from(e: crate::liveness::ClaimError) -> Self {
+        match e {
+            crate::liveness::ClaimError::Taken(holder) => Error::RoleTaken { holder },
+            crate::liveness::ClaimError::Os(e) => Error::Liveness(e),
+        }
+    }
+}
+
+/// The peer check of a wait on the holder of `role`: [`Error::Closed`] once it released the role cleanly
+/// (checked every round: one load), `gone` once it is found dead (asked only when `probe`: a syscall).
+pub(crate) fn peer_of(
+    role: &crate::liveness::Role,
+    judge: crate::liveness::Judge,
+    gone: Error,
+) -> impl FnMut(bool) -> Option<Error> + '_ {
+    move |probe| {
+        if role.is_closed() {
+            Some(Error::Closed)
+        } else if probe && role.holder_liveness(judge) == Some(crate::liveness::Liveness::Dead) {
+            Some(gone)
+        } else {
+            None
+        }
+    }
+}
 
 /// Aligns (and so pads) its content to 128 bytes, so that words written by different processes do not share a
 /// cache line (see the module docs for why 128 on every target).

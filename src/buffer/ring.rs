@@ -30,17 +30,16 @@
 use core::time::Duration;
 
 use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
-use super::role::{self, Holder, RoleCell, RoleGuard};
 use super::sync::{AtomicU64, Ordering};
 use super::wait::WaitCell;
 use super::{CachePadded, Error};
 use crate::Shareable;
-use crate::process::ProcessIdentity;
+use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
 
 #[repr(C)]
 struct Side {
     pos: AtomicU64,
-    role: RoleCell,
+    role: Role,
 }
 
 impl Side {
@@ -48,7 +47,7 @@ impl Side {
     fn new() -> Self {
         Self {
             pos: AtomicU64::new(0),
-            role: RoleCell::new(),
+            role: Role::new(),
         }
     }
 }
@@ -168,21 +167,11 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
     /// Fails with [`Error::RoleTaken`] if a live process holds it (a dead holder's role is taken over), or with
     /// [`Error::Corrupt`] if the shared positions are inconsistent.
     pub fn producer(&self) -> Result<Producer<'_, T, N>, Error> {
-        self.producer_with(&ProcessIdentity::current(), role::is_alive)
+        self.producer_with(&liveness::current().map_err(Error::Liveness)?, liveness::judge)
     }
 
-    /// Claims the producer role for `identity` (e.g. to claim it once per thread in one process, giving each a
-    /// distinct identity). Roles are advisory: a wrong identity can break the protocol but not memory safety.
-    pub fn producer_as(&self, identity: ProcessIdentity) -> Result<Producer<'_, T, N>, Error> {
-        self.producer_with(&identity, role::is_alive)
-    }
-
-    pub(crate) fn producer_with(
-        &self,
-        identity: &ProcessIdentity,
-        alive: fn(&ProcessIdentity) -> bool,
-    ) -> Result<Producer<'_, T, N>, Error> {
-        let role = self.producer.role.claim(identity, alive)?;
+    pub(crate) fn producer_with(&self, me: &liveness::Me, judge: Judge) -> Result<Producer<'_, T, N>, Error> {
+        let role = self.producer.role.claim_as(me, judge)?;
         let tail = self.producer.pos.load(Ordering::Acquire);
         let head = self.consumer.pos.load(Ordering::Acquire);
         check(head, tail, Self::CAP)?;
@@ -190,27 +179,19 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
             ring: self,
             tail,
             head,
-            alive,
-            _role: role,
+            judge,
+            role,
+            empty_wakes: 0,
         })
     }
 
     /// Claims the consumer role for the calling process (see [`producer`](Self::producer)).
     pub fn consumer(&self) -> Result<Consumer<'_, T, N>, Error> {
-        self.consumer_with(&ProcessIdentity::current(), role::is_alive)
+        self.consumer_with(&liveness::current().map_err(Error::Liveness)?, liveness::judge)
     }
 
-    /// Claims the consumer role for `identity` (see [`producer_as`](Self::producer_as)).
-    pub fn consumer_as(&self, identity: ProcessIdentity) -> Result<Consumer<'_, T, N>, Error> {
-        self.consumer_with(&identity, role::is_alive)
-    }
-
-    pub(crate) fn consumer_with(
-        &self,
-        identity: &ProcessIdentity,
-        alive: fn(&ProcessIdentity) -> bool,
-    ) -> Result<Consumer<'_, T, N>, Error> {
-        let role = self.consumer.role.claim(identity, alive)?;
+    pub(crate) fn consumer_with(&self, me: &liveness::Me, judge: Judge) -> Result<Consumer<'_, T, N>, Error> {
+        let role = self.consumer.role.claim_as(me, judge)?;
         let head = self.consumer.pos.load(Ordering::Acquire);
         let tail = self.producer.pos.load(Ordering::Acquire);
         check(head, tail, Self::CAP)?;
@@ -218,25 +199,20 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
             ring: self,
             head,
             tail,
-            alive,
-            _role: role,
+            judge,
+            role,
+            empty_wakes: 0,
         })
     }
 
     /// The process holding the producer role, if any.
-    pub fn producer_holder(&self) -> Option<ProcessIdentity> {
-        match self.producer.role.holder() {
-            Holder::Free => None,
-            Holder::Held(id) => Some(id),
-        }
+    pub fn producer_holder(&self) -> Option<Holder> {
+        self.producer.role.holder()
     }
 
     /// The process holding the consumer role, if any.
-    pub fn consumer_holder(&self) -> Option<ProcessIdentity> {
-        match self.consumer.role.holder() {
-            Holder::Free => None,
-            Holder::Held(id) => Some(id),
-        }
+    pub fn consumer_holder(&self) -> Option<Holder> {
+        self.consumer.role.holder()
     }
 
     /// A snapshot of the consumer's and the producer's positions `(head, tail)`: samples released and samples
@@ -282,8 +258,10 @@ pub struct Producer<'a, T: Shareable, const N: usize> {
     tail: u64,
     /// Cached consumer position.
     head: u64,
-    alive: fn(&ProcessIdentity) -> bool,
-    _role: RoleGuard<'a>,
+    judge: Judge,
+    role: RoleGuard<'a>,
+    /// Consecutive wakes that found nobody asleep (see the wait module).
+    empty_wakes: u32,
 }
 
 impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
@@ -304,7 +282,7 @@ impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
     fn publish(&mut self, n: u64) {
         self.tail = self.tail.wrapping_add(n);
         self.ring.producer.pos.store(self.tail, Ordering::Release);
-        self.ring.data_wait.notify();
+        self.ring.data_wait.notify(&mut self.empty_wakes);
     }
 
     /// Pushes one sample; [`Error::Full`] if there is no free slot.
@@ -337,7 +315,7 @@ impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
     /// process.
     pub fn push_wait(&mut self, value: T, timeout: Option<Duration>) -> Result<(), Error> {
         let ring = self.ring;
-        let alive = self.alive;
+        let judge = self.judge;
         ring.space_wait.wait(
             timeout,
             || match self.try_push(value) {
@@ -345,8 +323,7 @@ impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
                 Err(Error::Full) => Ok(None),
                 Err(e) => Err(e),
             },
-            || ring.consumer.role.holder_dead(alive),
-            Error::ReaderGone,
+            super::peer_of(&ring.consumer.role, judge, Error::ReaderGone),
         )
     }
 
@@ -419,8 +396,10 @@ pub struct Consumer<'a, T: Shareable, const N: usize> {
     head: u64,
     /// Cached producer position.
     tail: u64,
-    alive: fn(&ProcessIdentity) -> bool,
-    _role: RoleGuard<'a>,
+    judge: Judge,
+    role: RoleGuard<'a>,
+    /// Consecutive wakes that found nobody asleep (see the wait module).
+    empty_wakes: u32,
 }
 
 impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
@@ -441,7 +420,7 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
     fn release(&mut self, n: u64) {
         self.head = self.head.wrapping_add(n);
         self.ring.consumer.pos.store(self.head, Ordering::Release);
-        self.ring.space_wait.notify();
+        self.ring.space_wait.notify(&mut self.empty_wakes);
     }
 
     /// Pops one sample; [`Error::Empty`] if there is none.
@@ -474,7 +453,7 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
     /// and the ring is empty.
     pub fn pop_wait(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
         let ring = self.ring;
-        let alive = self.alive;
+        let judge = self.judge;
         ring.data_wait.wait(
             timeout,
             || match self.try_pop() {
@@ -482,8 +461,7 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
                 Err(Error::Empty) => Ok(None),
                 Err(e) => Err(e),
             },
-            || ring.producer.role.holder_dead(alive),
-            Error::WriterGone,
+            super::peer_of(&ring.producer.role, judge, Error::WriterGone),
         )
     }
 
@@ -544,18 +522,36 @@ impl<T: Shareable, const N: usize> ReadSlot<'_, '_, T, N> {
     }
 }
 
+impl<T: Shareable, const N: usize> Drop for Producer<'_, T, N> {
+    /// Releases the role, marked closed, and wakes a waiting consumer ([`Error::Closed`]).
+    fn drop(&mut self) {
+        if self.role.release() {
+            self.ring.data_wait.wake_all();
+        }
+    }
+}
+
+impl<T: Shareable, const N: usize> Drop for Consumer<'_, T, N> {
+    /// Releases the role, marked closed, and wakes a producer waiting for space ([`Error::Closed`]).
+    fn drop(&mut self) {
+        if self.role.release() {
+            self.ring.space_wait.wake_all();
+        }
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::vec::Vec;
 
-    const P: ProcessIdentity = ProcessIdentity { pid: 11, start_time: 1 };
-    const C: ProcessIdentity = ProcessIdentity { pid: 12, start_time: 1 };
-    fn alive(_: &ProcessIdentity) -> bool {
-        true
+    const P: liveness::Me = liveness::Me::fake(11);
+    const C: liveness::Me = liveness::Me::fake(12);
+    fn alive(_: u64) -> liveness::Liveness {
+        liveness::Liveness::Alive
     }
-    fn dead(_: &ProcessIdentity) -> bool {
-        false
+    fn dead(_: u64) -> liveness::Liveness {
+        liveness::Liveness::Dead
     }
 
     #[derive(Clone, Copy, Debug, PartialEq, bytemuck::Pod, bytemuck::Zeroable)]
@@ -654,10 +650,13 @@ mod tests {
     fn roles_are_exclusive_and_released_and_taken_over() {
         let ring = crate::buffer::zeroed_box::<SpscRing<u64, 2>>();
         let p = ring.producer_with(&P, alive).unwrap();
-        assert_eq!(ring.producer_with(&C, alive).err(), Some(Error::RoleTaken { pid: 11 }));
-        assert_eq!(ring.producer_holder(), Some(P));
+        assert!(matches!(
+            ring.producer_with(&C, alive).err(),
+            Some(Error::RoleTaken { .. })
+        ));
+        assert_eq!(ring.producer.role.holder_judged(alive).map(|h| h.own_pid), Some(11));
         drop(p);
-        assert_eq!(ring.producer_holder(), None);
+        assert_eq!(ring.producer.role.holder_judged(alive), None);
         let mut p = ring.producer_with(&P, alive).unwrap();
         p.try_push(7).unwrap();
         // P "dies" holding the role: C takes over and continues at the shared position.
@@ -772,7 +771,9 @@ mod tests {
                         std::thread::sleep(Duration::from_millis(2));
                     }
                 }
-                assert_eq!(c.pop_wait(Some(Duration::from_millis(5))), Err(Error::Timeout));
+                // Timeout while the producer thread still holds its role, Closed once it has dropped it.
+                let end = c.pop_wait(Some(Duration::from_millis(5)));
+                assert!(matches!(end, Err(Error::Timeout | Error::Closed)), "{end:?}");
             });
         });
     }
@@ -794,8 +795,8 @@ mod loom_tests {
     use loom::thread;
     use std::boxed::Box;
 
-    const P: ProcessIdentity = ProcessIdentity { pid: 11, start_time: 1 };
-    const C: ProcessIdentity = ProcessIdentity { pid: 12, start_time: 1 };
+    const P: liveness::Me = liveness::Me::fake(11);
+    const C: liveness::Me = liveness::Me::fake(12);
 
     fn ring() -> &'static SpscRing<u64, 2> {
         Box::leak(Box::new(SpscRing::new()))
@@ -805,8 +806,8 @@ mod loom_tests {
     fn loom_ring_fifo_across_wrap_with_batches() {
         crate::buffer::loom_model(|| {
             let ring = ring();
-            let mut p = ring.producer_with(&P, |_| true).unwrap();
-            let mut c = ring.consumer_with(&C, |_| true).unwrap();
+            let mut p = ring.producer_with(&P, |_| liveness::Liveness::Alive).unwrap();
+            let mut c = ring.consumer_with(&C, |_| liveness::Liveness::Alive).unwrap();
             let t = thread::spawn(move || {
                 let mut sent = 0u64;
                 while sent < 3 {
@@ -839,8 +840,8 @@ mod loom_tests {
     fn loom_ring_blocking_pop_never_loses_a_wakeup() {
         crate::buffer::loom_model(|| {
             let ring = ring();
-            let mut p = ring.producer_with(&P, |_| true).unwrap();
-            let mut c = ring.consumer_with(&C, |_| true).unwrap();
+            let mut p = ring.producer_with(&P, |_| liveness::Liveness::Alive).unwrap();
+            let mut c = ring.consumer_with(&C, |_| liveness::Liveness::Alive).unwrap();
             let t = thread::spawn(move || {
                 p.try_push(1).unwrap();
                 p.try_push(2).unwrap();
@@ -855,8 +856,8 @@ mod loom_tests {
     fn loom_ring_blocking_push_never_loses_a_wakeup() {
         crate::buffer::loom_model(|| {
             let ring: &'static SpscRing<u64, 1> = Box::leak(Box::new(SpscRing::new()));
-            let mut p = ring.producer_with(&P, |_| true).unwrap();
-            let mut c = ring.consumer_with(&C, |_| true).unwrap();
+            let mut p = ring.producer_with(&P, |_| liveness::Liveness::Alive).unwrap();
+            let mut c = ring.consumer_with(&C, |_| liveness::Liveness::Alive).unwrap();
             p.try_push(1).unwrap();
             let t = thread::spawn(move || {
                 p.push_wait(2, None).unwrap();

@@ -22,8 +22,8 @@ use super::broadcast::{KIND as BROADCAST_KIND, ReaderCore, RingAccess, RingHead,
 use super::sync::{AtomicU64, WORD_BYTES, Word};
 use super::wait::WaitCell;
 use super::{Error, SharedBytes};
+use crate::liveness::{self, Holder, Judge};
 use crate::object::{PayloadDesc, RawShared, Region};
-use crate::process::ProcessIdentity;
 
 /// Why a runtime layout was refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -232,19 +232,18 @@ impl<'a> BroadcastView<'a> {
         RingAccess::tail(*self)
     }
 
-    /// The process holding the writer role, if any.
-    pub fn writer_holder(&self) -> Option<ProcessIdentity> {
+    /// The process holding the writer role, if any, judged now.
+    pub fn writer_holder(&self) -> Option<Holder> {
         RingAccess::writer_holder(*self)
     }
 
     /// Claims the writer role for the calling process (as [`BroadcastRing::writer`](super::BroadcastRing::writer)).
     pub fn writer(&self) -> Result<BroadcastViewWriter<'a>, Error> {
-        self.writer_as(ProcessIdentity::current())
+        self.writer_with(&liveness::current().map_err(Error::Liveness)?, liveness::judge)
     }
 
-    /// Claims the writer role for `identity` (as [`BroadcastRing::writer_as`](super::BroadcastRing::writer_as)).
-    pub fn writer_as(&self, identity: ProcessIdentity) -> Result<BroadcastViewWriter<'a>, Error> {
-        WriterCore::claim(*self, &identity, super::role::is_alive).map(|core| BroadcastViewWriter { core })
+    pub(crate) fn writer_with(&self, me: &liveness::Me, judge: Judge) -> Result<BroadcastViewWriter<'a>, Error> {
+        WriterCore::claim(*self, me, judge).map(|core| BroadcastViewWriter { core })
     }
 
     /// A reader that will receive the samples published from now on.
@@ -349,7 +348,7 @@ mod tests {
     use crate::fusion::{ImuSample, Stamped};
     use crate::object::{ObjectOptions, SharedState};
 
-    const W: ProcessIdentity = ProcessIdentity { pid: 41, start_time: 5 };
+    const W: liveness::Me = liveness::Me::fake(41);
 
     fn layout_of<T: crate::Shareable, const N: usize>() -> BroadcastLayout {
         BroadcastLayout::new(core::mem::size_of::<T>(), core::mem::align_of::<T>(), N).unwrap()
@@ -404,15 +403,15 @@ mod tests {
         let mut typed_reader = ring.reader();
         let mut view_reader = view.reader();
         {
-            let mut w = ring.writer_with(&W, |_| true).unwrap();
+            let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
             w.publish_one(&[7; 13]);
         }
         let mut out = [0u8; 13];
         assert_eq!(view_reader.try_recv_into(&mut out), Ok(0));
         assert_eq!(out, [7; 13]);
         assert_eq!(view.writer_holder(), None);
-        let mut vw = view.writer_as(W).unwrap();
-        assert_eq!(ring.writer_holder(), Some(W));
+        let mut vw = view.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
+        assert_eq!(ring.writer_holder().map(|h| h.own_pid), Some(41));
         for i in 1..7u8 {
             assert_eq!(vw.publish(&[i; 13]), u64::from(i));
         }

@@ -4,7 +4,7 @@
 //!
 //! - the writer publishes (a release store of its position), then `fence(SeqCst)`, then loads the waiter count;
 //!   only if it is non-zero does it bump the event word and call `FUTEX_WAKE`;
-//! - a waiter loads the event word, increments the waiter count, `fence(SeqCst)`, re-checks its condition, and
+//! - a waiter loads the event word, registers in the waiter count, `fence(SeqCst)`, re-checks its condition, and
 //!   only then calls `FUTEX_WAIT` with the event value it loaded.
 //!
 //! The two sequentially consistent fences guarantee that the writer sees the waiter or the waiter sees the
@@ -14,20 +14,45 @@
 //! another whatever the two mappings' addresses. `EINTR`, `EAGAIN`, timeouts and spurious wake-ups all lead back
 //! to re-checking the condition.
 //!
-//! Sleeps are cut into slices of at most [`DEFAULT_LIVENESS_POLL`]; when a slice ends without a wake-up, the
-//! waiter checks that the writer recorded in the shared struct is still alive, so a dead writer gives
-//! [`Error::WriterGone`](super::Error::WriterGone) instead of a hang. A waiter killed while asleep leaves the
-//! waiter count raised; the writer then pays one (cheap, nobody-to-wake) `FUTEX_WAKE` per publication. The
-//! event word is 32 bits: a waiter misses a change only if exactly 2^32 bumps happen between its load and its
-//! `FUTEX_WAIT`, and even then it only sleeps until the end of the slice.
+//! # Peers that go away
+//!
+//! - **Clean release.** A writer that drops its handle marks its role closed and wakes every sleeper
+//!   unconditionally; waiters check the closed mark on every round (one load) and return
+//!   [`Error::Closed`](super::Error::Closed) once nothing is left to read.
+//! - **Death.** At most every [`DEFAULT_LIVENESS_POLL`], whatever happens to the futex (woken, interrupted,
+//!   `EAGAIN` from a busy or hostile event word, or failing altogether), a waiter asks the
+//!   [liveness](crate::liveness) module about the writer; a dead one gives
+//!   [`Error::WriterGone`](super::Error::WriterGone), also with `timeout: None`. A futex that fails outright
+//!   degrades to sleeping in slices of at most 1 ms.
+//! - **A waiter killed while asleep** cannot deregister. The count is self-healing: the waiter word holds an
+//!   8-bit epoch, a 12-bit registration sequence and a 12-bit count, and a writer whose `FUTEX_WAKE` found
+//!   nobody asleep [`RESET_AFTER`] times in a row resets the count to zero in a new epoch, with a
+//!   compare-and-swap against the word it loaded before that wake: any registration since (which bumps the
+//!   sequence) makes the reset fail. A waiter deregisters only in the epoch it registered in. So a dead waiter
+//!   costs the writer at most [`RESET_AFTER`] wasted `FUTEX_WAKE`s, not one per publication forever. A live
+//!   waiter whose registration a reset erased registered before the writer's load and was not asleep at the
+//!   wake; the wake bumped the event word after the value that waiter loaded, so its `FUTEX_WAIT` returns
+//!   `EAGAIN` and it registers again (checked by a loom model).
+//!
+//! The event word is 32 bits: a waiter misses a change only if exactly 2^32 bumps happen between its load and
+//! its `FUTEX_WAIT`, and even then it only sleeps until the end of the slice.
 
 use core::time::Duration;
 
 use super::Error;
 use super::sync::{AtomicU32, Ordering, fence, spin_hint};
 
-/// The longest a waiter sleeps before re-checking that the writer is alive.
+/// The longest a waiter goes without checking that the writer is alive.
 pub const DEFAULT_LIVENESS_POLL: Duration = Duration::from_millis(10);
+
+/// Consecutive wakes that found nobody asleep after which a writer resets the waiter count (see the module docs).
+pub(crate) const RESET_AFTER: u32 = 8;
+
+/// The waiter word: epoch (bits 24-31), registration sequence (bits 12-23), waiter count (bits 0-11).
+const COUNT_MASK: u32 = 0xfff;
+const SEQ_SHIFT: u32 = 12;
+const SEQ_MASK: u32 = 0xfff << SEQ_SHIFT;
+const EPOCH_SHIFT: u32 = 24;
 
 /// Condition checks (with a CPU pause between them) before a waiter goes to sleep.
 #[cfg(not(all(loom, test)))]
@@ -44,11 +69,25 @@ const YIELDS: u32 = 0;
 #[repr(C)]
 pub(crate) struct WaitCell {
     event: AtomicU32,
+    /// Epoch (high 16 bits) and number of registered waiters (low 16 bits).
     waiters: AtomicU32,
     #[cfg(all(loom, test))]
-    model: loom::sync::Mutex<()>,
+    model: loom::sync::Mutex<usize>,
     #[cfg(all(loom, test))]
     cond: loom::sync::Condvar,
+}
+
+/// What a waiter learns about the peer it waits for: `probe` is true when it is time to ask the liveness
+/// module (a syscall); the closed mark is a plain load and is checked every round.
+pub(crate) trait Peer {
+    /// `Some(error)` to stop waiting with it.
+    fn check(&mut self, probe: bool) -> Option<Error>;
+}
+
+impl<F: FnMut(bool) -> Option<Error>> Peer for F {
+    fn check(&mut self, probe: bool) -> Option<Error> {
+        self(probe)
+    }
 }
 
 impl WaitCell {
@@ -65,28 +104,79 @@ impl WaitCell {
         Self {
             event: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
-            model: loom::sync::Mutex::new(()),
+            model: loom::sync::Mutex::new(0),
             cond: loom::sync::Condvar::new(),
         }
     }
 
-    /// Called by the writer after each publication (after its release store).
+    /// Called by the writer after each publication (after its release store). `empty_wakes` is the writer's
+    /// process-local count of consecutive wakes that found nobody asleep.
     #[inline]
-    pub(crate) fn notify(&self) {
+    pub(crate) fn notify(&self, empty_wakes: &mut u32) {
         fence(Ordering::SeqCst);
-        if self.waiters.load(Ordering::Relaxed) != 0 {
-            self.wake_all();
+        let seen = self.waiters.load(Ordering::Relaxed);
+        if seen & COUNT_MASK != 0 {
+            self.notify_slow(seen, empty_wakes);
         }
     }
 
-    /// Bumps the event word and wakes every sleeper, whether or not any is counted.
-    pub(crate) fn wake_all(&self) {
-        self.event.fetch_add(1, Ordering::Release);
-        self.futex_wake();
+    #[cold]
+    fn notify_slow(&self, seen: u32, empty_wakes: &mut u32) {
+        if self.wake_all() != 0 {
+            *empty_wakes = 0;
+            return;
+        }
+        *empty_wakes += 1;
+        if *empty_wakes >= RESET_AFTER {
+            *empty_wakes = 0;
+            let next_epoch = ((seen >> EPOCH_SHIFT).wrapping_add(1)) << EPOCH_SHIFT;
+            let _ = self
+                .waiters
+                .compare_exchange(seen, next_epoch, Ordering::Relaxed, Ordering::Relaxed);
+        }
     }
 
-    /// Waits until `ready` gives a result (or an error), the timeout passes ([`Error::Timeout`]), or
-    /// `peer_gone` says the writer died (`gone`).
+    /// Bumps the event word and wakes every sleeper, whether or not any is counted (a writer closing its role);
+    /// returns how many were woken.
+    pub(crate) fn wake_all(&self) -> usize {
+        self.event.fetch_add(1, Ordering::Release);
+        self.futex_wake()
+    }
+
+    /// Registers a waiter; returns the epoch to deregister in.
+    fn register(&self) -> u32 {
+        let mut w = self.waiters.load(Ordering::Relaxed);
+        loop {
+            // A saturated count stays non-zero, so the writer keeps waking.
+            let count = (w & COUNT_MASK) + u32::from(w & COUNT_MASK != COUNT_MASK);
+            let seq = (w & SEQ_MASK).wrapping_add(1 << SEQ_SHIFT) & SEQ_MASK;
+            let next = (w & !(SEQ_MASK | COUNT_MASK)) | seq | count;
+            match self
+                .waiters
+                .compare_exchange_weak(w, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return w >> EPOCH_SHIFT,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Deregisters a waiter registered in `epoch`; a no-op if a writer has reset the count since.
+    fn deregister(&self, epoch: u32) {
+        let mut w = self.waiters.load(Ordering::Relaxed);
+        while w >> EPOCH_SHIFT == epoch && w & COUNT_MASK != 0 {
+            match self
+                .waiters
+                .compare_exchange_weak(w, w - 1, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(now) => w = now,
+            }
+        }
+    }
+
+    /// Waits until `ready` gives a result (or an error), the timeout passes ([`Error::Timeout`]), or `peer`
+    /// says to stop (the writer closed or died).
     ///
     /// `ready` returns `Ok(Some(r))` when done, `Ok(None)` to keep waiting, `Err(e)` to stop with `e`. It must
     /// read the shared state with acquire loads (it runs after the waiter's `fence(SeqCst)`).
@@ -94,12 +184,14 @@ impl WaitCell {
         &self,
         timeout: Option<Duration>,
         mut ready: impl FnMut() -> Result<Option<R>, Error>,
-        mut peer_gone: impl FnMut() -> bool,
-        gone: Error,
+        mut peer: impl Peer,
     ) -> Result<R, Error> {
         for i in 0..SPINS {
             if let Some(r) = ready()? {
                 return Ok(r);
+            }
+            if let Some(e) = peer.check(false) {
+                return last_look(&mut ready, e);
             }
             if i + YIELDS >= SPINS {
                 yield_cpu();
@@ -109,101 +201,116 @@ impl WaitCell {
         }
         let deadline = timeout.map(|t| now_ns().saturating_add(duration_ns(t)));
         let poll = duration_ns(DEFAULT_LIVENESS_POLL);
-        let mut check_peer = true;
+        let mut next_probe = 0;
         loop {
             let expected = self.event.load(Ordering::Acquire);
-            self.waiters.fetch_add(1, Ordering::Relaxed);
+            let epoch = self.register();
             fence(Ordering::SeqCst);
-            let outcome = self.sleep_once(
-                expected,
-                &mut ready,
-                &mut peer_gone,
-                gone,
-                deadline,
-                poll,
-                &mut check_peer,
-            );
-            self.waiters.fetch_sub(1, Ordering::Relaxed);
+            let outcome = self.sleep_once(expected, &mut ready, &mut peer, deadline, poll, &mut next_probe);
+            self.deregister(epoch);
             if let Some(outcome) = outcome {
                 return outcome;
             }
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn sleep_once<R>(
         &self,
         expected: u32,
         ready: &mut impl FnMut() -> Result<Option<R>, Error>,
-        peer_gone: &mut impl FnMut() -> bool,
-        gone: Error,
+        peer: &mut impl Peer,
         deadline: Option<u64>,
         poll: u64,
-        check_peer: &mut bool,
+        next_probe: &mut u64,
     ) -> Option<Result<R, Error>> {
         match ready() {
             Ok(None) => {}
             Ok(Some(r)) => return Some(Ok(r)),
             Err(e) => return Some(Err(e)),
         }
-        if *check_peer && peer_gone() {
-            return Some(Err(gone));
+        let now = now_ns();
+        // Time-based, not wake-based: a futex that keeps returning early must not postpone the probe forever.
+        let probe = now >= *next_probe;
+        if probe {
+            *next_probe = now.saturating_add(poll);
         }
-        let slice = match deadline {
-            None => poll,
-            Some(d) => {
-                let now = now_ns();
-                if now >= d {
-                    return Some(Err(Error::Timeout));
-                }
-                (d - now).min(poll)
+        if let Some(e) = peer.check(probe) {
+            return Some(last_look(ready, e));
+        }
+        let mut slice = next_probe.saturating_sub(now).clamp(1, poll);
+        if let Some(d) = deadline {
+            if now >= d {
+                return Some(Err(Error::Timeout));
             }
-        };
-        *check_peer = self.futex_wait(expected, slice);
+            slice = slice.min(d - now);
+        }
+        self.futex_wait(expected, slice);
         None
     }
 
-    /// `FUTEX_WAIT` (shared) for at most `slice_ns`; true when the slice ended without a wake-up.
+    /// `FUTEX_WAIT` (shared) for at most `slice_ns`.
     #[cfg(not(all(loom, test)))]
-    fn futex_wait(&self, expected: u32, slice_ns: u64) -> bool {
+    fn futex_wait(&self, expected: u32, slice_ns: u64) {
         use rustix::io::Errno;
         use rustix::thread::futex;
-        let ts = rustix::time::Timespec {
-            tv_sec: (slice_ns / 1_000_000_000) as _,
-            tv_nsec: (slice_ns % 1_000_000_000) as _,
-        };
-        match futex::wait(&self.event, futex::Flags::empty(), expected, Some(&ts)) {
-            Err(Errno::TIMEDOUT) => true,
-            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => false,
-            // No usable futex (seccomp, exotic emulator): degrade to polling, still bounded by the deadline.
+        match futex::wait(&self.event, futex::Flags::empty(), expected, Some(&timespec(slice_ns))) {
+            Ok(()) | Err(Errno::TIMEDOUT | Errno::AGAIN | Errno::INTR) => {}
+            // No usable futex (seccomp, exotic emulator): degrade to polling in short sleeps, still bounded by
+            // the deadline and still probing the writer.
             Err(_) => {
-                rustix::thread::sched_yield();
-                false
+                let _ = rustix::thread::nanosleep(&timespec(slice_ns.min(1_000_000)));
             }
         }
     }
 
     #[cfg(not(all(loom, test)))]
-    fn futex_wake(&self) {
-        let _ = rustix::thread::futex::wake(&self.event, rustix::thread::futex::Flags::empty(), i32::MAX as u32);
+    fn futex_wake(&self) -> usize {
+        rustix::thread::futex::wake(&self.event, rustix::thread::futex::Flags::empty(), i32::MAX as u32).unwrap_or(0)
     }
 
     /// loom model of `FUTEX_WAIT`: the kernel's check-and-sleep is atomic with respect to `FUTEX_WAKE`, which a
     /// mutex reproduces; time is not modelled (a lost wake-up shows up as a loom deadlock).
     #[cfg(all(loom, test))]
-    fn futex_wait(&self, expected: u32, _slice_ns: u64) -> bool {
-        let guard = self.model.lock().unwrap();
+    fn futex_wait(&self, expected: u32, _slice_ns: u64) {
+        let mut sleepers = self.model.lock().unwrap();
         if self.event.load(Ordering::Relaxed) != expected {
-            return false;
+            return;
         }
-        drop(self.cond.wait(guard).unwrap());
-        false
+        *sleepers += 1;
+        let mut sleepers = self.cond.wait(sleepers).unwrap();
+        *sleepers -= 1;
     }
 
     #[cfg(all(loom, test))]
-    fn futex_wake(&self) {
-        let _guard = self.model.lock().unwrap();
+    fn futex_wake(&self) -> usize {
+        let sleepers = self.model.lock().unwrap();
         self.cond.notify_all();
+        *sleepers
+    }
+
+    /// The number of registered waiters (tests).
+    #[cfg(test)]
+    pub(crate) fn waiter_count(&self) -> u32 {
+        self.waiters.load(Ordering::Relaxed) & COUNT_MASK
+    }
+}
+
+#[cfg(not(all(loom, test)))]
+fn timespec(ns: u64) -> rustix::time::Timespec {
+    rustix::time::Timespec {
+        tv_sec: (ns / 1_000_000_000) as _,
+        tv_nsec: (ns % 1_000_000_000) as _,
+    }
+}
+
+/// The peer closed or died after `ready` last looked: everything it published before that is visible now (its
+/// role release is ordered after its publications, and the peer check loads the role with acquire), so look once
+/// more before reporting `stop`.
+fn last_look<R>(ready: &mut impl FnMut() -> Result<Option<R>, Error>, stop: Error) -> Result<R, Error> {
+    match ready() {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(stop),
+        Err(e) => Err(e),
     }
 }
 
@@ -242,22 +349,85 @@ mod tests {
     use crate::buffer::sync::AtomicU64;
     use std::sync::Arc;
 
+    fn never(_: bool) -> Option<Error> {
+        None
+    }
+
     #[test]
     fn times_out_and_reports_a_gone_peer() {
         let w = WaitCell::new();
         let t0 = now_ns();
-        let r: Result<(), _> = w.wait(
-            Some(Duration::from_millis(30)),
-            || Ok(None),
-            || false,
-            Error::WriterGone,
-        );
+        let r: Result<(), _> = w.wait(Some(Duration::from_millis(30)), || Ok(None), never);
         assert_eq!(r, Err(Error::Timeout));
         let waited = now_ns() - t0;
         assert!((30_000_000..2_000_000_000).contains(&waited), "{waited}");
-        let r: Result<(), _> = w.wait(None, || Ok(None), || true, Error::WriterGone);
+        let r: Result<(), _> = w.wait(None, || Ok(None), |probe: bool| probe.then_some(Error::WriterGone));
         assert_eq!(r, Err(Error::WriterGone));
-        assert_eq!(w.waiters.load(Ordering::Relaxed), 0);
+        assert_eq!(w.waiter_count(), 0);
+    }
+
+    #[test]
+    fn a_waiter_that_died_registered_costs_a_bounded_number_of_wakes() {
+        let w = WaitCell::new();
+        // What a waiter SIGKILLed in FUTEX_WAIT leaves behind: a registration nobody will remove.
+        w.register();
+        w.register();
+        assert_eq!(w.waiter_count(), 2);
+        let mut empty = 0;
+        for _ in 0..RESET_AFTER {
+            w.notify(&mut empty);
+        }
+        assert_eq!(
+            w.waiter_count(),
+            0,
+            "the writer keeps paying a FUTEX_WAKE per publication"
+        );
+        // A registration from before the reset does not drive a later one's count down.
+        let epoch = w.waiters.load(Ordering::Relaxed) >> EPOCH_SHIFT;
+        let later = w.register();
+        assert_eq!(later, epoch);
+        w.deregister(epoch.wrapping_sub(1));
+        assert_eq!(w.waiter_count(), 1);
+        w.deregister(later);
+        assert_eq!(w.waiter_count(), 0);
+    }
+
+    #[test]
+    fn a_dead_writer_is_noticed_without_timeout_even_if_the_futex_never_sleeps() {
+        // A hostile or runaway peer bumps the event word continuously: every FUTEX_WAIT returns EAGAIN at once,
+        // so the waiter never sees a slice end without a wake-up. It must still probe the writer and stop.
+        let w = Arc::new(WaitCell::new());
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let bumper = {
+            let (w, stop) = (w.clone(), stop.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    w.event.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = {
+            let w = w.clone();
+            std::thread::spawn(move || {
+                let mut probes = 0u32;
+                let r: Result<(), _> = w.wait(
+                    None,
+                    || Ok(None),
+                    |probe: bool| {
+                        probes += u32::from(probe);
+                        // The writer is found dead at the third probe.
+                        (probes >= 3).then_some(Error::WriterGone)
+                    },
+                );
+                let _ = tx.send(r);
+            })
+        };
+        let r = rx.recv_timeout(Duration::from_secs(60));
+        stop.store(true, Ordering::Relaxed);
+        bumper.join().unwrap();
+        assert_eq!(r, Ok(Err(Error::WriterGone)), "the waiter never probed the writer");
+        waiter.join().unwrap();
     }
 
     #[test]
@@ -269,18 +439,18 @@ mod tests {
                 let r = w2.0.wait(
                     Some(Duration::from_secs(10)),
                     || Ok((w2.1.load(Ordering::Acquire) >= i).then_some(())),
-                    || false,
-                    Error::WriterGone,
+                    never,
                 );
                 assert_eq!(r, Ok(()));
             }
         });
+        let mut empty = 0;
         for i in 1..=200u64 {
             if i % 16 == 0 {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
             w.1.store(i, Ordering::Release);
-            w.0.notify();
+            w.0.notify(&mut empty);
         }
         t.join().unwrap();
     }
@@ -301,18 +471,65 @@ mod loom_tests {
             let shared = Arc::new((WaitCell::new(), AtomicU64::new(0)));
             let s2 = shared.clone();
             let t = thread::spawn(move || {
+                let mut empty = 0;
                 for i in 1..=2 {
                     s2.1.store(i, Ordering::Release);
-                    s2.0.notify();
+                    s2.0.notify(&mut empty);
                 }
             });
             let r = shared.0.wait(
                 None,
                 || Ok((shared.1.load(Ordering::Acquire) == 2).then_some(())),
-                || false,
-                Error::WriterGone,
+                |_: bool| None,
             );
             assert_eq!(r, Ok(()));
+            t.join().unwrap();
+        });
+    }
+
+    /// A stale registration (a waiter killed asleep) makes the writer reset the count after its empty wakes,
+    /// while a live waiter races with it: the live waiter must still be woken.
+    #[test]
+    fn loom_reset_of_a_dead_waiters_count_loses_no_wakeup() {
+        crate::buffer::loom_model(|| {
+            let shared = Arc::new((WaitCell::new(), AtomicU64::new(0)));
+            shared.0.register();
+            let s2 = shared.clone();
+            let t = thread::spawn(move || {
+                // Start one short of a reset, so that the first publication's empty wake resets the count.
+                let mut empty = RESET_AFTER - 1;
+                for i in 1..=2 {
+                    s2.1.store(i, Ordering::Release);
+                    s2.0.notify(&mut empty);
+                }
+            });
+            let r = shared.0.wait(
+                None,
+                || Ok((shared.1.load(Ordering::Acquire) == 2).then_some(())),
+                |_: bool| None,
+            );
+            assert_eq!(r, Ok(()));
+            t.join().unwrap();
+        });
+    }
+
+    /// A writer that closes (marks its role, then wakes everyone) while a reader goes to sleep: the reader must
+    /// wake and see the mark.
+    #[test]
+    fn loom_close_wakes_a_sleeper() {
+        crate::buffer::loom_model(|| {
+            let shared = Arc::new((WaitCell::new(), AtomicU64::new(0)));
+            let s2 = shared.clone();
+            let t = thread::spawn(move || {
+                s2.1.store(1, Ordering::Release);
+                s2.0.wake_all();
+            });
+            let r: Result<(), _> = shared.0.wait(
+                None,
+                || Ok(None),
+                |_: bool| (shared.1.load(Ordering::Acquire) == 1).then_some(Error::Closed),
+            );
+            assert_eq!(r, Err(Error::Closed));
             t.join().unwrap();
         });
     }

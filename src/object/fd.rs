@@ -144,7 +144,7 @@ fn open_in(fd: &OwnedFd, fp: &Fingerprint, options: &ObjectOptions) -> Result<Fd
     }
     // Map the whole file as it is, so the header's size claims are checked against reality.
     let mapping = Mapping::new(fd, usize::try_from(size).map_err(|_| ObjectError::TooLarge)?)?;
-    RawShared::open(mapping, fp, options, || true)
+    RawShared::open(mapping, fp, options)
 }
 
 fn owned_name(name: &CStr) -> Result<heapless::String<256>, ObjectError> {

@@ -8,12 +8,14 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+use crate::liveness::{Role, RoleRecord};
+
 /// The magic number: `"shmfusn\x01"` read as a little-endian `u64`. Read with the other byte order it shows up
 /// byte-swapped, which tells an endianness mismatch from garbage.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"shmfusn\x01");
 
 /// The format version this library writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// `state`: the segment is new (zero-filled) or its creator has not started.
 pub const EMPTY: u32 = 0;
@@ -22,9 +24,6 @@ pub const INITIALISING: u32 = 1;
 /// `state`: the header is complete and the payload is ready.
 pub const READY: u32 = 2;
 
-/// The number of writer liveness slots in a header.
-pub const WRITER_SLOTS: usize = 4;
-
 /// Where the payload may start at the earliest: after the header, on a cache-line boundary.
 pub const PAYLOAD_MIN_OFFSET: u64 = 256;
 
@@ -32,22 +31,6 @@ pub const PAYLOAD_MIN_OFFSET: u64 = 256;
 pub mod flags {
     /// The object persists until explicitly removed; `reap` leaves it alone.
     pub const PERSIST: u32 = 1;
-}
-
-/// One writer's liveness: who it is and when it last showed signs of life.
-#[repr(C)]
-#[derive(Debug, Default)]
-pub struct WriterSlot {
-    /// The writer's pid; 0 when the slot is free.
-    pub pid: AtomicU32,
-    /// Reserved, zero.
-    pub reserved: AtomicU32,
-    /// The writer's start time (see [`ProcessIdentity`](crate::process::ProcessIdentity)).
-    pub start_time: AtomicU64,
-    /// `CLOCK_MONOTONIC` nanoseconds of the writer's last heartbeat.
-    pub heartbeat_ns: AtomicU64,
-    /// Reserved, zero.
-    pub reserved2: AtomicU64,
 }
 
 /// The header at offset 0 of a shmfusion segment.
@@ -80,24 +63,24 @@ pub struct Header {
     pub element_size: AtomicU64,
     /// The creating user's effective uid.
     pub creator_uid: AtomicU32,
-    /// The creating process's pid.
-    pub creator_pid: AtomicU32,
-    /// The creating process's start time (tells a dead creator from a reused pid).
-    pub creator_start_time: AtomicU64,
     /// Reserved, zero.
-    pub reserved: [AtomicU64; 4],
-    /// Liveness of up to [`WRITER_SLOTS`] writers.
-    pub writers: [WriterSlot; WRITER_SLOTS],
+    pub reserved0: AtomicU32,
+    /// The creating process, as a [`Role`] it holds for as long as it lives (never released): stamped before
+    /// anything else, so an opener can tell a creator still initialising from a dead one, across PID
+    /// namespaces (see [`liveness`](crate::liveness)).
+    pub creator: Role,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 15],
 }
 
+#[cfg(not(all(loom, test)))]
 const _: () = {
     use core::mem::{offset_of, size_of};
     assert!(size_of::<Header>() == 256);
     assert!(offset_of!(Header, state) == 12);
     assert!(offset_of!(Header, kind_hash) == 48);
     assert!(offset_of!(Header, creator_uid) == 80);
-    assert!(offset_of!(Header, writers) == 128);
-    assert!(size_of::<WriterSlot>() == 32);
+    assert!(offset_of!(Header, creator) == 88);
     assert!(PAYLOAD_MIN_OFFSET as usize >= size_of::<Header>());
 };
 
@@ -210,10 +193,8 @@ pub struct Snapshot {
     pub element_size: u64,
     /// See [`Header::creator_uid`].
     pub creator_uid: u32,
-    /// See [`Header::creator_pid`].
-    pub creator_pid: u32,
-    /// See [`Header::creator_start_time`].
-    pub creator_start_time: u64,
+    /// See [`Header::creator`]: its words as read; [`RoleRecord::holder`] judges the creator.
+    pub creator: RoleRecord,
 }
 
 impl Header {
@@ -240,14 +221,13 @@ impl Header {
             capacity: load_u64(&self.capacity),
             element_size: load_u64(&self.element_size),
             creator_uid: self.creator_uid.load(Ordering::Relaxed),
-            creator_pid: self.creator_pid.load(Ordering::Relaxed),
-            creator_start_time: load_u64(&self.creator_start_time),
+            creator: self.creator.record(),
         }
     }
 
     /// Writes the header of a new object and publishes it (`state = READY`, release). The caller is the creator
-    /// and the only one writing.
-    pub fn publish(&self, fp: &Fingerprint, total_size: u64, flags: u32, creator: (u32, u32, u64)) {
+    /// and the only one writing; it has stamped [`creator`](Self::creator) already.
+    pub fn publish(&self, fp: &Fingerprint, total_size: u64, flags: u32, creator_uid: u32) {
         self.state.store(INITIALISING, Ordering::Relaxed);
         self.magic.store(MAGIC, Ordering::Relaxed);
         self.version.store(FORMAT_VERSION, Ordering::Relaxed);
@@ -260,9 +240,7 @@ impl Header {
         self.type_id.store(fp.type_id, Ordering::Relaxed);
         self.capacity.store(fp.capacity, Ordering::Relaxed);
         self.element_size.store(fp.element_size, Ordering::Relaxed);
-        self.creator_uid.store(creator.0, Ordering::Relaxed);
-        self.creator_pid.store(creator.1, Ordering::Relaxed);
-        self.creator_start_time.store(creator.2, Ordering::Relaxed);
+        self.creator_uid.store(creator_uid, Ordering::Relaxed);
         self.state.store(READY, Ordering::Release);
     }
 }

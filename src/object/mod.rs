@@ -43,14 +43,13 @@ pub mod sysv;
 pub mod view;
 
 pub use header::{
-    EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot, WRITER_SLOTS,
-    WriterSlot, fnv1a, load_u64, total_size_of, validate,
+    EMPTY, FORMAT_VERSION, Fingerprint, Header, HeaderError, INITIALISING, MAGIC, READY, Snapshot, fnv1a, load_u64,
+    total_size_of, validate,
 };
 pub use inspect::{Contents, Inspection, inspect};
 pub use reap::{Evidence, ReapReport, Verdict, judge, judge_evidence, reap, reap_users, remove_if_abandoned};
 pub use region::{Mapping, Region};
 
-use crate::process::ProcessIdentity;
 use crate::shm::VerifyError;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -421,12 +420,9 @@ impl<S: SharedState, R: Region> Shared<S, R> {
         self.raw.persist();
     }
 
-    /// Claims a writer liveness slot in the header (see [`RawShared::register_writer`]).
-    ///
-    /// # Errors
-    /// `EBUSY` when all [`WRITER_SLOTS`] are held by live processes.
-    pub fn register_writer(&self) -> Result<WriterGuard<'_>, Errno> {
-        self.raw.register_writer()
+    /// The process that created the object, judged now (see [`RawShared::creator`]).
+    pub fn creator(&self) -> Option<crate::liveness::Holder> {
+        self.raw.creator()
     }
 }
 
@@ -468,43 +464,10 @@ impl<R: Region> RawShared<R> {
         }
     }
 
-    /// Claims a writer liveness slot in the header for the calling process (see [`WriterSlot`]); the slot is
-    /// freed when the returned guard drops. Slots of dead writers are taken over.
-    ///
-    /// A slot's pid and start time cannot be set together, so a claimant clears the start time (0: liveness by
-    /// pid alone) before it swaps in its pid, and a releasing guard clears it before it frees the pid: a new
-    /// holder's pid is never seen next to its predecessor's start time, which would make it look dead.
-    ///
-    /// # Errors
-    /// `EBUSY` when all [`WRITER_SLOTS`] are held by live processes.
-    pub fn register_writer(&self) -> Result<WriterGuard<'_>, Errno> {
-        let me = ProcessIdentity::current();
-        for slot in &self.header().writers {
-            let pid = slot.pid.load(Ordering::Acquire);
-            let start_time = slot.start_time.load(Ordering::Acquire);
-            let free = pid == 0 || !ProcessIdentity { pid, start_time }.is_alive();
-            if free
-                && (start_time == 0
-                    || slot
-                        .start_time
-                        .compare_exchange(start_time, 0, Ordering::AcqRel, Ordering::Relaxed)
-                        .is_ok())
-                && slot
-                    .pid
-                    .compare_exchange(pid, me.pid, Ordering::AcqRel, Ordering::Relaxed)
-                    .is_ok()
-            {
-                slot.start_time.store(me.start_time, Ordering::Release);
-                let guard = WriterGuard {
-                    slot,
-                    pid: me.pid,
-                    start_time: me.start_time,
-                };
-                guard.beat();
-                return Ok(guard);
-            }
-        }
-        Err(Errno::BUSY)
+    /// The process that created the object, judged now (see [`liveness`](crate::liveness)); `None` if the
+    /// creator never stamped the header (it died right after creating the segment).
+    pub fn creator(&self) -> Option<crate::liveness::Holder> {
+        self.header().creator.holder()
     }
 
     /// Creates the object in a fresh, zero-filled region: writes and publishes the header.
@@ -519,19 +482,16 @@ impl<R: Region> RawShared<R> {
                 actual: region.len() as u64,
             }));
         }
-        let me = ProcessIdentity::current();
+        let me = crate::liveness::current().map_err(ObjectError::Os)?;
         let uid = rustix::process::geteuid().as_raw();
-        header_of(&region).publish(fp, total, flags, (uid, me.pid, me.start_time));
+        let header = header_of(&region);
+        header.creator.stamp(&me);
+        header.publish(fp, total, flags, uid);
         Self::validated(region, fp)
     }
 
     /// Opens the object in a mapped region: waits for the creator to publish (bounded), then validates.
-    pub(crate) fn open(
-        region: R,
-        fp: &Fingerprint,
-        options: &ObjectOptions,
-        creator_alive: impl Fn() -> bool,
-    ) -> Result<Self, ObjectError> {
+    pub(crate) fn open(region: R, fp: &Fingerprint, options: &ObjectOptions) -> Result<Self, ObjectError> {
         // The payload is handed out as `&S`, whose atomics can be stored to: a read-only mapping would fault.
         if !region.writable() {
             return Err(ObjectError::Os(Errno::ACCESS));
@@ -542,7 +502,7 @@ impl<R: Region> RawShared<R> {
             }
             .into());
         }
-        wait_ready(header_of(&region), options.ready_timeout_ns, creator_alive);
+        wait_ready(header_of(&region), options.ready_timeout_ns);
         Self::validated(region, fp)
     }
 
@@ -579,8 +539,11 @@ fn header_of<R: Region>(region: &R) -> &Header {
     unsafe { region.base().cast::<Header>().as_ref() }
 }
 
-/// Spins, then sleeps, until the header is `READY`, the creator is found dead, or the timeout passes.
-fn wait_ready(header: &Header, timeout_ns: u64, creator_alive: impl Fn() -> bool) {
+/// Spins, then sleeps, until the header is `READY`, the creator (once it has stamped the header) is found dead,
+/// or the timeout passes.
+fn wait_ready(header: &Header, timeout_ns: u64) {
+    let creator_dead =
+        || header.creator.holder_liveness(crate::liveness::judge) == Some(crate::liveness::Liveness::Dead);
     let start = now_ns();
     let mut round = 0u32;
     while header.state.load(Ordering::Acquire) != header::READY {
@@ -589,7 +552,7 @@ fn wait_ready(header: &Header, timeout_ns: u64, creator_alive: impl Fn() -> bool
             core::hint::spin_loop();
             continue;
         }
-        if now_ns().saturating_sub(start) >= timeout_ns || (round % 16 == 0 && !creator_alive()) {
+        if now_ns().saturating_sub(start) >= timeout_ns || (round % 16 == 0 && creator_dead()) {
             return;
         }
         let nap = rustix::time::Timespec {
@@ -606,35 +569,6 @@ pub(crate) fn now_ns() -> u64 {
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64)
-}
-
-/// A writer's claim on a header liveness slot; frees the slot on drop.
-#[derive(Debug)]
-pub struct WriterGuard<'a> {
-    slot: &'a WriterSlot,
-    pid: u32,
-    start_time: u64,
-}
-
-impl WriterGuard<'_> {
-    /// Records a heartbeat now.
-    pub fn beat(&self) {
-        self.slot.heartbeat_ns.store(now_ns(), Ordering::Release);
-    }
-}
-
-impl Drop for WriterGuard<'_> {
-    fn drop(&mut self) {
-        // The start time first (see `register_writer`).
-        let _ = self
-            .slot
-            .start_time
-            .compare_exchange(self.start_time, 0, Ordering::Relaxed, Ordering::Relaxed);
-        let _ = self
-            .slot
-            .pid
-            .compare_exchange(self.pid, 0, Ordering::AcqRel, Ordering::Relaxed);
-    }
 }
 
 #[cfg(test)]
@@ -660,7 +594,7 @@ mod tests {
         let read_only = id.attach(AttachOptions::new().read_only()).unwrap();
         assert!(!read_only.writable());
         let fp = options.fingerprint::<Counter>();
-        let opened = RawShared::open(read_only, &fp, &options, || true);
+        let opened = RawShared::open(read_only, &fp, &options);
         assert_eq!(opened.unwrap_err(), ObjectError::Os(Errno::ACCESS));
         let fresh = Options::new(4096).create_exclusive(Key::PRIVATE).unwrap();
         let _guard = fresh.remove_on_drop();

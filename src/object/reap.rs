@@ -3,9 +3,9 @@
 
 use core::fmt;
 
-use super::header::{self, READY, Snapshot};
+use super::header::{self, Snapshot};
 use super::inspect::{Contents, Inspection, contents_of, inspect};
-use crate::process::ProcessIdentity;
+use crate::liveness::{Holder, Liveness};
 use crate::shm::segments;
 use rustix::io::{Errno, Result};
 
@@ -16,7 +16,7 @@ pub struct ReapReport {
     /// shmfusion objects removed: nobody attached, creator dead.
     pub removed: u32,
     /// shmfusion objects left alone because somebody is attached, the creator lives, or its liveness cannot be
-    /// told (a creator in a PID namespace this process cannot see).
+    /// told (a creator in another IPC namespace, see [`liveness`](crate::liveness)).
     pub live: u32,
     /// shmfusion objects left alone because they were created with [`Lifecycle::Persist`](super::Lifecycle) or
     /// made persistent with [`Shared::persist`](super::Shared::persist).
@@ -26,6 +26,9 @@ pub struct ReapReport {
     /// Segments of the reaped users whose mode lets another user write them (group or other write permission):
     /// their headers may be forged, so they are left alone. Remove them explicitly.
     pub untrusted: u32,
+    /// Liveness anchors of the reaped users that their process was killed before marking for removal (see
+    /// [`liveness`](crate::liveness)): removed.
+    pub anchors: u32,
 }
 
 /// What is known about an object when deciding whether it is abandoned: the kernel's facts and a copy of its
@@ -46,9 +49,13 @@ pub struct Evidence {
     /// Already removed, waiting for its last detach (SysV `SHM_DEST`).
     pub marked_for_removal: bool,
     /// The creator's pid as the kernel records it in this process's PID namespace (SysV `shm_cpid`; 0 when the
-    /// creator is outside it). `None` where the kernel records none (POSIX shared memory, files): then only the
-    /// header names the creator.
+    /// creator is outside it). `None` where the kernel records none (POSIX shared memory, files). For display
+    /// only: the creator's liveness is judged by the header's creator role (see [`Evidence::creator`]).
     pub kernel_creator_pid: Option<u32>,
+    /// When the object was created or last changed, seconds since the epoch (SysV `shm_ctime`, a file's
+    /// `st_ctime`): how old a creation whose creator has not stamped the header is. `None`: unknown, such a
+    /// creation is never judged abandoned.
+    pub change_time: Option<i64>,
     /// A copy of the header, `None` when there is none to read.
     pub header: Option<Snapshot>,
 }
@@ -66,6 +73,7 @@ impl Evidence {
             marked_for_removal: s.marked_for_removal,
             // A negative pid is no pid: treated as a creator outside this namespace.
             kernel_creator_pid: Some(u32::try_from(s.creator_pid).unwrap_or(0)),
+            change_time: Some(s.change_time),
             header: seen.header,
         }
     }
@@ -75,22 +83,15 @@ impl Evidence {
         contents_of(self.header, self.size)
     }
 
-    /// The creator: the kernel's pid when it records one, else the header's, with the header's start time when
-    /// the header speaks of the same pid (it records the pid in the creator's own namespace, the kernel in ours).
-    /// Pid 0 when nothing visible from here names it.
-    pub fn creator(&self) -> ProcessIdentity {
-        let header = self
-            .header
-            .filter(|h| h.state == READY && self.contents() == Contents::Object);
-        let pid = match (self.kernel_creator_pid, header) {
-            (Some(pid), _) => pid,
-            (None, Some(h)) => h.creator_pid,
-            (None, None) => 0,
-        };
-        let start_time = header
-            .filter(|h| h.creator_pid == pid && pid != 0)
-            .map_or(0, |h| h.creator_start_time);
-        ProcessIdentity { pid, start_time }
+    /// The creator as the header's creator role records it, judged now (see [`liveness`](crate::liveness): valid
+    /// across PID namespaces, zombies dead, a creator in another IPC namespace [`Liveness::Unknown`]); `None` when
+    /// the creator has not stamped the header (it is between `shmget` and its first store, or died there) or the
+    /// object is not a shmfusion object.
+    pub fn creator(&self) -> Option<Holder> {
+        if self.contents() == Contents::Foreign {
+            return None;
+        }
+        self.header.and_then(|h| h.creator.holder())
     }
 }
 
@@ -115,16 +116,18 @@ pub enum Verdict {
     /// Persistent ([`Lifecycle::Persist`](super::Lifecycle::Persist) or
     /// [`Shared::persist`](super::Shared::persist)).
     Persistent,
-    /// The creator is alive, or cannot be seen from this PID namespace (`pid` 0).
+    /// The creator is alive or cannot be judged from here (see [`liveness`](crate::liveness)), or it has not
+    /// stamped the header yet and the object is younger than [`CREATE_GRACE_S`](super::sysv::CREATE_GRACE_S).
     CreatorAlive {
-        /// The creator's pid in this process's PID namespace (0: not visible from here).
-        pid: u32,
+        /// The creator as the header records it; `None` when it has not stamped the header.
+        creator: Option<Holder>,
     },
     /// Abandoned: nobody attached and the creator dead (including a creator that died before publishing the
-    /// header: see [`Contents::Unpublished`]). [`reap`] removes it.
+    /// header: see [`Contents::Unpublished`]; one that never stamped it counts as dead
+    /// [`CREATE_GRACE_S`](super::sysv::CREATE_GRACE_S) after creation). [`reap`] removes it.
     Abandoned {
-        /// The dead creator's pid.
-        pid: u32,
+        /// The dead creator as the header records it; `None` when it never stamped the header.
+        creator: Option<Holder>,
     },
     /// Judged abandoned, but the kernel's facts changed before the removal (somebody attached, or the segment was
     /// replaced): left alone. Only [`remove_if_abandoned`] says this.
@@ -163,10 +166,36 @@ impl fmt::Display for Verdict {
             Verdict::Untrusted => f.write_str("group or others may write it, so its header proves nothing"),
             Verdict::Attached { count } => write!(f, "attached by {count} process(es)"),
             Verdict::Persistent => f.write_str("persistent object (created to outlive its processes)"),
-            Verdict::CreatorAlive { pid: 0 } => f.write_str("creator outside this PID namespace: liveness unknown"),
-            Verdict::CreatorAlive { pid } => write!(f, "creator pid {pid} is alive"),
-            Verdict::Abandoned { pid } => write!(f, "creator pid {pid} is dead and nobody is attached"),
+            Verdict::CreatorAlive { creator: None } => {
+                f.write_str("its creator has not stamped the header yet (within the creation grace period)")
+            }
+            Verdict::CreatorAlive { creator: Some(h) } if h.liveness == Liveness::Unknown => {
+                write!(
+                    f,
+                    "creator {} cannot be judged from here (another IPC namespace)",
+                    Who(h)
+                )
+            }
+            Verdict::CreatorAlive { creator: Some(h) } => write!(f, "creator {} is alive", Who(h)),
+            Verdict::Abandoned { creator: None } => {
+                f.write_str("its creator died before stamping the header and nobody is attached")
+            }
+            Verdict::Abandoned { creator: Some(h) } => {
+                write!(f, "creator {} is dead and nobody is attached", Who(h))
+            }
             Verdict::Changed => f.write_str("changed since it was looked at: left alone"),
+        }
+    }
+}
+
+/// A holder for messages: its pid here, or its own pid and namespace when it is another PID namespace's.
+struct Who<'a>(&'a Holder);
+
+impl fmt::Display for Who<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.pid {
+            Some(pid) => write!(f, "pid {pid}"),
+            None => write!(f, "pid {} of PID namespace {:#x}", self.0.own_pid, self.0.pid_namespace),
         }
     }
 }
@@ -183,10 +212,11 @@ pub fn judge(seen: &Inspection, uids: &[u32]) -> Verdict {
 /// Only kernel facts decide, plus header fields that only the owner can have written: an object is considered
 /// only if one of `uids` both owns and created it and it is not already marked for removal; one whose mode grants
 /// write permission to its group or to others is [`Verdict::Untrusted`], because anybody in that group could have
-/// cleared its persist flag or forged its creator. The creator is the kernel's (`shm_cpid`) where it records one,
-/// checked against the start time the header records when the two agree on the pid (the header has the pid in the
-/// creator's own PID namespace, the kernel in ours), so a reused pid is not mistaken for the creator; pid 0 (a
-/// creator in a PID namespace this one cannot see) counts as alive, since nothing visible from here can tell.
+/// cleared its persist flag or forged its creator. The creator is judged by the liveness anchor that the header's
+/// creator role names (see [`liveness`](crate::liveness): no pid is interpreted, so a creator in another PID
+/// namespace is judged like any other; one in another IPC namespace counts as alive). A creator that has not
+/// stamped the header counts as alive for [`CREATE_GRACE_S`](super::sysv::CREATE_GRACE_S) seconds after the
+/// object's change time, and forever when that time is unknown.
 pub fn judge_evidence(e: &Evidence, uids: &[u32]) -> Verdict {
     if !uids.contains(&e.owner_uid) || e.creator_uid != e.owner_uid {
         return Verdict::NotTheirs;
@@ -209,10 +239,18 @@ pub fn judge_evidence(e: &Evidence, uids: &[u32]) -> Verdict {
         return Verdict::Persistent;
     }
     let creator = e.creator();
-    if creator.pid == 0 || creator.is_alive() {
-        return Verdict::CreatorAlive { pid: creator.pid };
+    let abandoned = match creator {
+        Some(holder) => holder.liveness == Liveness::Dead,
+        None => e.change_time.is_some_and(|t| {
+            let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec;
+            now.saturating_sub(t) > super::sysv::CREATE_GRACE_S
+        }),
+    };
+    if abandoned {
+        Verdict::Abandoned { creator }
+    } else {
+        Verdict::CreatorAlive { creator }
     }
-    Verdict::Abandoned { pid: creator.pid }
 }
 
 /// Removes an inspected System V segment if its [`judge`]ment for `uids` says it is abandoned, and returns the
@@ -286,6 +324,12 @@ pub fn reap_users(uids: &[u32]) -> Result<ReapReport> {
         if !uids.contains(&owner.uid) || owner.creator_uid != owner.uid || stat.marked_for_removal {
             continue;
         }
+        if crate::liveness::is_leaked_anchor(&stat) {
+            if id.remove().is_ok() {
+                report.anchors += 1;
+            }
+            continue;
+        }
         let Ok(seen) = inspect(id) else { continue };
         let counter = match remove_if_abandoned(&seen, uids) {
             Ok(Verdict::Abandoned { .. }) => &mut report.removed,
@@ -303,17 +347,27 @@ pub fn reap_users(uids: &[u32]) -> Result<ReapReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::object::{MAGIC, sysv::SIZE_SIGNATURE};
+    use crate::liveness::RoleRecord;
+    use crate::object::{MAGIC, READY, sysv::SIZE_SIGNATURE};
 
-    /// A process that has exited: a child reaped by wait.
-    fn dead_pid() -> u32 {
-        let child = std::process::Command::new("true").spawn().unwrap();
-        let pid = child.id();
-        let _ = { child }.wait();
-        pid
+    /// A creator role naming this process's anchor (alive) or an anchor id that does not exist (dead).
+    fn creator(alive: bool) -> RoleRecord {
+        let me = crate::liveness::current().unwrap();
+        // The low 32 bits of a token are the anchor's segment id; 0x7fff_fff0 is no segment.
+        let token = if alive {
+            me.token
+        } else {
+            (me.token & !0xffff_ffff) | 0x7fff_fff0
+        };
+        RoleRecord {
+            token,
+            details_of: token,
+            pid: 4242,
+            ..RoleRecord::default()
+        }
     }
 
-    fn evidence(creator_pid: u32) -> Evidence {
+    fn evidence(alive: bool) -> Evidence {
         Evidence {
             owner_uid: 1000,
             creator_uid: 1000,
@@ -321,11 +375,12 @@ mod tests {
             size: 4096 + SIZE_SIGNATURE,
             attach_count: 0,
             marked_for_removal: false,
-            kernel_creator_pid: Some(creator_pid),
+            kernel_creator_pid: Some(0),
+            change_time: Some(0),
             header: Some(Snapshot {
                 magic: MAGIC,
                 state: READY,
-                creator_pid,
+                creator: creator(alive),
                 ..Snapshot::default()
             }),
         }
@@ -333,11 +388,12 @@ mod tests {
 
     #[test]
     fn each_rule_keeps_or_removes() {
-        let dead = dead_pid();
-        let me = std::process::id();
-        let e = evidence(dead);
-        assert_eq!(judge_evidence(&e, &[1000]), Verdict::Abandoned { pid: dead });
-        assert!(judge_evidence(&e, &[1000]).removable());
+        let e = evidence(false);
+        let v = judge_evidence(&e, &[1000]);
+        assert!(
+            matches!(v, Verdict::Abandoned { creator: Some(h) } if h.own_pid == 4242 && h.liveness == Liveness::Dead)
+        );
+        assert!(v.removable());
         let persistent = Evidence {
             header: e.header.map(|h| Snapshot {
                 flags: header::flags::PERSIST,
@@ -359,14 +415,7 @@ mod tests {
             (Evidence { mode: 0o620, ..e }, "untrusted"),
             (Evidence { attach_count: 2, ..e }, "attached"),
             (persistent, "persistent"),
-            (evidence(me), "creator-alive"),
-            (
-                Evidence {
-                    kernel_creator_pid: Some(0),
-                    ..e
-                },
-                "creator-alive",
-            ),
+            (evidence(true), "creator-alive"),
         ];
         for (e, rule) in cases {
             let v = judge_evidence(&e, &[1000]);
@@ -376,40 +425,37 @@ mod tests {
     }
 
     #[test]
-    fn unfinished_objects_and_header_only_creators() {
-        let dead = dead_pid();
+    fn unfinished_objects_and_the_creation_grace_period() {
+        // A zero header with the size signature: the creator died before publishing.
         let zero = Evidence {
-            header: Some(Snapshot::default()),
-            ..evidence(dead)
+            header: Some(Snapshot {
+                creator: creator(false),
+                ..Snapshot::default()
+            }),
+            ..evidence(false)
         };
-        assert_eq!(judge_evidence(&zero, &[1000]), Verdict::Abandoned { pid: dead });
+        assert!(judge_evidence(&zero, &[1000]).removable());
         // Without the size signature a zero header is anybody's segment.
         assert_eq!(
             judge_evidence(&Evidence { size: 8192, ..zero }, &[1000]),
             Verdict::Foreign
         );
-        // Where the kernel records no creator (POSIX shared memory), the header names it; an unfinished one has
-        // no creator to ask.
-        let posix = Evidence {
-            kernel_creator_pid: None,
-            ..evidence(dead)
+        // Not even stamped: abandoned only once the grace period is over, never when the age is unknown.
+        let unstamped = Evidence {
+            header: Some(Snapshot::default()),
+            ..zero
         };
-        assert_eq!(judge_evidence(&posix, &[1000]), Verdict::Abandoned { pid: dead });
-        let me = std::process::id();
-        let live = Evidence {
-            kernel_creator_pid: None,
-            ..evidence(me)
-        };
-        assert_eq!(judge_evidence(&live, &[1000]), Verdict::CreatorAlive { pid: me });
         assert_eq!(
-            judge_evidence(
-                &Evidence {
-                    kernel_creator_pid: None,
-                    ..zero
-                },
-                &[1000]
-            ),
-            Verdict::CreatorAlive { pid: 0 }
+            judge_evidence(&unstamped, &[1000]),
+            Verdict::Abandoned { creator: None }
         );
+        let now = rustix::time::clock_gettime(rustix::time::ClockId::Realtime).tv_sec;
+        for change_time in [Some(now), None] {
+            let young = Evidence {
+                change_time,
+                ..unstamped
+            };
+            assert_eq!(judge_evidence(&young, &[1000]), Verdict::CreatorAlive { creator: None });
+        }
     }
 }

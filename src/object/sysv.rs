@@ -3,7 +3,6 @@
 use super::{
     CleanupAction, Fingerprint, Lifecycle, ObjectError, ObjectOptions, RawShared, Shared, SharedState, header,
 };
-use crate::process::ProcessIdentity;
 use crate::shm::{AttachOptions, Attachment, Expected, Key, Options, ShmId, open_verified};
 use rustix::io::Errno;
 
@@ -34,21 +33,28 @@ fn segment_size(fp: &Fingerprint) -> Result<usize, ObjectError> {
         .ok_or(ObjectError::TooLarge)
 }
 
-/// Removes the segment under `key` if it is an abandoned creation: ours, signed, nobody attached, no published
-/// header, creator dead. Returns whether it did.
+/// How long a segment whose creator never stamped its header is presumed to belong to a creator still between
+/// `shmget` and its first store (a window of microseconds), in seconds of the segment's change time (which has
+/// one-second resolution). Past it, such a segment with nobody attached is abandoned: its creator died before
+/// attaching. This bounds the recovery of such a key to at most `CREATE_GRACE_S + 1` seconds after creation.
+pub const CREATE_GRACE_S: i64 = 2;
+
+/// Removes the segment under `key` if it is an abandoned creation: ours, signed, no published header, and
+/// [`reap::judge`](super::reap::judge) finds it abandoned (nobody attached, creator dead, or never stamped and past
+/// [`CREATE_GRACE_S`]). Read through [`inspect`](super::inspect()) only. Returns whether it did.
 fn remove_if_abandoned(key: Key) -> bool {
     let Ok(segment) = open_verified(key, &Expected::new(0).allowed_mode(rustix::fs::Mode::RWXU)) else {
         return false;
     };
-    let Ok(stat) = segment.stat() else { return false };
-    let creator = ProcessIdentity {
-        pid: stat.creator_pid as u32,
-        start_time: 0,
-    };
-    if stat.attach_count != 0 || !has_size_signature(stat.size) || creator.is_alive() {
+    let Ok(seen) = super::inspect(segment.id()) else {
         return false;
-    }
-    segment.remove().is_ok()
+    };
+    let uid = rustix::process::geteuid().as_raw();
+    seen.header.is_some_and(|h| h.state != header::READY)
+        && matches!(
+            super::reap::remove_if_abandoned(&seen, &[uid]),
+            Ok(super::reap::Verdict::Abandoned { .. })
+        )
 }
 
 /// Creates a new object under `key` (exclusively: `EEXIST` if the key is taken), mode from the options.
@@ -69,6 +75,9 @@ pub fn create<S: SharedState>(key: Key, options: &ObjectOptions) -> Result<SysvS
 /// As for [`create`].
 pub fn create_raw(key: Key, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
     let size = segment_size(fp)?;
+    // The creator's anchor first, so that the window in which the new segment has no creator stamp is only the
+    // `shmat` below (see `CREATE_GRACE_S`).
+    crate::liveness::current()?;
     let segment = Options::new(size).mode(options.mode).create_exclusive(key)?;
     let guard = segment.remove_on_drop();
     let attachment = segment.attach(AttachOptions::new())?;
@@ -139,16 +148,7 @@ pub fn open_id_raw(id: ShmId, fp: &Fingerprint, options: &ObjectOptions) -> Resu
 
 fn attach_and_validate(id: ShmId, fp: &Fingerprint, options: &ObjectOptions) -> Result<SysvRawShared, ObjectError> {
     let attachment = id.attach(AttachOptions::new())?;
-    let creator = attachment.id().stat().map(|s| s.creator_pid).unwrap_or(0);
-    let alive = || {
-        creator > 0
-            && ProcessIdentity {
-                pid: creator as u32,
-                start_time: 0,
-            }
-            .is_alive()
-    };
-    RawShared::open(attachment, fp, options, alive)
+    RawShared::open(attachment, fp, options)
 }
 
 /// Opens the object under `key`, or creates it if there is none; returns the object and whether this call created

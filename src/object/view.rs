@@ -1,5 +1,5 @@
-//! Reading an object out of a mapping that a tool keeps: the header and its writer slots, for any kind of
-//! object, without knowing its type.
+//! Reading an object out of a mapping that a tool keeps: the header and its creator, for any kind of object,
+//! without knowing its type.
 //!
 //! [`inspect`](super::inspect()) takes a brief look at a System V segment's header. Tools that go on to read the
 //! payload (`shmfusion list`, `watch`, `record` with [`BufferView`](crate::buffer::inspect::BufferView)) keep a
@@ -11,29 +11,17 @@
 
 use core::sync::atomic::{AtomicU8, Ordering, fence};
 
-use super::header::{Header, HeaderError, Snapshot, WRITER_SLOTS, WriterSlot, validate};
+use super::header::{Header, HeaderError, Snapshot, validate};
 use super::{Fingerprint, header};
-use crate::process::ProcessIdentity;
+use crate::liveness::{Holder, RoleRecord};
 use rustix::fd::AsFd;
 use rustix::mm::{MapFlags, ProtFlags};
 
-/// A header read out of a mapping, with its writer liveness slots.
+/// A header read out of a mapping.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HeaderView {
-    /// The header's fields.
+    /// The header's fields (the creator's role words included).
     pub snapshot: Snapshot,
-    /// The registered writers (see [`Shared::register_writer`](super::Shared::register_writer)); `None` for a
-    /// free slot.
-    pub writers: [Option<WriterRecord>; WRITER_SLOTS],
-}
-
-/// One registered writer as recorded in a header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct WriterRecord {
-    /// Who (start time 0 when it was not recorded).
-    pub identity: ProcessIdentity,
-    /// `CLOCK_MONOTONIC` nanoseconds of its last heartbeat.
-    pub heartbeat_ns: u64,
 }
 
 impl HeaderView {
@@ -42,12 +30,10 @@ impl HeaderView {
         self.snapshot.flags & header::flags::PERSIST != 0
     }
 
-    /// The creator's identity.
-    pub fn creator(&self) -> ProcessIdentity {
-        ProcessIdentity {
-            pid: self.snapshot.creator_pid,
-            start_time: self.snapshot.creator_start_time,
-        }
+    /// The creator as the header records it, judged now (see [`liveness`](crate::liveness)); `None` if it never
+    /// stamped the header.
+    pub fn creator(&self) -> Option<Holder> {
+        self.snapshot.creator.holder()
     }
 
     /// The payload's fingerprint as the header states it.
@@ -115,24 +101,12 @@ pub fn read_header(mapping: &[AtomicU8]) -> Result<HeaderView, HeaderError> {
         capacity: f.u64(offset_of!(Header, capacity)),
         element_size: f.u64(offset_of!(Header, element_size)),
         creator_uid: f.u32(offset_of!(Header, creator_uid)),
-        creator_pid: f.u32(offset_of!(Header, creator_pid)),
-        creator_start_time: f.u64(offset_of!(Header, creator_start_time)),
+        creator: {
+            let at = offset_of!(Header, creator);
+            RoleRecord::read_with(|o| f.u64(at + o), |o| f.u32(at + o))
+        },
     };
-    let mut writers = [None; WRITER_SLOTS];
-    for (i, w) in writers.iter_mut().enumerate() {
-        let at = offset_of!(Header, writers) + i * core::mem::size_of::<WriterSlot>();
-        let pid = f.u32(at + offset_of!(WriterSlot, pid));
-        if pid != 0 {
-            *w = Some(WriterRecord {
-                identity: ProcessIdentity {
-                    pid,
-                    start_time: f.u64(at + offset_of!(WriterSlot, start_time)),
-                },
-                heartbeat_ns: f.u64(at + offset_of!(WriterSlot, heartbeat_ns)),
-            });
-        }
-    }
-    let view = HeaderView { snapshot, writers };
+    let view = HeaderView { snapshot };
     validate(&snapshot, &view.fingerprint(), mapping.len() as u64)?;
     Ok(view)
 }
@@ -187,20 +161,16 @@ mod tests {
     fn header_of_a_read_only_attachment() {
         let options = ObjectOptions::new().lifecycle(Lifecycle::Persist);
         let mut object = sysv::create::<BroadcastRing<u64, 8>>(Key::PRIVATE, &options).unwrap();
-        let guard = object.register_writer().unwrap();
         let id = object.region().id();
         let map = id.attach(AttachOptions::new().read_only()).unwrap();
         let view = read_header(map.bytes()).unwrap();
         assert_eq!(view.snapshot, object.header().snapshot());
         assert!(view.persistent());
-        assert_eq!(view.creator(), ProcessIdentity::current());
+        let creator = view.creator().unwrap();
+        assert_eq!(creator.pid, Some(std::process::id()));
+        assert_eq!(creator.liveness, crate::liveness::Liveness::Alive);
+        assert_eq!(Some(creator), object.creator());
         assert_eq!(view.fingerprint(), options.fingerprint::<BroadcastRing<u64, 8>>());
-        let w = view.writers.iter().flatten().next().unwrap();
-        assert_eq!(w.identity, ProcessIdentity::current());
-        assert!(w.heartbeat_ns > 0);
-        assert_eq!(view.writers.iter().flatten().count(), 1);
-        drop(guard);
-        assert_eq!(read_header(map.bytes()).unwrap().writers, [None; WRITER_SLOTS]);
         object.persist();
         drop(object);
         drop(map);
