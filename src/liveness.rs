@@ -53,9 +53,12 @@
 //!
 //! - A process killed between creating its anchor and marking it for removal (a window of two syscalls, once per
 //!   process) leaves an unattached segment of at most one page behind.
-//! - An anchor's id could be reused by a later segment only after the kernel's id sequence wraps (tens of
-//!   thousands of creations in the same index); such a segment then has to match the anchor's size, key and
-//!   removal mark to make a dead holder look alive. An anchor of another user cannot be inspected (`EACCES`): its
+//! - An anchor's id (an index plus the IPC namespace's creation sequence number) comes back only after that
+//!   sequence wraps (65536 creations in the namespace, 128 with the `ipcmni_extend` boot option) with the same
+//!   index free; such a segment then also has to match the anchor's size (a 4-bit nonce), key and removal mark
+//!   to make a dead holder look alive. Never the reverse: a live anchor's id cannot be taken.
+//! - `exec` replaces the process's memory, anchor included: its roles end there (observers see the holder dead;
+//!   the new program claims with a new anchor). An anchor of another user cannot be inspected (`EACCES`): its
 //!   existence alone counts as alive.
 //! - A role held by a live process cannot be taken, whatever it does (a hostile holder can hold a role
 //!   forever); [`Role::holder`] says who holds it and since when.
