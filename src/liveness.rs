@@ -467,17 +467,22 @@ fn anchor_size(nonce: u64) -> u64 {
 
 const ANCHOR_SIZE_REMAINDER: u64 = 0xa5;
 
+/// Whether a segment looks like a liveness anchor (see the [module docs](self)): private, mode `0400`, an anchor's
+/// size. Every process that holds a role or created an object has one, marked for removal while it lives; tools
+/// listing segments can tell them from users' segments with this.
+pub fn is_anchor(st: &crate::shm::Stat) -> bool {
+    st.key.is_private()
+        && st.mode.bits() & 0o777 == 0o400
+        && st.size as u64 % 256 == ANCHOR_SIZE_REMAINDER
+        && (st.size as u64) < anchor_size(NONCE_MASK + 1)
+}
+
 /// Whether a segment is an anchor its creator never marked for removal (it was killed between `shmget` and
 /// `IPC_RMID`, two syscalls once per process): private, mode `0400`, an anchor size, nobody attached (the
 /// caller checks whose it is). Such a segment can only be removed by a sweep; [`reap`](crate::object::reap) does it. A live
 /// process caught in that window has its `shmat` fail and creates another anchor.
 pub(crate) fn is_leaked_anchor(st: &crate::shm::Stat) -> bool {
-    st.key.is_private()
-        && !st.marked_for_removal
-        && st.attach_count == 0
-        && st.mode.bits() & 0o777 == 0o400
-        && st.size as u64 % 256 == ANCHOR_SIZE_REMAINDER
-        && (st.size as u64) < anchor_size(NONCE_MASK + 1)
+    is_anchor(st) && !st.marked_for_removal && st.attach_count == 0
 }
 
 fn tag_of(ns: u64) -> u64 {
