@@ -114,9 +114,7 @@ pub fn write_report(out: &mut dyn Write) -> fmt::Result {
             ("capacity", offset_of!(Header, capacity)),
             ("element_size", offset_of!(Header, element_size)),
             ("creator_uid", offset_of!(Header, creator_uid)),
-            ("creator_pid", offset_of!(Header, creator_pid)),
-            ("creator_start_time", offset_of!(Header, creator_start_time)),
-            ("writers", offset_of!(Header, writers)),
+            ("creator", offset_of!(Header, creator)),
         ],
         None,
     )?;
