@@ -31,6 +31,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "xtask", x86_64: false, run: xtask },
     Suite { name: "python", x86_64: false, run: crate::python::run },
     Suite { name: "cli", x86_64: true, run: cli },
+    Suite { name: "bridge", x86_64: true, run: bridge },
 ];
 
 /// The loom models of src/buffer, in a target dir of their own: `--cfg loom` would otherwise
@@ -291,4 +292,68 @@ fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
         t0.elapsed().as_secs_f64()
     );
     Ok(bin)
+}
+/// The Zenoh bridge (bridge/): its unit tests, the Python interop check, the network-namespace stream and fault
+/// tests (root, `ip`, `nft`), and one exchange with a copy cross-built for aarch64 and riscv64 under qemu-user.
+/// The ignored tests need this setup, hence `--include-ignored`; one at a time, as they time a 1 kHz stream.
+fn bridge(ctx: &Ctx) -> Counts {
+    let t0 = Instant::now();
+    let mut cross = Vec::new();
+    for triple in ["aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"] {
+        let mut cmd = Command::new(&ctx.cargo);
+        cmd.current_dir(&ctx.root).args([
+            "build",
+            "-p",
+            "shmfusion-bridge",
+            "--bin",
+            "shmfusion-bridge",
+            "--target",
+            triple,
+        ]);
+        match proc::run(&mut cmd, CARGO_TIMEOUT) {
+            Ok(out) if out.success() => {
+                let bin = ctx.target_dir.join(triple).join("debug/shmfusion-bridge");
+                println!(
+                    "[{WHO}] bridge: cross build {triple} ({:.1} s)",
+                    out.elapsed.as_secs_f64()
+                );
+                cross.push(format!("{triple}={}", bin.display()));
+            }
+            Ok(out) => {
+                let why = format!(
+                    "{}\ncargo build --target {triple}: {}",
+                    excerpt(&out.text),
+                    out.describe(CARGO_TIMEOUT)
+                );
+                say(WHO, "bridge", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
+                return Counts::FAIL;
+            }
+            Err(e) => {
+                say(
+                    WHO,
+                    "bridge",
+                    Counts::FAIL,
+                    t0.elapsed().as_secs_f64(),
+                    &format!("cannot run cargo: {e}"),
+                );
+                return Counts::FAIL;
+            }
+        }
+    }
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args([
+            "test",
+            "-p",
+            "shmfusion-bridge",
+            "--",
+            "--include-ignored",
+            "--test-threads=1",
+            "--nocapture",
+        ])
+        .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"))
+        .env("SHMFUSION_BRIDGE_PYTHON", crate::python::python(&ctx.root));
+    let c = tests_ran(suites::cargo_test(WHO, "bridge", &mut cmd), "bridge");
+    println!("[{WHO}] bridge: whole suite {:.1} s", t0.elapsed().as_secs_f64());
+    c
 }

@@ -209,7 +209,7 @@ fn run(o: &Options) -> bool {
                 setup::rust_targets(&[host::CLI_STATIC_TARGET])
             });
         }
-        if o.host.contains(&"python") || o.host.contains(&"cli") {
+        if o.host.contains(&"python") || o.host.contains(&"cli") || o.host.contains(&"bridge") {
             step("python venv", &mut problems, || python::setup(&root, &o.host));
         }
     }

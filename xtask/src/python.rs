@@ -25,6 +25,11 @@ const SUITE_PACKAGES: &[(&str, &[&str], &str)] = &[
         &["mcap", "mcap-ros2-support", "jsonschema"],
         "import mcap, mcap_ros2, jsonschema",
     ),
+    (
+        "bridge",
+        &["rosbags==0.11.9", "eclipse-zenoh==1.10.2", "zenoh-ros2-sdk==0.1.8"],
+        "import rosbags, zenoh, zenoh_ros2_sdk",
+    ),
 ];
 const PYTEST_TIMEOUT: Duration = Duration::from_secs(600);
 

@@ -77,6 +77,15 @@ const PACKAGES: &[Pkg] = &[
         name: "util-linux",
         backports: false,
     },
+    // The bridge suite: network namespaces and veth pairs, nft drops, the Python interop venv.
+    Pkg {
+        name: "iproute2",
+        backports: false,
+    },
+    Pkg {
+        name: "nftables",
+        backports: false,
+    },
     Pkg {
         name: "python3-venv",
         backports: false,

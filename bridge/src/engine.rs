@@ -1,0 +1,468 @@
+//! The forwarding loops: one thread per channel, sharing one Zenoh session.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use shmfusion::buffer::{BroadcastRing, Error as BufferError};
+use shmfusion::fusion::{GnssFix, ImuSample, MagSample, Quaternion, Stamped};
+use shmfusion::object::{ObjectOptions, sysv};
+use shmfusion::shm::{Key, ShmId};
+use zenoh::Wait;
+use zenoh::handlers::FifoChannel;
+use zenoh::qos::CongestionControl;
+
+use crate::clock;
+use crate::loss::{Arrival, SequenceTracker};
+use crate::raw::RawCodec;
+use crate::rmw::{self, Attachment};
+use crate::ros2map::Ros2Sample;
+use crate::session::SessionOptions;
+use crate::spec::{ChannelSpec, Direction, Format, Kind, Policy, Segment};
+use crate::stats::{BridgeStats, ChannelStats, EXPORT, IMPORT, MAX_CHANNELS, StatsSlot};
+
+/// How often the loops look at the stop flag when nothing arrives.
+const POLL: Duration = Duration::from_millis(50);
+
+/// A whole bridge: its session and its channels.
+#[derive(Clone, Debug, Default)]
+pub struct BridgeConfig {
+    /// How to join the network.
+    pub session: SessionOptions,
+    /// What to forward.
+    pub channels: Vec<ChannelSpec>,
+    /// Publish statistics in a `Latest<BridgeStats>` under this System V key.
+    pub stats_key: Option<i32>,
+    /// The ROS 2 node name the liveliness tokens announce.
+    pub node: String,
+}
+
+/// Why a bridge stopped.
+#[derive(Debug)]
+pub struct BridgeError(pub String);
+
+impl core::fmt::Display for BridgeError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for BridgeError {}
+
+struct Shared {
+    session: zenoh::Session,
+    stats: Mutex<BridgeStats>,
+    ready: AtomicUsize,
+    node: String,
+}
+
+impl Shared {
+    fn update(&self, index: usize, f: impl FnOnce(&mut ChannelStats)) {
+        if index < MAX_CHANNELS {
+            let mut s = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut s.channels[index]);
+        }
+    }
+}
+
+/// Runs the bridge until `stop` is set; calls `on_ready` once every channel is declared on the network. Returns
+/// the final statistics.
+///
+/// # Errors
+/// A [`BridgeError`] if the session cannot be opened or a channel cannot start (for example an import whose
+/// ring's writer role is held by another live process).
+pub fn run(
+    config: &BridgeConfig,
+    stop: &AtomicBool,
+    on_ready: impl FnOnce(&BridgeStats),
+) -> Result<BridgeStats, BridgeError> {
+    if config.channels.len() > MAX_CHANNELS {
+        return Err(BridgeError(format!("at most {MAX_CHANNELS} channels per bridge")));
+    }
+    let session = config.session.open().map_err(|e| BridgeError(e.to_string()))?;
+    let mut initial = BridgeStats {
+        pid: std::process::id(),
+        count: config.channels.len() as u32,
+        ..Default::default()
+    };
+    for (i, spec) in config.channels.iter().enumerate() {
+        initial.channels[i].channel = spec.channel;
+        initial.channels[i].direction = if spec.direction == Direction::Export {
+            EXPORT
+        } else {
+            IMPORT
+        };
+    }
+    let node = if config.node.is_empty() {
+        "shmfusion_bridge".to_owned()
+    } else {
+        config.node.clone()
+    };
+    let shared = Arc::new(Shared {
+        session: session.clone(),
+        stats: Mutex::new(initial),
+        ready: AtomicUsize::new(0),
+        node,
+    });
+    // rmw_zenoh announces the node before its publishers.
+    let _node_token = if config
+        .channels
+        .iter()
+        .any(|c| c.format == Format::Ros2 && c.direction == Direction::Export)
+    {
+        let domain = config
+            .channels
+            .iter()
+            .find(|c| c.format == Format::Ros2)
+            .map_or(0, |c| c.domain);
+        let token = rmw::node_token(domain, &session.zid().to_string(), 0, "", &shared.node);
+        Some(
+            session
+                .liveliness()
+                .declare_token(token)
+                .wait()
+                .map_err(|e| BridgeError(format!("liveliness: {e}")))?,
+        )
+    } else {
+        None
+    };
+    let failure: Mutex<Option<BridgeError>> = Mutex::new(None);
+    let result = thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for (index, spec) in config.channels.iter().enumerate() {
+            let shared = &shared;
+            let failure = &failure;
+            handles.push(scope.spawn(move || {
+                if let Err(e) = dispatch(spec, index, shared, stop) {
+                    eprintln!("shmfusion-bridge: channel {} ({}): {e}", spec.channel, spec.key);
+                    failure.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(e);
+                    stop.store(true, Ordering::SeqCst);
+                }
+            }));
+        }
+        let stats_slot = match config.stats_key {
+            Some(k) => match sysv::open_or_create::<StatsSlot>(Key::from_raw(k), &ObjectOptions::new()) {
+                Ok((slot, _)) => Some(slot),
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some(BridgeError(format!("stats slot {k:#x}: {e}")));
+                    None
+                }
+            },
+            None => None,
+        };
+        let mut writer = match stats_slot.as_ref().map(|s| s.get().writer()) {
+            Some(Ok(w)) => Some(w),
+            Some(Err(e)) => {
+                stop.store(true, Ordering::SeqCst);
+                *failure.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(BridgeError(format!("stats slot writer: {e}")));
+                None
+            }
+            None => None,
+        };
+        let mut on_ready = Some(on_ready);
+        while !stop.load(Ordering::SeqCst) {
+            let snapshot = {
+                let mut s = shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+                s.updates += 1;
+                *s
+            };
+            if let Some(w) = writer.as_mut() {
+                w.write(&snapshot);
+            }
+            if shared.ready.load(Ordering::SeqCst) == config.channels.len() {
+                if let Some(f) = on_ready.take() {
+                    f(&snapshot);
+                }
+            }
+            thread::sleep(if on_ready.is_some() {
+                Duration::from_millis(5)
+            } else {
+                Duration::from_millis(100)
+            });
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+        let last = *shared.stats.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(w) = writer.as_mut() {
+            w.write(&last);
+        }
+        last
+    });
+    let _ = session.close().wait();
+    match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(result),
+    }
+}
+
+macro_rules! by_capacity {
+    ($f:ident, $t:ty, $spec:expr, $($args:expr),*) => {
+        match $spec.capacity {
+            16 => $f::<$t, 16>($spec, $($args),*),
+            64 => $f::<$t, 64>($spec, $($args),*),
+            256 => $f::<$t, 256>($spec, $($args),*),
+            512 => $f::<$t, 512>($spec, $($args),*),
+            1024 => $f::<$t, 1024>($spec, $($args),*),
+            4096 => $f::<$t, 4096>($spec, $($args),*),
+            n => Err(BridgeError(format!("ring capacity {n} is not built in"))),
+        }
+    };
+}
+
+fn dispatch(spec: &ChannelSpec, index: usize, shared: &Shared, stop: &AtomicBool) -> Result<(), BridgeError> {
+    macro_rules! by_kind {
+        ($f:ident) => {
+            match spec.kind {
+                Kind::Imu => by_capacity!($f, ImuSample, spec, index, shared, stop),
+                Kind::Mag => by_capacity!($f, MagSample, spec, index, shared, stop),
+                Kind::Gnss => by_capacity!($f, GnssFix, spec, index, shared, stop),
+                Kind::Attitude => by_capacity!($f, Quaternion, spec, index, shared, stop),
+            }
+        };
+    }
+    match spec.direction {
+        Direction::Export => by_kind!(export),
+        Direction::Import => by_kind!(import),
+    }
+}
+
+fn congestion(policy: Policy) -> CongestionControl {
+    match policy {
+        Policy::Block => CongestionControl::Block,
+        Policy::DropNewest => CongestionControl::Drop,
+    }
+}
+
+/// The data key expression of a channel.
+pub fn data_key<T: Ros2Sample>(spec: &ChannelSpec) -> String {
+    match spec.format {
+        Format::Raw => spec.key.clone(),
+        Format::Ros2 => rmw::topic_key(spec.domain, &spec.key, &T::TYPE, spec.distro),
+    }
+}
+
+type Ring<T, const N: usize> = BroadcastRing<Stamped<T>, N>;
+
+fn open_source<T: Ros2Sample, const N: usize>(
+    segment: Segment,
+    stop: &AtomicBool,
+) -> Option<sysv::SysvShared<Ring<T, N>>> {
+    // The producer may start after the bridge: look again until it exists.
+    let mut last_error = String::new();
+    while !stop.load(Ordering::SeqCst) {
+        let opened = match segment {
+            Segment::Key(k) => sysv::open::<Ring<T, N>>(Key::from_raw(k), &ObjectOptions::new()),
+            Segment::Id(id) => sysv::open_id::<Ring<T, N>>(ShmId::from_raw(id), &ObjectOptions::new()),
+        };
+        match opened {
+            Ok(o) => return Some(o),
+            Err(e) => {
+                let e = e.to_string();
+                if e != last_error {
+                    eprintln!("shmfusion-bridge: waiting for ring {segment:?}: {e}");
+                    last_error = e;
+                }
+                thread::sleep(POLL);
+            }
+        }
+    }
+    None
+}
+
+fn export<T: Ros2Sample, const N: usize>(
+    spec: &ChannelSpec,
+    index: usize,
+    shared: &Shared,
+    stop: &AtomicBool,
+) -> Result<(), BridgeError> {
+    let key = data_key::<T>(spec);
+    let publisher = shared
+        .session
+        .declare_publisher(key.clone())
+        .congestion_control(congestion(spec.policy))
+        .wait()
+        .map_err(|e| BridgeError(format!("publisher {key}: {e}")))?;
+    let mut gid = [0u8; rmw::GID_SIZE];
+    let _token = if spec.format == Format::Ros2 {
+        let token = rmw::publisher_token(
+            spec.domain,
+            &shared.session.zid().to_string(),
+            0,
+            index as u32 + 1,
+            "",
+            &shared.node,
+            &spec.key,
+            &T::TYPE,
+            spec.distro,
+            &rmw::qos_chunk(spec.policy == Policy::Block, spec.capacity.min(1000) as u32),
+        );
+        gid = rmw::gid_for(&token);
+        Some(
+            shared
+                .session
+                .liveliness()
+                .declare_token(token)
+                .wait()
+                .map_err(|e| BridgeError(format!("liveliness: {e}")))?,
+        )
+    } else {
+        None
+    };
+    shared.ready.fetch_add(1, Ordering::SeqCst);
+    let Some(object) = open_source::<T, N>(spec.segment, stop) else {
+        return Ok(());
+    };
+    // Only what is published from now on: a restarted bridge does not replay the ring.
+    let mut reader = object.get().reader();
+    let codec = RawCodec::<T>::new();
+    let mut frame = Vec::with_capacity(128);
+    while !stop.load(Ordering::SeqCst) {
+        let sample = match reader.recv_wait(Some(POLL)) {
+            Ok((s, _)) => s,
+            Err(BufferError::Lagged(n)) => {
+                shared.update(index, |c| c.lagged += n);
+                continue;
+            }
+            Err(BufferError::Timeout | BufferError::Empty) => continue,
+            Err(BufferError::WriterGone) => {
+                // The producer died; a new one carries on from the ring's tail.
+                thread::sleep(POLL);
+                continue;
+            }
+            Err(e) => {
+                shared.update(index, |c| c.rejected += 1);
+                eprintln!("shmfusion-bridge: ring of channel {}: {e}", spec.channel);
+                thread::sleep(POLL);
+                continue;
+            }
+        };
+        let offset = clock::wall_offset_ns();
+        let put = match spec.format {
+            Format::Raw => {
+                codec.encode(&sample, offset, &mut frame);
+                publisher.put(frame.as_slice())
+            }
+            Format::Ros2 => {
+                let attachment = Attachment {
+                    sequence_number: sample.header.seq.wrapping_add(1) as i64,
+                    source_timestamp: clock::wall_now_ns(),
+                    gid,
+                };
+                publisher
+                    .put(
+                        sample
+                            .payload
+                            .to_cdr(clock::to_wall_ns(sample.header.stamp, offset), &spec.frame_id),
+                    )
+                    .attachment(attachment.encode().to_vec())
+            }
+        };
+        match put.wait() {
+            Ok(()) => shared.update(index, |c| {
+                c.forwarded += 1;
+                c.last_seq = sample.header.seq;
+            }),
+            Err(e) => {
+                shared.update(index, |c| c.rejected += 1);
+                eprintln!("shmfusion-bridge: put on {key}: {e}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn import<T: Ros2Sample, const N: usize>(
+    spec: &ChannelSpec,
+    index: usize,
+    shared: &Shared,
+    stop: &AtomicBool,
+) -> Result<(), BridgeError> {
+    let Segment::Key(k) = spec.segment else {
+        return Err(BridgeError("an import needs a System V key".into()));
+    };
+    let (object, _created) = sysv::open_or_create::<Ring<T, N>>(Key::from_raw(k), &ObjectOptions::new())
+        .map_err(|e| BridgeError(format!("ring {k:#x}: {e}")))?;
+    let ring = object.get();
+    let mut writer = ring
+        .writer()
+        .map_err(|e| BridgeError(format!("ring {k:#x} writer role: {e}")))?;
+    // After a restart, resume counting from the newest sample the ring already holds.
+    let mut tracker = match ring.tail().checked_sub(1).map(|p| ring.reader_at(p).try_recv()) {
+        Some(Ok((last, _))) => SequenceTracker::resuming_after(last.header.seq),
+        _ => SequenceTracker::new(),
+    };
+    let key = data_key::<T>(spec);
+    let subscriber = shared
+        .session
+        .declare_subscriber(key.clone())
+        .with(FifoChannel::new(4096))
+        .wait()
+        .map_err(|e| BridgeError(format!("subscriber {key}: {e}")))?;
+    shared.ready.fetch_add(1, Ordering::SeqCst);
+    let codec = RawCodec::<T>::new();
+    let mut reported = false;
+    while !stop.load(Ordering::SeqCst) {
+        let sample = match subscriber.recv_timeout(POLL) {
+            Ok(Some(s)) => s,
+            Ok(None) => continue,
+            Err(_) => break,
+        };
+        let local_offset = clock::wall_offset_ns();
+        let bytes = sample.payload().to_bytes();
+        let decoded: Result<Stamped<T>, String> = match spec.format {
+            Format::Raw => codec.decode(&bytes).map_err(|e| e.to_string()).map(|f| {
+                let mut s = f.sample;
+                s.header.stamp = clock::rebase(s.header.stamp, f.wall_offset_ns, local_offset);
+                s
+            }),
+            Format::Ros2 => match sample
+                .attachment()
+                .map(|a| a.to_bytes())
+                .as_deref()
+                .and_then(Attachment::decode)
+            {
+                None => Err("sample without an rmw_zenoh attachment".into()),
+                Some(a) => T::from_cdr(&bytes)
+                    .map_err(|e| e.to_string())
+                    .map(|(payload, wall_ns)| {
+                        let mut s = Stamped::new(Default::default(), payload);
+                        s.header.seq = (a.sequence_number as u64).wrapping_sub(1);
+                        s.header.channel = spec.channel;
+                        s.header.stamp = clock::from_wall_ns(wall_ns, local_offset);
+                        s
+                    }),
+            },
+        };
+        let s = match decoded {
+            Ok(s) => s,
+            Err(e) => {
+                shared.update(index, |c| c.rejected += 1);
+                if !reported {
+                    eprintln!("shmfusion-bridge: refused a frame on {key}: {e}");
+                    reported = true;
+                }
+                continue;
+            }
+        };
+        match tracker.observe(s.header.seq) {
+            Arrival::Stale => {}
+            _ => {
+                writer.publish_one(&s);
+            }
+        }
+        let t = tracker;
+        shared.update(index, |c| {
+            c.forwarded = t.received;
+            c.gap = t.gap;
+            c.stale = t.stale;
+            c.restarts = t.restarts;
+            c.last_seq = s.header.seq;
+        });
+    }
+    Ok(())
+}
