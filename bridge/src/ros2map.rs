@@ -206,3 +206,57 @@ impl Ros2Sample for Quaternion {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attitude_cdr_bytes() {
+        let bytes = Quaternion::IDENTITY.to_cdr(1_500_000_000, "map");
+        let mut expected = vec![0x00, 0x01, 0x00, 0x00]; // CDR_LE encapsulation
+        expected.extend_from_slice(&[1, 0, 0, 0]); // stamp.sec
+        expected.extend_from_slice(&500_000_000u32.to_le_bytes()); // stamp.nanosec
+        expected.extend_from_slice(&[4, 0, 0, 0, b'm', b'a', b'p', 0]); // frame_id (length includes the NUL)
+        expected.extend_from_slice(&[0; 24]); // x, y, z (already 8-aligned)
+        expected.extend_from_slice(&[0, 0, 0, 0, 0, 0, 0xf0, 0x3f]); // w = 1.0
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn every_sample_round_trips_through_its_message() {
+        let imu = ImuSample {
+            accel: Vector3::new(0.5, -1.25, 9.75),
+            gyro: Vector3::new(0.125, 0.0, -2.5),
+        };
+        assert_eq!(ImuSample::from_cdr(&imu.to_cdr(42, "imu")).unwrap(), (imu, 42));
+        let mag = MagSample::new(Vector3::new(20.0, -4.0, 41.5));
+        let (back, t) = MagSample::from_cdr(&mag.to_cdr(7, "mag")).unwrap();
+        assert_eq!(t, 7);
+        assert!(
+            (back.field.x - 20.0).abs() < 1e-4 && (back.field.z - 41.5).abs() < 1e-4,
+            "{back:?}"
+        );
+        let fix = GnssFix {
+            latitude_deg: 48.1,
+            longitude_deg: 11.6,
+            altitude_m: 520.0,
+            horizontal_accuracy_m: 1.5,
+            vertical_accuracy_m: 3.0,
+            fix_type: GnssFix::FIX_3D,
+            satellites: 0,
+        };
+        assert_eq!(GnssFix::from_cdr(&fix.to_cdr(1, "gps")).unwrap(), (fix, 1));
+        let q = Quaternion::new(0.5, 0.5, -0.5, 0.5);
+        assert_eq!(Quaternion::from_cdr(&q.to_cdr(3, "")).unwrap(), (q, 3));
+        // The IMU message says "no orientation" in the way sensor_msgs/Imu defines.
+        let m = msg::Imu::decode(&imu.to_cdr(0, "imu")).unwrap();
+        assert_eq!(m.orientation_covariance[0], -1.0);
+    }
+
+    #[test]
+    fn not_a_message_is_an_error() {
+        assert!(ImuSample::from_cdr(&[0, 1, 0, 0, 1, 2]).is_err());
+        assert!(Quaternion::from_cdr(b"").is_err());
+    }
+}

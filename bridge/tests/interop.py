@@ -66,12 +66,8 @@ done = threading.Event()
 
 def on_sample(sample):
     key = str(sample.key_expr)
-    with lock:
-        if key not in got or got[key] >= per_topic:
-            return
-        got[key] += 1
-        if all(v >= per_topic for v in got.values()):
-            done.set()
+    if key not in got:
+        return
     payload = bytes(sample.payload.to_bytes())
     raw = sample.attachment.to_bytes() if sample.attachment is not None else b""
     att = Attachment.from_bytes(bytes(raw))
@@ -88,8 +84,15 @@ def on_sample(sample):
     else:
         q = msg.quaternion
         vals = [q.w, q.x, q.y, q.z]
-    print("SAMPLE", key, len(raw), att.sequence_id, att.timestamp_ns, att.gid.hex(), stamp, msg.header.frame_id,
-          " ".join(repr(float(v)) for v in vals), flush=True)
+    # Printed and counted together, so that the main thread stops only after the last line is out.
+    with lock:
+        if got[key] >= per_topic:
+            return
+        print("SAMPLE", key, len(raw), att.sequence_id, att.timestamp_ns, att.gid.hex(), stamp, msg.header.frame_id,
+              " ".join(repr(float(v)) for v in vals), flush=True)
+        got[key] += 1
+        if all(v >= per_topic for v in got.values()):
+            done.set()
 
 
 subs = [session.declare_subscriber(k, on_sample) for k in keys]
