@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _native, dtypes
 from ._native import (
+    ClosedError,
     ContendedError,
     CorruptError,
     HeaderError,
@@ -44,7 +45,7 @@ __all__ = [
     "SpscRing", "Producer", "Consumer", "BroadcastRing", "BroadcastWriter", "BroadcastReader", "LatestSlot",
     "LatestWriter", "Found", "now_ns", "dtypes", "IMU", "MAG", "GNSS", "QUATERNION", "F64", "STAMPED", "PAYLOAD",
     "ShmfusionError", "HeaderError", "VerifyError", "RoleTakenError", "WriterGoneError", "ReaderGoneError",
-    "LaggedError", "CorruptError", "ContendedError", "SeriesError",
+    "LaggedError", "ClosedError", "CorruptError", "ContendedError", "SeriesError",
 ]
 
 now_ns = _native.now_ns

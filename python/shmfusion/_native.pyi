@@ -13,6 +13,7 @@ class RoleTakenError(ShmfusionError):
 class WriterGoneError(ShmfusionError):
     index: int
 class ReaderGoneError(ShmfusionError): ...
+class ClosedError(ShmfusionError): ...
 class LaggedError(ShmfusionError):
     missed: int
 class CorruptError(ShmfusionError):

@@ -87,7 +87,7 @@ def _worker(index: int, env_fn: CloudpickleWrapper, command_id: int, result_id: 
         while True:
             try:
                 consumer.pop(cmd_bytes, None)
-            except _native.WriterGoneError:
+            except (_native.WriterGoneError, _native.ClosedError):
                 return  # the trainer is gone
             command = int(cmd["command"][0])
             if command == _CLOSE:
@@ -213,7 +213,7 @@ class ShmVectorEnv(VectorEnv):
                     self._check_workers()
                     if self.step_timeout is not None and waited >= self.step_timeout:
                         raise TimeoutError(f"sub-environment {done} did not answer within {self.step_timeout} s")
-        except _native.WriterGoneError as e:
+        except (_native.WriterGoneError, _native.ClosedError) as e:
             self._check_workers()
             self._fail(f"worker {getattr(e, 'index', '?')} is gone", getattr(e, "index", -1))
         except _native.ReaderGoneError:

@@ -49,6 +49,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     _native,
+    ClosedError,
+    ShmfusionError,
+    "The peer released its role cleanly and nothing more will come (EPIPE); everything it published was read."
+);
+pyo3::create_exception!(
+    _native,
     LaggedError,
     ShmfusionError,
     "A broadcast reader fell behind: `missed` samples were overwritten; the reader has moved on, read again (EOVERFLOW)."
@@ -167,6 +173,14 @@ fn buffer_error(py: Python<'_>, e: BufferError) -> PyErr {
             os_error::<CorruptError>(py, EBADMSG, message, &[("head", head), ("tail", tail)])
         }
         BufferError::Contended => os_error::<ContendedError>(py, EAGAIN, message, &[]),
+        BufferError::Closed => os_error::<ClosedError>(py, EPIPE, message, &[]),
+        BufferError::Liveness(e) => {
+            let errno = e.raw_os_error();
+            PyOSError::new_err((
+                errno,
+                format!("cannot set up this process's liveness anchor: {}", strerror(errno)),
+            ))
+        }
         // Full and Empty are results (False / None) at the binding level, never raised; anything newer too.
         other => os_error::<ShmfusionError>(py, EIO, other.to_string(), &[]),
     }
@@ -193,6 +207,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
         ("WriterGoneError", py.get_type::<WriterGoneError>()),
         ("ReaderGoneError", py.get_type::<ReaderGoneError>()),
         ("LaggedError", py.get_type::<LaggedError>()),
+        ("ClosedError", py.get_type::<ClosedError>()),
         ("CorruptError", py.get_type::<CorruptError>()),
         ("ContendedError", py.get_type::<ContendedError>()),
         ("SeriesError", py.get_type::<SeriesError>()),

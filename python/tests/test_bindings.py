@@ -159,14 +159,20 @@ def test_errors_carry_errno(key):
         sf.SpscRing.create("imu", 100)
     with pytest.raises(ValueError):
         sf.SpscRing.create("nothing", 16)
+    producer = ring.producer()
     with pytest.raises(ValueError):
-        ring.producer()._native.try_push(np.zeros(10, np.uint8))
+        producer._native.try_push(np.zeros(10, np.uint8))
     consumer = ring.consumer()
     assert consumer.try_pop() is None
     with pytest.raises(TimeoutError):
         consumer.pop(timeout=0.01)
     with pytest.raises(sf.RoleTakenError):
         ring.consumer()
+    # A producer that lets go of its role cleanly: the consumer learns nothing more will come.
+    del producer
+    with pytest.raises(sf.ClosedError) as closed:
+        consumer.pop(timeout=5)
+    assert closed.value.errno == errno.EPIPE
     assert issubclass(sf.WriterGoneError, sf.ShmfusionError) and issubclass(sf.ShmfusionError, OSError)
 
 
