@@ -19,19 +19,24 @@ pub struct Suite {
     /// Only on an x86_64 machine (the loom and Miri runs are meant for it; abi-mix runs i686
     /// natively there).
     pub x86_64: bool,
+    /// Part of a plain `cargo xtask test`; the others run only when named with `--suite`.
+    pub default: bool,
     pub run: fn(&Ctx) -> Counts,
 }
 
 #[rustfmt::skip]
 pub const SUITES: &[Suite] = &[
-    Suite { name: "loom", x86_64: true, run: loom },
-    Suite { name: "miri", x86_64: true, run: miri },
-    Suite { name: "abi-mix", x86_64: true, run: abi_mix },
-    Suite { name: "lint", x86_64: false, run: lint },
-    Suite { name: "xtask", x86_64: false, run: xtask },
-    Suite { name: "python", x86_64: false, run: crate::python::run },
-    Suite { name: "cli", x86_64: true, run: cli },
-    Suite { name: "bridge", x86_64: true, run: bridge },
+    Suite { name: "loom", x86_64: true, default: true, run: loom },
+    Suite { name: "miri", x86_64: true, default: true, run: miri },
+    Suite { name: "abi-mix", x86_64: true, default: true, run: abi_mix },
+    Suite { name: "lint", x86_64: false, default: true, run: lint },
+    Suite { name: "xtask", x86_64: false, default: true, run: xtask },
+    Suite { name: "python", x86_64: false, default: true, run: crate::python::run },
+    Suite { name: "cli", x86_64: true, default: true, run: cli },
+    Suite { name: "bridge", x86_64: true, default: true, run: bridge },
+    // Not yet reliable enough for the default run (issue 11 is open): the netns stream and fault
+    // tests lost samples under load, and cross-building zenoh twice costs over ten minutes.
+    Suite { name: "bridge-net", x86_64: true, default: false, run: bridge_net },
 ];
 
 /// The loom models of src/buffer, in a target dir of their own: `--cfg loom` would otherwise
@@ -293,10 +298,31 @@ fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
     );
     Ok(bin)
 }
-/// The Zenoh bridge (bridge/): its unit tests, the Python interop check, the network-namespace stream and fault
-/// tests (root, `ip`, `nft`), and one exchange with a copy cross-built for aarch64 and riscv64 under qemu-user.
-/// The ignored tests need this setup, hence `--include-ignored`; one at a time, as they time a 1 kHz stream.
+/// The Zenoh bridge (bridge/): its unit tests and the Python interop check (rosbags decodes the `ros2`
+/// payloads; an eclipse-zenoh subscriber sees rmw_zenoh keys, attachments and liveliness tokens).
 fn bridge(ctx: &Ctx) -> Counts {
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args([
+            "test",
+            "-p",
+            "shmfusion-bridge",
+            "--lib",
+            "--bins",
+            "--test",
+            "interop",
+            "--",
+            "--include-ignored",
+            "--test-threads=1",
+        ])
+        .env("SHMFUSION_BRIDGE_PYTHON", crate::python::python(&ctx.root));
+    tests_ran(suites::cargo_test(WHO, "bridge", &mut cmd), "bridge")
+}
+
+/// The bridge across network namespaces (root, `ip`, `nft`): a 1 kHz stream and link faults, and one
+/// exchange with a copy cross-built for aarch64 and riscv64 under qemu-user. One test at a time, as they
+/// time a 1 kHz stream. Opt-in: `cargo xtask test --suite bridge-net`.
+fn bridge_net(ctx: &Ctx) -> Counts {
     let t0 = Instant::now();
     let mut cross = Vec::new();
     for triple in ["aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"] {
@@ -314,7 +340,7 @@ fn bridge(ctx: &Ctx) -> Counts {
             Ok(out) if out.success() => {
                 let bin = ctx.target_dir.join(triple).join("debug/shmfusion-bridge");
                 println!(
-                    "[{WHO}] bridge: cross build {triple} ({:.1} s)",
+                    "[{WHO}] bridge-net: cross build {triple} ({:.1} s)",
                     out.elapsed.as_secs_f64()
                 );
                 cross.push(format!("{triple}={}", bin.display()));
@@ -325,17 +351,12 @@ fn bridge(ctx: &Ctx) -> Counts {
                     excerpt(&out.text),
                     out.describe(CARGO_TIMEOUT)
                 );
-                say(WHO, "bridge", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
+                say(WHO, "bridge-net", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
                 return Counts::FAIL;
             }
             Err(e) => {
-                say(
-                    WHO,
-                    "bridge",
-                    Counts::FAIL,
-                    t0.elapsed().as_secs_f64(),
-                    &format!("cannot run cargo: {e}"),
-                );
+                let why = format!("cannot run cargo: {e}");
+                say(WHO, "bridge-net", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
                 return Counts::FAIL;
             }
         }
@@ -346,14 +367,17 @@ fn bridge(ctx: &Ctx) -> Counts {
             "test",
             "-p",
             "shmfusion-bridge",
+            "--test",
+            "netns",
+            "--test",
+            "cross",
             "--",
             "--include-ignored",
             "--test-threads=1",
             "--nocapture",
         ])
-        .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"))
-        .env("SHMFUSION_BRIDGE_PYTHON", crate::python::python(&ctx.root));
-    let c = tests_ran(suites::cargo_test(WHO, "bridge", &mut cmd), "bridge");
-    println!("[{WHO}] bridge: whole suite {:.1} s", t0.elapsed().as_secs_f64());
+        .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"));
+    let c = tests_ran(suites::cargo_test(WHO, "bridge-net", &mut cmd), "bridge-net");
+    println!("[{WHO}] bridge-net: whole suite {:.1} s", t0.elapsed().as_secs_f64());
     c
 }

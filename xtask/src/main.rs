@@ -37,8 +37,9 @@ other's object), `lint` (cargo fmt --check, clippy -D warnings), `xtask` (its ow
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
   --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
-                 static), loom, miri, abi-mix, lint, xtask, python or cli; by default all, with the host
-                 suites left out when --target excludes x86_64
+                 static), loom, miri, abi-mix, lint, xtask, python, cli, bridge or bridge-net; by
+                 default all but bridge-net (opt-in), with the host suites left out when --target
+                 excludes x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
   --no-setup     skip the setup steps
   --no-ipc-ns    run in the machine's IPC namespace instead of a private one
@@ -99,7 +100,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "all" => {
                 (o.lib, o.user, o.kernel, o.static_check) = (true, true, true, true);
                 if o.targets.is_empty() || o.targets.iter().any(|t| suites::HOST.starts_with(t.as_str())) {
-                    o.host.extend(host::SUITES.iter().map(|h| h.name));
+                    o.host.extend(host::SUITES.iter().filter(|h| h.default).map(|h| h.name));
                 }
             }
             _ => match host::SUITES.iter().find(|h| h.name == s) {
@@ -209,7 +210,7 @@ fn run(o: &Options) -> bool {
                 setup::rust_targets(&[host::CLI_STATIC_TARGET])
             });
         }
-        if o.host.contains(&"python") || o.host.contains(&"cli") || o.host.contains(&"bridge") {
+        if o.host.contains(&"python") || o.host.contains(&"cli") || o.host.iter().any(|h| h.starts_with("bridge")) {
             step("python venv", &mut problems, || python::setup(&root, &o.host));
         }
     }
@@ -414,9 +415,10 @@ mod tests {
     fn host_suites_run_by_default_unless_the_targets_leave_out_the_host() {
         assert_eq!(
             parsed("test").host,
-            ["loom", "miri", "abi-mix", "lint", "xtask", "python", "cli"]
+            ["loom", "miri", "abi-mix", "lint", "xtask", "python", "cli", "bridge"]
         );
-        assert_eq!(parsed("test --target x86").host.len(), 7);
+        assert_eq!(parsed("test --target x86").host.len(), 8);
+        assert_eq!(parsed("test --suite bridge-net").host, ["bridge-net"]);
         assert!(parsed("test --target armv7").host.is_empty());
         let o = parsed("test --target armv7 --suite miri");
         assert_eq!((o.host, o.lib), (vec!["miri"], false));
