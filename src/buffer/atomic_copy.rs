@@ -104,6 +104,7 @@ impl<T: Shareable> SlotCell<T> {
 
     /// A read-only view of the cell's `size_of::<T>()` bytes.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn bytes(&self) -> SharedBytes<'_> {
         SharedBytes {
             words: self.words(),
@@ -113,6 +114,7 @@ impl<T: Shareable> SlotCell<T> {
 
     /// A writable view of the cell's `size_of::<T>()` bytes.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn bytes_mut(&self) -> SharedBytesMut<'_> {
         SharedBytesMut {
             words: self.words(),
@@ -122,12 +124,14 @@ impl<T: Shareable> SlotCell<T> {
 
     /// Stores `value` with `Relaxed` word stores.
     #[inline]
+    #[cfg(test)]
     pub(crate) fn store(&self, value: &T) {
         store_bytes(self.words(), core::mem::size_of::<T>(), 0, bytemuck::bytes_of(value));
     }
 
     /// Loads the value with `Relaxed` word loads (possibly torn if a store races with it).
     #[inline]
+    #[cfg(test)]
     pub(crate) fn load(&self) -> T {
         let mut value = T::zeroed();
         self.load_into(&mut value);
@@ -136,15 +140,9 @@ impl<T: Shareable> SlotCell<T> {
 
     /// Loads the value into `out` with `Relaxed` word loads (possibly torn if a store races with it).
     #[inline]
+    #[cfg(test)]
     pub(crate) fn load_into(&self, out: &mut T) {
         load_bytes(self.words(), 0, bytemuck::bytes_of_mut(out));
-    }
-
-    /// The address of the cell's first byte (for the caller's own unsafe use, e.g. DMA or `read(2)` into it),
-    /// aligned to 8 bytes (not to `align_of::<T>()` if that is larger).
-    #[cfg(not(all(loom, test)))]
-    pub(crate) fn as_ptr(&self) -> *mut u8 {
-        self.cell.get().cast()
     }
 }
 

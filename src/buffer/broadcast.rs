@@ -92,8 +92,9 @@ unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for Broadca
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
-/// Where things are in a broadcast ring, for reading one out of a read-only mapping without knowing `T` or `N`
-/// ([`inspect`](super::inspect)). Slots are 8-byte aligned whatever `T` (payload alignment at most 8), so these
+/// Where things are in a broadcast ring, for any element type and capacity: the runtime-sized
+/// [`BroadcastLayout`](super::BroadcastLayout) and the read-only [`inspect`](super::inspect) both place bytes with
+/// these. Slots are 8-byte aligned whatever `T` (payload alignment at most 8), so these
 /// do not depend on the type parameters.
 #[cfg(not(all(loom, test)))]
 pub(super) mod layout {
@@ -121,6 +122,7 @@ pub(super) mod layout {
         }
     }
     const _: () = assert!(offset_of!(BroadcastRing<[u8; 40], 4>, slots) == SLOTS);
+    const _: () = assert!(core::mem::size_of::<RingHead>() == SLOTS);
     const _: () = assert!(matches!(size(8, 48), Some(s) if s == core::mem::size_of::<BroadcastRing<[u8; 41], 8>>()));
     const _: () = assert!(core::mem::size_of::<Slot<[u8; 41]>>() == SLOT_DATA + 48);
 }

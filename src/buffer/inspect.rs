@@ -16,7 +16,9 @@
 
 use core::sync::atomic::{AtomicU8, Ordering, fence};
 
-use super::{BroadcastRing, Error, Latest, SpscRing, broadcast, latest, ring};
+use super::{
+    BroadcastLayout, BroadcastRing, Error, Latest, LatestLayout, SpscLayout, SpscRing, broadcast, latest, ring,
+};
 use crate::liveness::RoleRecord;
 use crate::object::{SharedState, Snapshot, fnv1a};
 
@@ -114,14 +116,15 @@ impl<'a> BufferView<'a> {
         let element_size = usize::try_from(header.element_size).map_err(|_| InspectError::Layout)?;
         let capacity = usize::try_from(header.capacity).map_err(|_| InspectError::Layout)?;
         let cell = element_size.checked_next_multiple_of(8).ok_or(InspectError::Layout)?;
+        // The runtime layouts place every byte as the typed buffers do; the element alignment never moves one
+        // (slots are whole 8-byte units), so 1 stands for any.
         let size = match kind {
-            BufferKind::SpscRing | BufferKind::BroadcastRing if !capacity.is_power_of_two() => None,
-            BufferKind::SpscRing => ring::layout::size(capacity, cell),
-            BufferKind::BroadcastRing => broadcast::layout::size(capacity, cell),
-            BufferKind::Latest if capacity != 1 => None,
-            BufferKind::Latest => latest::layout::size(cell),
+            BufferKind::SpscRing => SpscLayout::new(element_size, 1, capacity).map(|l| l.payload()),
+            BufferKind::BroadcastRing => BroadcastLayout::new(element_size, 1, capacity).map(|l| l.payload()),
+            BufferKind::Latest if capacity != 1 => Err(super::LayoutError::Capacity),
+            BufferKind::Latest => LatestLayout::new(element_size, 1).map(|l| l.payload()),
         };
-        if size.map(|s| s as u64) != Some(header.payload_size) {
+        if size.map(|desc| desc.size).ok() != Some(header.payload_size) {
             return Err(InspectError::Layout);
         }
         let bytes = payload

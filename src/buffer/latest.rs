@@ -21,15 +21,24 @@
 //!
 //! This is the Linux `seqcount_latch` idea with one sequence bump per write instead of two (Linux keeps both
 //! copies up to date; a reader here only ever needs the designated one).
+//!
+//! # Typed and runtime-sized slots
+//!
+//! The algorithm is written once, in [`LatestWriterCore`] and [`read_validated`] / [`wait_newer`], against
+//! [`LatestAccess`]. [`Latest<T>`] gives a constant size; a [`LatestView`](super::LatestView) a size known only
+//! at run time (a C peer's), over the same bytes.
 
 use core::time::Duration;
 
-use super::atomic_copy::SlotCell;
-use super::sync::{AtomicU64, Ordering, fence, spin_hint};
+use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
+use super::sync::{AtomicU64, Ordering, Word, fence, spin_hint};
 use super::wait::WaitCell;
 use super::{CachePadded, Error};
 use crate::Shareable;
 use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
+
+/// The object kind of a latest-value slot, typed or runtime-sized (part of the header fingerprint).
+pub(crate) const KIND: &str = "latest";
 
 /// Read attempts before [`Error::Contended`].
 const READ_ATTEMPTS: u32 = 64;
@@ -56,14 +65,15 @@ struct State<T> {
 // padded to 128 bytes on every target; any `seq` value selects a valid copy, and reads are bounded.
 #[cfg(not(all(loom, test)))]
 unsafe impl<T: Shareable> crate::object::SharedState for Latest<T> {
-    const KIND: &'static str = "latest";
+    const KIND: &'static str = KIND;
     const CAPACITY: u64 = 1;
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
-/// Where things are in a latest-value slot, for reading one out of a read-only mapping without knowing `T`
-/// ([`inspect`](super::inspect)). Copies are 8-byte aligned and padded to whole 8-byte units; the role follows
-/// the state, which is padded to a multiple of 128 bytes.
+/// Where things are in a latest-value slot, for any value type: the runtime-sized
+/// [`LatestLayout`](super::LatestLayout) and the read-only [`inspect`](super::inspect) both place bytes with
+/// these. Copies are 8-byte aligned and padded to whole 8-byte units; the role follows the state, which is padded
+/// to a multiple of 128 bytes, and the wait cell follows the role.
 #[cfg(not(all(loom, test)))]
 pub(super) mod layout {
     use super::*;
@@ -72,6 +82,8 @@ pub(super) mod layout {
     pub(in crate::buffer) const SEQ: usize = offset_of!(Latest<u64>, state) + offset_of!(State<u64>, seq);
     /// Offset of copy 0.
     pub(in crate::buffer) const COPIES: usize = offset_of!(Latest<u64>, state) + offset_of!(State<u64>, copies);
+    /// Offset of the wait cell from the role.
+    pub(in crate::buffer) const WAIT_FROM_ROLE: usize = offset_of!(Latest<u64>, wait) - offset_of!(Latest<u64>, role);
     /// Offset of the writer's role for a payload of `copy_size` bytes (rounded up to 8).
     pub(in crate::buffer) const fn role(copy_size: usize) -> usize {
         (COPIES + 2 * copy_size).next_multiple_of(128)
@@ -93,6 +105,90 @@ pub(super) mod layout {
     const _: () = assert!(offset_of!(Latest<[u8; 41]>, role) == role(48));
     const _: () = assert!(matches!(size(200), Some(s) if s == core::mem::size_of::<Latest<[u8; 200]>>()));
     const _: () = assert!(offset_of!(Latest<[u8; 200]>, role) == role(200));
+    const _: () = assert!(offset_of!(Latest<[u8; 200]>, wait) == role(200) + WAIT_FROM_ROLE);
+}
+
+/// What the latest-value algorithm needs from a slot: its sequence count, role, wait cell and copies.
+pub(crate) trait LatestAccess<'a>: Copy {
+    /// The sequence count, the writer's role and the wait cell.
+    fn parts(self) -> (&'a AtomicU64, &'a Role, &'a WaitCell);
+    /// Copy `index & 1`: its words and the value size in bytes.
+    fn copy(self, index: u64) -> (&'a [Word], usize);
+
+    /// The sequence number of the latest value (0: none yet).
+    #[inline]
+    fn sequence(self) -> u64 {
+        self.parts().0.load(Ordering::Acquire)
+    }
+
+    fn writer_holder(self) -> Option<Holder> {
+        self.parts().1.holder()
+    }
+}
+
+impl<'a, T: Shareable> LatestAccess<'a> for &'a Latest<T> {
+    #[inline]
+    fn parts(self) -> (&'a AtomicU64, &'a Role, &'a WaitCell) {
+        (&self.state.seq, &self.role, &self.wait)
+    }
+
+    #[inline]
+    fn copy(self, index: u64) -> (&'a [Word], usize) {
+        (
+            self.state.copies[(index & 1) as usize].words(),
+            core::mem::size_of::<T>(),
+        )
+    }
+}
+
+/// Reads the latest value with `read` (seqlock validated, bounded retries); returns what `read` gave for the
+/// consistent copy and its sequence number.
+#[inline]
+pub(crate) fn read_validated<'a, R>(
+    slot: impl LatestAccess<'a>,
+    mut read: impl FnMut(SharedBytes<'a>) -> R,
+) -> Result<(R, u64), Error> {
+    let seq = slot.parts().0;
+    for _ in 0..READ_ATTEMPTS {
+        let s0 = seq.load(Ordering::Acquire);
+        if s0 == 0 {
+            return Err(Error::Empty);
+        }
+        let (words, len) = slot.copy(s0);
+        let r = read(SharedBytes::from_words(words, len));
+        fence(Ordering::Acquire);
+        if seq.load(Ordering::Relaxed) == s0 {
+            return Ok((r, s0));
+        }
+        spin_hint();
+    }
+    Err(Error::Contended)
+}
+
+/// Waits until the sequence number is greater than `after`, then reads with `read`.
+pub(crate) fn wait_newer<'a, R>(
+    slot: impl LatestAccess<'a>,
+    after: u64,
+    timeout: Option<Duration>,
+    judge: Judge,
+    mut read: impl FnMut(SharedBytes<'a>) -> R,
+) -> Result<(R, u64), Error> {
+    let (seq, role, wait) = slot.parts();
+    wait.wait(
+        timeout,
+        || {
+            if seq.load(Ordering::Acquire) > after {
+                match read_validated(slot, &mut read) {
+                    Ok(r) if r.1 > after => Ok(Some(r)),
+                    Ok(_) | Err(Error::Contended) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            } else {
+                Ok(None)
+            }
+        },
+        super::peer_of(role, judge, Error::WriterGone),
+    )
 }
 
 impl<T: Shareable> Latest<T> {
@@ -141,24 +237,17 @@ impl<T: Shareable> Latest<T> {
     }
 
     pub(crate) fn writer_with(&self, me: &liveness::Me, judge: Judge) -> Result<LatestWriter<'_, T>, Error> {
-        let role = self.role.claim_as(me, judge)?;
-        let seq = self.state.seq.load(Ordering::Acquire);
-        Ok(LatestWriter {
-            slot: self,
-            seq,
-            role,
-            empty_wakes: 0,
-        })
+        LatestWriterCore::claim(self, me, judge).map(|core| LatestWriter { core })
     }
 
     /// The process holding the writer role, if any.
     pub fn writer_holder(&self) -> Option<Holder> {
-        self.role.holder()
+        LatestAccess::writer_holder(self)
     }
 
     /// The sequence number of the latest value (the number of writes so far; 0: none yet).
     pub fn sequence(&self) -> u64 {
-        self.state.seq.load(Ordering::Acquire)
+        LatestAccess::sequence(self)
     }
 
     /// Reads the latest value and its sequence number. [`Error::Empty`] if nothing was ever written,
@@ -172,19 +261,7 @@ impl<T: Shareable> Latest<T> {
     /// Reads the latest value into `out` (no copy through the stack for large values); returns its sequence
     /// number. On error `out` holds unspecified (but valid) contents.
     pub fn read_into(&self, out: &mut T) -> Result<u64, Error> {
-        for _ in 0..READ_ATTEMPTS {
-            let s0 = self.state.seq.load(Ordering::Acquire);
-            if s0 == 0 {
-                return Err(Error::Empty);
-            }
-            self.state.copies[(s0 & 1) as usize].load_into(out);
-            fence(Ordering::Acquire);
-            if self.state.seq.load(Ordering::Relaxed) == s0 {
-                return Ok(s0);
-            }
-            spin_hint();
-        }
-        Err(Error::Contended)
+        read_validated(self, |data| data.load(0, bytemuck::bytes_of_mut(out))).map(|((), seq)| seq)
     }
 
     /// Waits until the sequence number is greater than `after`, then reads (see [`read`](Self::read)). Fails
@@ -202,63 +279,93 @@ impl<T: Shareable> Latest<T> {
         timeout: Option<Duration>,
         judge: Judge,
     ) -> Result<(T, u64), Error> {
-        self.wait.wait(
-            timeout,
-            || {
-                if self.state.seq.load(Ordering::Acquire) > after {
-                    match self.read() {
-                        Ok(r) if r.1 > after => Ok(Some(r)),
-                        Ok(_) | Err(Error::Contended) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                } else {
-                    Ok(None)
-                }
-            },
-            super::peer_of(&self.role, judge, Error::WriterGone),
-        )
+        wait_newer(self, after, timeout, judge, |data| {
+            let mut v = T::zeroed();
+            data.load(0, bytemuck::bytes_of_mut(&mut v));
+            v
+        })
+    }
+}
+
+/// The writer side of the algorithm, for any [`LatestAccess`].
+pub(crate) struct LatestWriterCore<'a, A> {
+    slot: A,
+    /// Our own copy of the sequence count (authoritative).
+    seq: u64,
+    role: RoleGuard<'a>,
+    /// The slot's wait cell (also for `Drop`, which knows nothing of `A`).
+    wait: &'a WaitCell,
+    /// Consecutive wakes that found nobody asleep (see the wait module).
+    empty_wakes: u32,
+}
+
+impl<'a, A: LatestAccess<'a>> LatestWriterCore<'a, A> {
+    pub(crate) fn claim(slot: A, me: &liveness::Me, judge: Judge) -> Result<Self, Error> {
+        let (seq, role, wait) = slot.parts();
+        let role = role.claim_as(me, judge)?;
+        let seq = seq.load(Ordering::Acquire);
+        Ok(Self {
+            slot,
+            seq,
+            role,
+            wait,
+            empty_wakes: 0,
+        })
+    }
+
+    /// The slot.
+    pub(crate) fn slot(&self) -> &A {
+        &self.slot
+    }
+
+    /// The sequence number of the last value written (0: none).
+    pub(crate) fn sequence(&self) -> u64 {
+        self.seq
+    }
+
+    /// Publishes `value` (its bytes; a shorter one fills the front of the copy); returns its sequence number.
+    #[inline]
+    pub(crate) fn write(&mut self, value: &[u8]) -> u64 {
+        let next = self.seq.wrapping_add(1);
+        let (seq, _, wait) = self.slot.parts();
+        fence(Ordering::Release);
+        let (words, len) = self.slot.copy(next);
+        SharedBytesMut::from_words(words, len).store(0, value);
+        seq.store(next, Ordering::Release);
+        self.seq = next;
+        wait.notify(&mut self.empty_wakes);
+        next
+    }
+}
+
+impl<A> Drop for LatestWriterCore<'_, A> {
+    /// Releases the role, marked closed, and wakes every waiting reader ([`Error::Closed`]).
+    fn drop(&mut self) {
+        if self.role.release() {
+            self.wait.wake_all();
+        }
     }
 }
 
 /// The writer's handle. Dropping it releases the writer role.
 pub struct LatestWriter<'a, T: Shareable> {
-    slot: &'a Latest<T>,
-    /// Our own copy of the sequence count (authoritative).
-    seq: u64,
-    role: RoleGuard<'a>,
-    /// Consecutive wakes that found nobody asleep (see the wait module).
-    empty_wakes: u32,
+    core: LatestWriterCore<'a, &'a Latest<T>>,
 }
 
 impl<'a, T: Shareable> LatestWriter<'a, T> {
     /// Publishes `value`; returns its sequence number. Never waits for readers.
     pub fn write(&mut self, value: &T) -> u64 {
-        let next = self.seq.wrapping_add(1);
-        fence(Ordering::Release);
-        self.slot.state.copies[(next & 1) as usize].store(value);
-        self.slot.state.seq.store(next, Ordering::Release);
-        self.seq = next;
-        self.slot.wait.notify(&mut self.empty_wakes);
-        next
+        self.core.write(bytemuck::bytes_of(value))
     }
 
     /// The sequence number of the last value written (0: none).
     pub fn sequence(&self) -> u64 {
-        self.seq
+        self.core.sequence()
     }
 
     /// The slot.
     pub fn slot(&self) -> &'a Latest<T> {
-        self.slot
-    }
-}
-
-impl<T: Shareable> Drop for LatestWriter<'_, T> {
-    /// Releases the role, marked closed, and wakes every waiting reader ([`Error::Closed`]).
-    fn drop(&mut self) {
-        if self.role.release() {
-            self.slot.wait.wake_all();
-        }
+        self.core.slot()
     }
 }
 

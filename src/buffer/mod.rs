@@ -61,7 +61,10 @@ pub use broadcast::{BroadcastReader, BroadcastRing, BroadcastWriter, POSITION_LI
 pub use latest::{Latest, LatestWriter};
 pub use ring::{Consumer, Producer, ReadSlot, SpscRing, WriteSlot};
 #[cfg(not(all(loom, test)))]
-pub use view::{BroadcastLayout, BroadcastView, BroadcastViewReader, BroadcastViewWriter, LayoutError};
+pub use view::{
+    BroadcastLayout, BroadcastView, BroadcastViewReader, BroadcastViewWriter, LatestLayout, LatestView,
+    LatestViewWriter, LayoutError, SpscLayout, SpscView, SpscViewConsumer, SpscViewProducer,
+};
 pub use wait::DEFAULT_LIVENESS_POLL;
 
 use core::fmt;

@@ -26,18 +26,27 @@
 //! hostile consumer could write a reserved slot at any time, which would make a `&mut T` into it undefined
 //! behaviour in the producer. [`WriteSlot::as_mut_ptr`] gives the raw address for callers that fill the slot
 //! outside the Rust abstract machine (a `read(2)` or DMA into it) under their own `unsafe` reasoning.
+//!
+//! # Typed and runtime-sized rings
+//!
+//! The algorithm is written once, in [`ProducerCore`] and [`ConsumerCore`], against [`SpscAccess`]: the ring's
+//! control lines and where slot `p` is. [`SpscRing<T, N>`] gives constant sizes; an
+//! [`SpscView`](super::SpscView) gives sizes known only at run time (a C peer's), over the same bytes.
 
 use core::time::Duration;
 
 use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
-use super::sync::{AtomicU64, Ordering};
+use super::sync::{AtomicU64, Ordering, Word};
 use super::wait::WaitCell;
 use super::{CachePadded, Error};
 use crate::Shareable;
 use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
 
+/// The object kind of an SPSC ring, typed or runtime-sized (part of the header fingerprint).
+pub(crate) const KIND: &str = "spsc-ring";
+
 #[repr(C)]
-struct Side {
+pub(crate) struct Side {
     pos: AtomicU64,
     role: Role,
 }
@@ -67,19 +76,24 @@ pub struct SpscRing<T, const N: usize> {
     slots: [SlotCell<T>; N],
 }
 
+/// The control lines every SPSC ring starts with (a ring of no slots: the same `repr(C)` prefix).
+pub(crate) type SpscHead = SpscRing<u64, 0>;
+
 // SAFETY: all-zero is the empty ring (positions 0, roles free, no waiters, zeroed slots); every field is an
 // atomic or a `SlotCell` accessed only through atomic words; the layout is `repr(C)` of fixed-width atomics and
 // 8-byte-aligned slots, 128-byte padded on every target; every position read from memory is validated, so no
 // value can make a handle panic, go out of bounds or loop.
 #[cfg(not(all(loom, test)))]
 unsafe impl<T: Shareable, const N: usize> crate::object::SharedState for SpscRing<T, N> {
-    const KIND: &'static str = "spsc-ring";
+    const KIND: &'static str = KIND;
     const CAPACITY: u64 = N as u64;
     const ELEMENT_SIZE: u64 = core::mem::size_of::<T>() as u64;
 }
 
-/// Where things are in an SPSC ring, for reading one out of a read-only mapping without knowing `T` or `N`
-/// ([`inspect`](super::inspect)).
+/// Where things are in an SPSC ring, for any element type and capacity: the runtime-sized
+/// [`SpscLayout`](super::SpscLayout) and the read-only [`inspect`](super::inspect) both place bytes with these.
+/// Slots are 8-byte aligned whatever `T` (payload alignment at most 8), so these do not depend on the type
+/// parameters.
 #[cfg(not(all(loom, test)))]
 pub(super) mod layout {
     use super::*;
@@ -106,7 +120,79 @@ pub(super) mod layout {
         }
     }
     const _: () = assert!(offset_of!(SpscRing<[u8; 40], 4>, slots) == SLOTS);
+    const _: () = assert!(core::mem::size_of::<SpscHead>() == SLOTS);
     const _: () = assert!(matches!(size(16, 48), Some(s) if s == core::mem::size_of::<SpscRing<[u8; 41], 16>>()));
+}
+
+/// The control lines of an SPSC ring.
+#[derive(Clone, Copy)]
+pub(crate) struct Parts<'a> {
+    producer: &'a Side,
+    consumer: &'a Side,
+    data_wait: &'a WaitCell,
+    space_wait: &'a WaitCell,
+}
+
+impl<T, const N: usize> SpscRing<T, N> {
+    /// The control lines (for any `N`, including the slot-less [`SpscHead`]).
+    #[inline]
+    pub(crate) fn parts(&self) -> Parts<'_> {
+        Parts {
+            producer: &self.producer,
+            consumer: &self.consumer,
+            data_wait: &self.data_wait,
+            space_wait: &self.space_wait,
+        }
+    }
+}
+
+/// What the SPSC algorithm needs from a ring: its control lines and where slot `p` is.
+pub(crate) trait SpscAccess<'a>: Copy {
+    /// The control lines.
+    fn parts(self) -> Parts<'a>;
+    /// The number of slots (a power of two).
+    fn capacity(self) -> u64;
+    /// Slot `pos & (capacity - 1)`: its data words and the sample size in bytes.
+    fn slot(self, pos: u64) -> (&'a [Word], usize);
+
+    /// A snapshot of `(head, tail)`.
+    fn positions(self) -> (u64, u64) {
+        let parts = self.parts();
+        let head = parts.consumer.pos.load(Ordering::Acquire);
+        (head, parts.producer.pos.load(Ordering::Acquire))
+    }
+
+    /// A snapshot of the number of samples in the ring (`None` if the positions are inconsistent).
+    fn len(self) -> Option<usize> {
+        let (head, tail) = self.positions();
+        check(head, tail, self.capacity()).ok().map(|n| n as usize)
+    }
+
+    fn producer_holder(self) -> Option<Holder> {
+        self.parts().producer.role.holder()
+    }
+
+    fn consumer_holder(self) -> Option<Holder> {
+        self.parts().consumer.role.holder()
+    }
+}
+
+impl<'a, T: Shareable, const N: usize> SpscAccess<'a> for &'a SpscRing<T, N> {
+    #[inline]
+    fn parts(self) -> Parts<'a> {
+        SpscRing::parts(self)
+    }
+
+    #[inline]
+    fn capacity(self) -> u64 {
+        SpscRing::<T, N>::CAP
+    }
+
+    #[inline]
+    fn slot(self, pos: u64) -> (&'a [Word], usize) {
+        let cell = &self.slots[(pos & SpscRing::<T, N>::MASK) as usize];
+        (cell.words(), core::mem::size_of::<T>())
+    }
 }
 
 impl<T: Shareable, const N: usize> SpscRing<T, N> {
@@ -171,18 +257,7 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
     }
 
     pub(crate) fn producer_with(&self, me: &liveness::Me, judge: Judge) -> Result<Producer<'_, T, N>, Error> {
-        let role = self.producer.role.claim_as(me, judge)?;
-        let tail = self.producer.pos.load(Ordering::Acquire);
-        let head = self.consumer.pos.load(Ordering::Acquire);
-        check(head, tail, Self::CAP)?;
-        Ok(Producer {
-            ring: self,
-            tail,
-            head,
-            judge,
-            role,
-            empty_wakes: 0,
-        })
+        ProducerCore::claim(self, me, judge).map(|core| Producer { core })
     }
 
     /// Claims the consumer role for the calling process (see [`producer`](Self::producer)).
@@ -191,52 +266,33 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
     }
 
     pub(crate) fn consumer_with(&self, me: &liveness::Me, judge: Judge) -> Result<Consumer<'_, T, N>, Error> {
-        let role = self.consumer.role.claim_as(me, judge)?;
-        let head = self.consumer.pos.load(Ordering::Acquire);
-        let tail = self.producer.pos.load(Ordering::Acquire);
-        check(head, tail, Self::CAP)?;
-        Ok(Consumer {
-            ring: self,
-            head,
-            tail,
-            judge,
-            role,
-            empty_wakes: 0,
-        })
+        ConsumerCore::claim(self, me, judge).map(|core| Consumer { core })
     }
 
     /// The process holding the producer role, if any.
     pub fn producer_holder(&self) -> Option<Holder> {
-        self.producer.role.holder()
+        SpscAccess::producer_holder(self)
     }
 
     /// The process holding the consumer role, if any.
     pub fn consumer_holder(&self) -> Option<Holder> {
-        self.consumer.role.holder()
+        SpscAccess::consumer_holder(self)
     }
 
     /// A snapshot of the consumer's and the producer's positions `(head, tail)`: samples released and samples
     /// published over the ring's life.
     pub fn positions(&self) -> (u64, u64) {
-        let head = self.consumer.pos.load(Ordering::Acquire);
-        (head, self.producer.pos.load(Ordering::Acquire))
+        SpscAccess::positions(self)
     }
 
     /// A snapshot of the number of samples in the ring (`None` if the positions are inconsistent).
     pub fn len(&self) -> Option<usize> {
-        let head = self.consumer.pos.load(Ordering::Acquire);
-        let tail = self.producer.pos.load(Ordering::Acquire);
-        check(head, tail, Self::CAP).ok().map(|n| n as usize)
+        SpscAccess::len(self)
     }
 
     /// Whether a snapshot shows the ring empty (inconsistent positions count as not empty).
     pub fn is_empty(&self) -> bool {
         self.len() == Some(0)
-    }
-
-    #[inline]
-    fn slot(&self, pos: u64) -> &SlotCell<T> {
-        &self.slots[(pos & Self::MASK) as usize]
     }
 }
 
@@ -251,9 +307,11 @@ fn check(head: u64, tail: u64, cap: u64) -> Result<u64, Error> {
     }
 }
 
-/// The producer's handle: pushes samples. Dropping it releases the producer role.
-pub struct Producer<'a, T: Shareable, const N: usize> {
-    ring: &'a SpscRing<T, N>,
+/// The producer side of the algorithm, for any [`SpscAccess`].
+pub(crate) struct ProducerCore<'a, A> {
+    ring: A,
+    /// The ring's control lines (also for `Drop`, which knows nothing of `A`).
+    parts: Parts<'a>,
     /// Our own position (authoritative: never re-read from shared memory).
     tail: u64,
     /// Cached consumer position.
@@ -264,134 +322,115 @@ pub struct Producer<'a, T: Shareable, const N: usize> {
     empty_wakes: u32,
 }
 
-impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
+impl<'a, A: SpscAccess<'a>> ProducerCore<'a, A> {
+    pub(crate) fn claim(ring: A, me: &liveness::Me, judge: Judge) -> Result<Self, Error> {
+        let parts = ring.parts();
+        let role = parts.producer.role.claim_as(me, judge)?;
+        let tail = parts.producer.pos.load(Ordering::Acquire);
+        let head = parts.consumer.pos.load(Ordering::Acquire);
+        check(head, tail, ring.capacity())?;
+        Ok(Self {
+            ring,
+            parts,
+            tail,
+            head,
+            judge,
+            role,
+            empty_wakes: 0,
+        })
+    }
+
+    /// The ring.
+    pub(crate) fn ring(&self) -> &A {
+        &self.ring
+    }
+
+    /// The number of samples pushed so far over the ring's life (the position of the next sample).
+    pub(crate) fn position(&self) -> u64 {
+        self.tail
+    }
+
     /// Free slots, reloading the consumer's position only if fewer than `want` look free.
     #[inline]
-    fn free(&mut self, want: u64) -> Result<u64, Error> {
-        let free = SpscRing::<T, N>::CAP - self.tail.wrapping_sub(self.head);
+    pub(crate) fn free(&mut self, want: u64) -> Result<u64, Error> {
+        let cap = self.ring.capacity();
+        let free = cap - self.tail.wrapping_sub(self.head);
         if free >= want {
             return Ok(free);
         }
-        let head = self.ring.consumer.pos.load(Ordering::Acquire);
-        let used = check(head, self.tail, SpscRing::<T, N>::CAP)?;
+        let head = self.ring.parts().consumer.pos.load(Ordering::Acquire);
+        let used = check(head, self.tail, cap)?;
         self.head = head;
-        Ok(SpscRing::<T, N>::CAP - used)
+        Ok(cap - used)
     }
 
+    /// Publishes the next `n` slots (already written) to the consumer.
     #[inline]
-    fn publish(&mut self, n: u64) {
+    pub(crate) fn commit(&mut self, n: u64) {
         self.tail = self.tail.wrapping_add(n);
-        self.ring.producer.pos.store(self.tail, Ordering::Release);
-        self.ring.data_wait.notify(&mut self.empty_wakes);
+        self.parts.producer.pos.store(self.tail, Ordering::Release);
+        self.parts.data_wait.notify(&mut self.empty_wakes);
     }
 
-    /// Pushes one sample; [`Error::Full`] if there is no free slot.
+    /// The slot `ahead` places after the next one to publish, as writable bytes (the caller has checked that it
+    /// is free).
     #[inline]
-    pub fn try_push(&mut self, value: T) -> Result<(), Error> {
+    pub(crate) fn slot_bytes(&self, ahead: u64) -> SharedBytesMut<'a> {
+        let (words, len) = self.ring.slot(self.tail.wrapping_add(ahead));
+        SharedBytesMut::from_words(words, len)
+    }
+
+    /// The next slot's first byte (for [`WriteSlot::as_mut_ptr`]).
+    #[cfg(not(all(loom, test)))]
+    pub(crate) fn slot_ptr(&self) -> *mut u8 {
+        self.ring.slot(self.tail).0.as_ptr().cast_mut().cast()
+    }
+
+    /// Pushes one sample given as its bytes; [`Error::Full`] if there is no free slot.
+    #[inline]
+    pub(crate) fn try_push(&mut self, value: &[u8]) -> Result<(), Error> {
         if self.free(1)? == 0 {
             return Err(Error::Full);
         }
-        self.ring.slot(self.tail).store(&value);
-        self.publish(1);
+        self.slot_bytes(0).store(0, value);
+        self.commit(1);
         Ok(())
     }
 
-    /// Pushes as many samples from the front of `values` as fit and publishes them with one release store;
-    /// returns how many were pushed (0 when full).
-    pub fn push_slice(&mut self, values: &[T]) -> Result<usize, Error> {
+    /// Pushes as many of `values` (from the front) as fit, with one release store; returns how many.
+    pub(crate) fn push_all<'v>(&mut self, values: impl ExactSizeIterator<Item = &'v [u8]>) -> Result<usize, Error> {
         let free = self.free(values.len() as u64)?;
         let n = (values.len() as u64).min(free);
-        for (i, v) in values[..n as usize].iter().enumerate() {
-            self.ring.slot(self.tail.wrapping_add(i as u64)).store(v);
+        for (i, v) in values.take(n as usize).enumerate() {
+            self.slot_bytes(i as u64).store(0, v);
         }
         if n > 0 {
-            self.publish(n);
+            self.commit(n);
         }
         Ok(n as usize)
     }
 
-    /// Pushes one sample, waiting for space up to `timeout` (`None`: no limit): spins briefly, then sleeps on
-    /// a futex. Fails with [`Error::Timeout`], or [`Error::ReaderGone`] if the consumer role is held by a dead
-    /// process.
-    pub fn push_wait(&mut self, value: T, timeout: Option<Duration>) -> Result<(), Error> {
-        let ring = self.ring;
+    /// Pushes one sample, waiting for space up to `timeout`.
+    pub(crate) fn push_wait(&mut self, value: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        let parts = self.parts;
         let judge = self.judge;
-        ring.space_wait.wait(
+        parts.space_wait.wait(
             timeout,
             || match self.try_push(value) {
                 Ok(()) => Ok(Some(())),
                 Err(Error::Full) => Ok(None),
                 Err(e) => Err(e),
             },
-            super::peer_of(&ring.consumer.role, judge, Error::ReaderGone),
+            super::peer_of(&parts.consumer.role, judge, Error::ReaderGone),
         )
     }
-
-    /// Reserves the next slot for in-place writing; nothing is visible to the consumer until
-    /// [`WriteSlot::commit`]. [`Error::Full`] if there is no free slot.
-    pub fn reserve(&mut self) -> Result<WriteSlot<'_, 'a, T, N>, Error> {
-        if self.free(1)? == 0 {
-            return Err(Error::Full);
-        }
-        Ok(WriteSlot { producer: self })
-    }
-
-    /// The number of samples pushed so far over the ring's life (the position of the next sample).
-    pub fn position(&self) -> u64 {
-        self.tail
-    }
-
-    /// The ring.
-    pub fn ring(&self) -> &'a SpscRing<T, N> {
-        self.ring
-    }
 }
 
-/// A reserved slot being filled in place. Dropping it without [`commit`](Self::commit) publishes nothing.
-pub struct WriteSlot<'p, 'a, T: Shareable, const N: usize> {
-    producer: &'p mut Producer<'a, T, N>,
-}
-
-impl<T: Shareable, const N: usize> WriteSlot<'_, '_, T, N> {
-    fn cell(&self) -> &SlotCell<T> {
-        self.producer.ring.slot(self.producer.tail)
-    }
-
-    /// The slot's bytes, to fill piecewise (e.g. a camera frame row by row).
-    pub fn bytes(&mut self) -> SharedBytesMut<'_> {
-        self.cell().bytes_mut()
-    }
-
-    /// Writes a whole sample into the slot.
-    pub fn write(&mut self, value: &T) {
-        self.cell().store(value);
-    }
-
-    /// The slot's address, for filling it outside the Rust abstract machine (e.g. `read(2)` or DMA into it).
-    ///
-    /// Using it is `unsafe`: the memory is shared with another process, which is not trusted, so the caller
-    /// must not create Rust references into it; writes through the pointer must be completed before
-    /// [`commit`](Self::commit). The slot spans `size_of::<T>()` bytes (rounded up to a multiple of 8) and is
-    /// aligned to 8 bytes on every target (not to `align_of::<T>()` when that is larger).
-    #[cfg(not(all(loom, test)))]
-    pub fn as_mut_ptr(&mut self) -> *mut u8 {
-        self.cell().as_ptr()
-    }
-
-    /// The sample's position in the ring's history.
-    pub fn position(&self) -> u64 {
-        self.producer.tail
-    }
-
-    /// Publishes the slot to the consumer.
-    pub fn commit(self) {
-        self.producer.publish(1);
-    }
-}
-
-/// The consumer's handle: pops samples. Dropping it releases the consumer role.
-pub struct Consumer<'a, T: Shareable, const N: usize> {
-    ring: &'a SpscRing<T, N>,
+/// The consumer side of the algorithm, for any [`SpscAccess`].
+pub(crate) struct ConsumerCore<'a, A> {
+    ring: A,
+    /// The ring's control lines (also for `Drop`, which knows nothing of `A`).
+    parts: Parts<'a>,
     /// Our own position (authoritative).
     head: u64,
     /// Cached producer position.
@@ -402,45 +441,83 @@ pub struct Consumer<'a, T: Shareable, const N: usize> {
     empty_wakes: u32,
 }
 
-impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
+impl<'a, A: SpscAccess<'a>> ConsumerCore<'a, A> {
+    pub(crate) fn claim(ring: A, me: &liveness::Me, judge: Judge) -> Result<Self, Error> {
+        let parts = ring.parts();
+        let role = parts.consumer.role.claim_as(me, judge)?;
+        let head = parts.consumer.pos.load(Ordering::Acquire);
+        let tail = parts.producer.pos.load(Ordering::Acquire);
+        check(head, tail, ring.capacity())?;
+        Ok(Self {
+            ring,
+            parts,
+            head,
+            tail,
+            judge,
+            role,
+            empty_wakes: 0,
+        })
+    }
+
+    /// The ring.
+    pub(crate) fn ring(&self) -> &A {
+        &self.ring
+    }
+
+    /// The number of samples released so far over the ring's life (the position of the next sample).
+    pub(crate) fn position(&self) -> u64 {
+        self.head
+    }
+
     /// Available samples, reloading the producer's position only if fewer than `want` look available.
     #[inline]
-    fn available(&mut self, want: u64) -> Result<u64, Error> {
+    pub(crate) fn available(&mut self, want: u64) -> Result<u64, Error> {
         let avail = self.tail.wrapping_sub(self.head);
         if avail >= want {
             return Ok(avail);
         }
-        let tail = self.ring.producer.pos.load(Ordering::Acquire);
-        let avail = check(self.head, tail, SpscRing::<T, N>::CAP)?;
+        let tail = self.ring.parts().producer.pos.load(Ordering::Acquire);
+        let avail = check(self.head, tail, self.ring.capacity())?;
         self.tail = tail;
         Ok(avail)
     }
 
+    /// Frees the next `n` slots for the producer.
     #[inline]
-    fn release(&mut self, n: u64) {
+    pub(crate) fn release(&mut self, n: u64) {
         self.head = self.head.wrapping_add(n);
-        self.ring.consumer.pos.store(self.head, Ordering::Release);
-        self.ring.space_wait.notify(&mut self.empty_wakes);
+        self.parts.consumer.pos.store(self.head, Ordering::Release);
+        self.parts.space_wait.notify(&mut self.empty_wakes);
     }
 
-    /// Pops one sample; [`Error::Empty`] if there is none.
+    /// The slot `ahead` places after the oldest unreleased one (the caller has checked that it is available).
     #[inline]
-    pub fn try_pop(&mut self) -> Result<T, Error> {
+    pub(crate) fn slot_bytes(&self, ahead: u64) -> SharedBytes<'a> {
+        let (words, len) = self.ring.slot(self.head.wrapping_add(ahead));
+        SharedBytes::from_words(words, len)
+    }
+
+    /// Gives the oldest sample to `read` and frees its slot; [`Error::Empty`] if there is none.
+    #[inline]
+    pub(crate) fn try_pop<R>(&mut self, read: impl FnOnce(SharedBytes<'a>) -> R) -> Result<R, Error> {
         if self.available(1)? == 0 {
             return Err(Error::Empty);
         }
-        let v = self.ring.slot(self.head).load();
+        let r = read(self.slot_bytes(0));
         self.release(1);
-        Ok(v)
+        Ok(r)
     }
 
-    /// Pops as many samples as are available, up to `out.len()`, into the front of `out` and frees them with one
-    /// release store; returns how many (0 when empty).
-    pub fn pop_slice(&mut self, out: &mut [T]) -> Result<usize, Error> {
-        let avail = self.available(out.len() as u64)?;
-        let n = (out.len() as u64).min(avail);
-        for (i, o) in out[..n as usize].iter_mut().enumerate() {
-            self.ring.slot(self.head.wrapping_add(i as u64)).load_into(o);
+    /// Gives up to `max` available samples to `read` (with their index) and frees them with one release store;
+    /// returns how many.
+    pub(crate) fn pop_many(
+        &mut self,
+        max: usize,
+        mut read: impl FnMut(usize, SharedBytes<'a>),
+    ) -> Result<usize, Error> {
+        let n = (max as u64).min(self.available(max as u64)?);
+        for i in 0..n {
+            read(i as usize, self.slot_bytes(i));
         }
         if n > 0 {
             self.release(n);
@@ -448,27 +525,157 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
         Ok(n as usize)
     }
 
-    /// Pops one sample, waiting up to `timeout` (`None`: no limit): spins briefly, then sleeps on a futex.
-    /// Fails with [`Error::Timeout`], or [`Error::WriterGone`] if the producer role is held by a dead process
-    /// and the ring is empty.
-    pub fn pop_wait(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
-        let ring = self.ring;
+    /// Pops one sample with `read`, waiting up to `timeout`.
+    pub(crate) fn pop_wait<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        mut read: impl FnMut(SharedBytes<'a>) -> R,
+    ) -> Result<R, Error> {
+        let parts = self.parts;
         let judge = self.judge;
-        ring.data_wait.wait(
+        parts.data_wait.wait(
             timeout,
-            || match self.try_pop() {
+            || match self.try_pop(&mut read) {
                 Ok(v) => Ok(Some(v)),
                 Err(Error::Empty) => Ok(None),
                 Err(e) => Err(e),
             },
-            super::peer_of(&ring.producer.role, judge, Error::WriterGone),
+            super::peer_of(&parts.producer.role, judge, Error::WriterGone),
         )
+    }
+}
+
+impl<A> Drop for ProducerCore<'_, A> {
+    /// Releases the role, marked closed, and wakes a waiting consumer ([`Error::Closed`]).
+    fn drop(&mut self) {
+        if self.role.release() {
+            self.parts.data_wait.wake_all();
+        }
+    }
+}
+
+impl<A> Drop for ConsumerCore<'_, A> {
+    /// Releases the role, marked closed, and wakes a producer waiting for space ([`Error::Closed`]).
+    fn drop(&mut self) {
+        if self.role.release() {
+            self.parts.space_wait.wake_all();
+        }
+    }
+}
+
+/// The producer's handle: pushes samples. Dropping it releases the producer role.
+pub struct Producer<'a, T: Shareable, const N: usize> {
+    core: ProducerCore<'a, &'a SpscRing<T, N>>,
+}
+
+impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
+    /// Pushes one sample; [`Error::Full`] if there is no free slot.
+    #[inline]
+    pub fn try_push(&mut self, value: T) -> Result<(), Error> {
+        self.core.try_push(bytemuck::bytes_of(&value))
+    }
+
+    /// Pushes as many samples from the front of `values` as fit and publishes them with one release store;
+    /// returns how many were pushed (0 when full).
+    pub fn push_slice(&mut self, values: &[T]) -> Result<usize, Error> {
+        self.core.push_all(values.iter().map(bytemuck::bytes_of))
+    }
+
+    /// Pushes one sample, waiting for space up to `timeout` (`None`: no limit): spins briefly, then sleeps on
+    /// a futex. Fails with [`Error::Timeout`], or [`Error::ReaderGone`] if the consumer role is held by a dead
+    /// process.
+    pub fn push_wait(&mut self, value: T, timeout: Option<Duration>) -> Result<(), Error> {
+        self.core.push_wait(bytemuck::bytes_of(&value), timeout)
+    }
+
+    /// Reserves the next slot for in-place writing; nothing is visible to the consumer until
+    /// [`WriteSlot::commit`]. [`Error::Full`] if there is no free slot.
+    pub fn reserve(&mut self) -> Result<WriteSlot<'_, 'a, T, N>, Error> {
+        if self.core.free(1)? == 0 {
+            return Err(Error::Full);
+        }
+        Ok(WriteSlot { producer: self })
+    }
+
+    /// The number of samples pushed so far over the ring's life (the position of the next sample).
+    pub fn position(&self) -> u64 {
+        self.core.position()
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &'a SpscRing<T, N> {
+        self.core.ring()
+    }
+}
+
+/// A reserved slot being filled in place. Dropping it without [`commit`](Self::commit) publishes nothing.
+pub struct WriteSlot<'p, 'a, T: Shareable, const N: usize> {
+    producer: &'p mut Producer<'a, T, N>,
+}
+
+impl<T: Shareable, const N: usize> WriteSlot<'_, '_, T, N> {
+    /// The slot's bytes, to fill piecewise (e.g. a camera frame row by row).
+    pub fn bytes(&mut self) -> SharedBytesMut<'_> {
+        self.producer.core.slot_bytes(0)
+    }
+
+    /// Writes a whole sample into the slot.
+    pub fn write(&mut self, value: &T) {
+        self.producer.core.slot_bytes(0).store(0, bytemuck::bytes_of(value));
+    }
+
+    /// The slot's address, for filling it outside the Rust abstract machine (e.g. `read(2)` or DMA into it).
+    ///
+    /// Using it is `unsafe`: the memory is shared with another process, which is not trusted, so the caller
+    /// must not create Rust references into it; writes through the pointer must be completed before
+    /// [`commit`](Self::commit). The slot spans `size_of::<T>()` bytes (rounded up to a multiple of 8) and is
+    /// aligned to 8 bytes on every target (not to `align_of::<T>()` when that is larger).
+    #[cfg(not(all(loom, test)))]
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.producer.core.slot_ptr()
+    }
+
+    /// The sample's position in the ring's history.
+    pub fn position(&self) -> u64 {
+        self.producer.core.position()
+    }
+
+    /// Publishes the slot to the consumer.
+    pub fn commit(self) {
+        self.producer.core.commit(1);
+    }
+}
+
+/// The consumer's handle: pops samples. Dropping it releases the consumer role.
+pub struct Consumer<'a, T: Shareable, const N: usize> {
+    core: ConsumerCore<'a, &'a SpscRing<T, N>>,
+}
+
+impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
+    /// Pops one sample; [`Error::Empty`] if there is none.
+    #[inline]
+    pub fn try_pop(&mut self) -> Result<T, Error> {
+        self.core.try_pop(load::<T>)
+    }
+
+    /// Pops as many samples as are available, up to `out.len()`, into the front of `out` and frees them with one
+    /// release store; returns how many (0 when empty).
+    pub fn pop_slice(&mut self, out: &mut [T]) -> Result<usize, Error> {
+        self.core
+            .pop_many(out.len(), |i, data| data.load(0, bytemuck::bytes_of_mut(&mut out[i])))
+    }
+
+    /// Pops one sample, waiting up to `timeout` (`None`: no limit): spins briefly, then sleeps on a futex.
+    /// Fails with [`Error::Timeout`], or [`Error::WriterGone`] if the producer role is held by a dead process
+    /// and the ring is empty.
+    pub fn pop_wait(&mut self, timeout: Option<Duration>) -> Result<T, Error> {
+        self.core.pop_wait(timeout, load::<T>)
     }
 
     /// Gives in-place access to the oldest sample without freeing its slot (until [`ReadSlot::release`]).
     /// [`Error::Empty`] if there is none.
     pub fn peek(&mut self) -> Result<ReadSlot<'_, 'a, T, N>, Error> {
-        if self.available(1)? == 0 {
+        if self.core.available(1)? == 0 {
             return Err(Error::Empty);
         }
         Ok(ReadSlot { consumer: self })
@@ -476,13 +683,20 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
 
     /// The number of samples released so far over the ring's life (the position of the next sample).
     pub fn position(&self) -> u64 {
-        self.head
+        self.core.position()
     }
 
     /// The ring.
     pub fn ring(&self) -> &'a SpscRing<T, N> {
-        self.ring
+        self.core.ring()
     }
+}
+
+#[inline]
+fn load<T: Shareable>(data: SharedBytes<'_>) -> T {
+    let mut v = T::zeroed();
+    data.load(0, bytemuck::bytes_of_mut(&mut v));
+    v
 }
 
 /// In-place access to the oldest sample. Dropping it without [`release`](Self::release) leaves the sample in the
@@ -492,51 +706,29 @@ pub struct ReadSlot<'c, 'a, T: Shareable, const N: usize> {
 }
 
 impl<T: Shareable, const N: usize> ReadSlot<'_, '_, T, N> {
-    fn cell(&self) -> &SlotCell<T> {
-        self.consumer.ring.slot(self.consumer.head)
-    }
-
     /// The sample's bytes, to read piecewise (e.g. a region of a camera frame).
     pub fn bytes(&self) -> SharedBytes<'_> {
-        self.cell().bytes()
+        self.consumer.core.slot_bytes(0)
     }
 
     /// Copies the whole sample out.
     pub fn read(&self) -> T {
-        self.cell().load()
+        load::<T>(self.bytes())
     }
 
     /// Copies the whole sample into `out`.
     pub fn read_into(&self, out: &mut T) {
-        self.cell().load_into(out);
+        self.bytes().load(0, bytemuck::bytes_of_mut(out));
     }
 
     /// The sample's position in the ring's history.
     pub fn position(&self) -> u64 {
-        self.consumer.head
+        self.consumer.core.position()
     }
 
     /// Frees the slot for the producer.
     pub fn release(self) {
-        self.consumer.release(1);
-    }
-}
-
-impl<T: Shareable, const N: usize> Drop for Producer<'_, T, N> {
-    /// Releases the role, marked closed, and wakes a waiting consumer ([`Error::Closed`]).
-    fn drop(&mut self) {
-        if self.role.release() {
-            self.ring.data_wait.wake_all();
-        }
-    }
-}
-
-impl<T: Shareable, const N: usize> Drop for Consumer<'_, T, N> {
-    /// Releases the role, marked closed, and wakes a producer waiting for space ([`Error::Closed`]).
-    fn drop(&mut self) {
-        if self.role.release() {
-            self.ring.space_wait.wake_all();
-        }
+        self.consumer.core.release(1);
     }
 }
 

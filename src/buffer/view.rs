@@ -1,5 +1,6 @@
 //! Runtime-sized forms of the buffers, for peers that know the element size and capacity only at run time (a C
-//! or Zig process through the C ABI).
+//! or Zig process through the C ABI): [`BroadcastView`] here, [`SpscView`] and [`LatestView`] in the submodules,
+//! each driving the one implementation of its buffer kind.
 //!
 //! A [`BroadcastView`] runs the very same algorithm as [`BroadcastRing<T, N>`](super::BroadcastRing) (both
 //! drive the one implementation in the broadcast module) over a payload whose geometry comes from a
@@ -14,11 +15,17 @@
 //! typed rings); the element alignment is part of the layout, so two sides that disagree on it in a way that
 //! moves a byte disagree on the payload size and the header refuses them.
 
+mod latest;
+mod spsc;
+
+pub use latest::{LatestLayout, LatestView, LatestViewWriter};
+pub use spsc::{SpscLayout, SpscView, SpscViewConsumer, SpscViewProducer};
+
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::time::Duration;
 
-use super::broadcast::{KIND as BROADCAST_KIND, ReaderCore, RingAccess, RingHead, WriterCore, WriterSide};
+use super::broadcast::{KIND as BROADCAST_KIND, ReaderCore, RingAccess, RingHead, WriterCore, WriterSide, layout};
 use super::sync::{AtomicU64, WORD_BYTES, Word};
 use super::wait::WaitCell;
 use super::{Error, SharedBytes};
@@ -59,6 +66,57 @@ const fn data_bytes(size: usize) -> usize {
     size.div_ceil(8) * 8
 }
 
+/// Checks an element's size and alignment and a capacity the way every typed buffer constrains them; returns the
+/// bytes a slot's data occupies.
+const fn element_data(element_size: usize, element_align: usize, capacity: usize) -> Result<usize, LayoutError> {
+    if element_size == 0 {
+        return Err(LayoutError::ElementSize);
+    }
+    if !element_align.is_power_of_two() || element_align > 8 {
+        return Err(LayoutError::ElementAlign);
+    }
+    if !capacity.is_power_of_two() {
+        return Err(LayoutError::Capacity);
+    }
+    match element_size.checked_next_multiple_of(8) {
+        Some(data) => Ok(data),
+        None => Err(LayoutError::TooLarge),
+    }
+}
+
+/// A payload size, if it is one a Rust object could have.
+const fn fits(size: Option<usize>) -> Option<usize> {
+    match size {
+        Some(s) if s <= isize::MAX as usize => Some(s),
+        _ => None,
+    }
+}
+
+/// The description of a runtime-sized payload: aligned to 128 like every typed buffer.
+const fn described(kind: &'static str, size: usize, capacity: usize, element_size: usize) -> PayloadDesc {
+    PayloadDesc {
+        kind,
+        size: size as u64,
+        align: 128,
+        capacity: capacity as u64,
+        element_size: element_size as u64,
+    }
+}
+
+/// Checks that `object` was opened for the payload `desc` describes and returns its payload.
+fn payload_of<R: Region>(object: &RawShared<R>, desc: &PayloadDesc) -> Result<NonNull<u8>, LayoutError> {
+    let fp = object.fingerprint();
+    if fp.kind_hash != crate::object::fnv1a(desc.kind.as_bytes())
+        || fp.size != desc.size
+        || fp.align != desc.align
+        || fp.capacity != desc.capacity
+        || fp.element_size != desc.element_size
+    {
+        return Err(LayoutError::Mismatch);
+    }
+    Ok(object.payload())
+}
+
 /// The geometry of a broadcast ring given at run time: element size and alignment, capacity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BroadcastLayout {
@@ -76,34 +134,16 @@ impl BroadcastLayout {
     /// # Errors
     /// A [`LayoutError`] naming the first parameter that no typed ring could have (see the module docs).
     pub const fn new(element_size: usize, element_align: usize, capacity: usize) -> Result<Self, LayoutError> {
-        if element_size == 0 {
-            return Err(LayoutError::ElementSize);
-        }
-        if !element_align.is_power_of_two() || element_align > 8 {
-            return Err(LayoutError::ElementAlign);
-        }
-        if !capacity.is_power_of_two() {
-            return Err(LayoutError::Capacity);
-        }
-        let Some(data) = element_size.checked_next_multiple_of(8) else {
+        let data = match element_data(element_size, element_align, capacity) {
+            Ok(data) => data,
+            Err(e) => return Err(e),
+        };
+        let Some(stride) = data.checked_add(layout::SLOT_DATA) else {
             return Err(LayoutError::TooLarge);
         };
-        let Some(stride) = data.checked_add(core::mem::size_of::<u64>()) else {
+        let Some(payload_size) = fits(layout::size(capacity, data)) else {
             return Err(LayoutError::TooLarge);
         };
-        let payload_size = match stride.checked_mul(capacity) {
-            Some(slots) => match slots.checked_add(core::mem::size_of::<RingHead>()) {
-                Some(total) => total.checked_next_multiple_of(core::mem::align_of::<RingHead>()),
-                None => None,
-            },
-            None => None,
-        };
-        let Some(payload_size) = payload_size else {
-            return Err(LayoutError::TooLarge);
-        };
-        if payload_size > isize::MAX as usize {
-            return Err(LayoutError::TooLarge);
-        }
         Ok(Self {
             element_size,
             capacity,
@@ -125,13 +165,7 @@ impl BroadcastLayout {
     /// The payload's description, for [`ObjectOptions::fingerprint_described`](crate::object::ObjectOptions::fingerprint_described):
     /// equal to [`PayloadDesc::of`] the typed ring of the same layout.
     pub const fn payload(&self) -> PayloadDesc {
-        PayloadDesc {
-            kind: BROADCAST_KIND,
-            size: self.payload_size as u64,
-            align: core::mem::align_of::<RingHead>() as u32,
-            capacity: self.capacity as u64,
-            element_size: self.element_size as u64,
-        }
+        described(BROADCAST_KIND, self.payload_size, self.capacity, self.element_size)
     }
 }
 
@@ -171,9 +205,9 @@ impl<'a> RingAccess<'a> for BroadcastView<'a> {
         // typed ring's layout is the same), and any bit pattern is a valid atomic integer.
         unsafe {
             let slot = self.slots.as_ptr().add(index * self.layout.stride);
-            let seq = &*slot.cast::<AtomicU64>();
+            let seq = &*slot.add(layout::SLOT_SEQ).cast::<AtomicU64>();
             let words = core::slice::from_raw_parts(
-                slot.add(core::mem::size_of::<u64>()).cast::<Word>(),
+                slot.add(layout::SLOT_DATA).cast::<Word>(),
                 data_bytes(self.layout.element_size) / WORD_BYTES,
             );
             (seq, words, self.layout.element_size)
@@ -188,19 +222,10 @@ impl<'a> BroadcastView<'a> {
     /// [`LayoutError::Mismatch`] if the object's fingerprint is not `layout`'s (it was opened for another
     /// payload).
     pub fn new<R: Region>(object: &'a RawShared<R>, layout: &BroadcastLayout) -> Result<Self, LayoutError> {
-        let fp = object.fingerprint();
-        let desc = layout.payload();
-        if fp.kind_hash != crate::object::fnv1a(desc.kind.as_bytes())
-            || fp.size != desc.size
-            || fp.align != desc.align
-            || fp.capacity != desc.capacity
-            || fp.element_size != desc.element_size
-        {
-            return Err(LayoutError::Mismatch);
-        }
-        // SAFETY: the object's payload is `fp.size == layout.payload_size` bytes aligned to `fp.align` (128),
+        let payload = payload_of(object, &layout.payload())?;
+        // SAFETY: the object's payload is `layout.payload_size` bytes aligned to 128 (its fingerprint says so),
         // valid while `object` is borrowed, and shared memory that every party accesses atomically only.
-        Ok(unsafe { Self::from_ptr(object.payload(), *layout) })
+        Ok(unsafe { Self::from_ptr(payload, *layout) })
     }
 
     /// A view of the ring at `payload`.
@@ -213,7 +238,7 @@ impl<'a> BroadcastView<'a> {
         // valid), aligned to 128.
         let head = unsafe { payload.cast::<RingHead>().as_ref() };
         // SAFETY: the slots start right after the head, inside the payload.
-        let slots = unsafe { payload.add(core::mem::size_of::<RingHead>()) };
+        let slots = unsafe { payload.add(layout::SLOTS) };
         Self {
             head,
             slots,
