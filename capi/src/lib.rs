@@ -23,9 +23,31 @@ use core::mem::MaybeUninit;
 use core::time::Duration;
 
 use rustix::fd::OwnedFd;
-use shmfusion::buffer::{BroadcastLayout, BroadcastView, BroadcastViewReader, BroadcastViewWriter, Error as BufError};
-use shmfusion::object::{self, HeaderError, Mapping, ObjectError, ObjectOptions, RawShared, fd, sysv};
+use shmfusion::buffer::{
+    BroadcastLayout, BroadcastView, BroadcastViewReader, BroadcastViewWriter, Error as BufError, LatestLayout,
+    LatestView, SpscLayout, SpscView,
+};
+use shmfusion::object::{
+    self, HeaderError, Mapping, ObjectError, ObjectOptions, PayloadDesc, RawShared, Region, fd, sysv,
+};
+
+/// Checks at build time that the C storage type `$c` can hold a live `$t`.
+macro_rules! storage {
+    ($c:ty, $t:ty) => {
+        const _: () = assert!(
+            core::mem::size_of::<$crate::Cell<$t>>() <= core::mem::size_of::<$c>()
+                && core::mem::align_of::<$crate::Cell<$t>>() <= core::mem::align_of::<$c>()
+        );
+    };
+}
+mod latest;
+mod samples;
+mod spsc;
+
+pub use latest::*;
+pub use samples::*;
 use shmfusion::shm::{Attachment, Key, VerifyError};
+pub use spsc::*;
 
 #[cfg(not(test))]
 #[panic_handler]
@@ -67,127 +89,71 @@ pub const SF_ENODATA: c_int = -61;
 pub const SF_EACCES: c_int = -13;
 /// The object is too large for this platform.
 pub const SF_EFBIG: c_int = -27;
+/// The SPSC ring is full.
+pub const SF_ENOSPC: c_int = -28;
+/// The SPSC consumer process is gone.
+pub const SF_ECONNRESET: c_int = -104;
+/// A latest-value read found the value changing under it on every one of its bounded attempts.
+pub const SF_EDEADLK: c_int = -35;
+/// A named object is not a regular file (a symbolic link, FIFO, device, directory or socket).
+pub const SF_ENODEV: c_int = -19;
+/// A named object was replaced by another file while it was being opened.
+pub const SF_ESTALE: c_int = -116;
+/// The peer closed its end cleanly (released its role): nothing more will come, or nothing more is taken.
+pub const SF_ESHUTDOWN: c_int = -108;
 
-/// The element layout of a broadcast ring, given by the caller and checked against the object's header.
+/// A broadcast ring: one writer, any number of readers; the writer overwrites the oldest sample.
+pub const SF_KIND_BROADCAST: u32 = 1;
+/// A single-producer single-consumer ring: the producer waits (or fails) when it is full.
+pub const SF_KIND_SPSC: u32 = 2;
+/// A latest-value slot: one writer, any number of readers of the newest value (`capacity` must be 1).
+pub const SF_KIND_LATEST: u32 = 3;
+
+/// What an object holds, given by the caller and checked against the object's header.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
-pub struct sf_broadcast_desc {
+pub struct sf_desc {
+    /// The buffer kind: `SF_KIND_BROADCAST`, `SF_KIND_SPSC` or `SF_KIND_LATEST`.
+    pub kind: u32,
+    /// Permission bits of a new object, and the most an opened one may grant (0: `0600`).
+    pub mode: u32,
     /// Element size in bytes (> 0).
     pub element_size: u64,
     /// Element alignment: 1, 2, 4 or 8.
     pub element_align: u64,
-    /// Number of samples retained: a power of two.
+    /// Number of samples the buffer holds: a power of two (1 for a latest-value slot).
     pub capacity: u64,
     /// The type name both sides agree on (a NUL-terminated string, e.g. `"shmfusion.StampedImu"`).
     pub type_name: *const c_char,
-    /// Permission bits of a new object, and the most an opened one may grant (0: `0600`).
-    pub mode: u32,
 }
 
 /// Storage for an open object (caller-provided, any 8-byte-aligned memory; contents private).
 #[repr(C, align(8))]
 pub struct sf_object {
-    opaque: [u64; 96],
+    /// Private to the library: zero it before the first open, never change it.
+    pub opaque: [u64; 96],
 }
 
 /// Storage for a broadcast writer (caller-provided; contents private).
 #[repr(C, align(8))]
 pub struct sf_broadcast_writer {
-    opaque: [u64; 16],
+    /// Private to the library: zero it before the first open, never change it.
+    pub opaque: [u64; 16],
 }
 
 /// Storage for a broadcast reader (caller-provided; contents private).
 #[repr(C, align(8))]
 pub struct sf_broadcast_reader {
-    opaque: [u64; 16],
+    /// Private to the library: zero it before the first open, never change it.
+    pub opaque: [u64; 16],
 }
-
-/// A 3-vector of `f32` (the core's `Vector3`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct sf_vector3 {
-    /// x component.
-    pub x: f32,
-    /// y component.
-    pub y: f32,
-    /// z component.
-    pub z: f32,
-}
-
-/// The header of a stamped sample (the core's `SampleHeader`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct sf_sample_header {
-    /// `CLOCK_MONOTONIC` nanoseconds when the measurement was taken.
-    pub stamp_ns: u64,
-    /// The producer's sequence number for this channel.
-    pub seq: u64,
-    /// The sensor channel.
-    pub channel: u32,
-    /// Free for the producer.
-    pub flags: u32,
-}
-
-/// One IMU measurement (the core's `ImuSample`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct sf_imu_sample {
-    /// Specific force (accelerometer), m/s².
-    pub accel: sf_vector3,
-    /// Angular rate (gyroscope), rad/s.
-    pub gyro: sf_vector3,
-}
-
-/// A stamped IMU sample (the core's `Stamped<ImuSample>`), the element of an IMU broadcast ring.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct sf_stamped_imu {
-    /// Stamp, sequence number, channel.
-    pub header: sf_sample_header,
-    /// The measurement.
-    pub payload: sf_imu_sample,
-}
-
-/// One magnetometer measurement (the core's `MagSample`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct sf_mag_sample {
-    /// Magnetic flux density.
-    pub field: sf_vector3,
-    /// Padding to 16 bytes, zero.
-    pub reserved: f32,
-}
-
-/// A stamped magnetometer sample (the core's `Stamped<MagSample>`).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
-pub struct sf_stamped_mag {
-    /// Stamp, sequence number, channel.
-    pub header: sf_sample_header,
-    /// The measurement.
-    pub payload: sf_mag_sample,
-}
-
-// The C structs are the core's types, byte for byte.
-const _: () = {
-    use core::mem::{align_of, offset_of, size_of};
-    use shmfusion::fusion::{ImuSample, MagSample, SampleHeader, Stamped};
-    assert!(size_of::<sf_stamped_imu>() == size_of::<Stamped<ImuSample>>());
-    assert!(align_of::<sf_stamped_imu>() == align_of::<Stamped<ImuSample>>());
-    assert!(size_of::<sf_sample_header>() == size_of::<SampleHeader>());
-    assert!(offset_of!(sf_stamped_imu, payload) == offset_of!(Stamped<ImuSample>, payload));
-    assert!(offset_of!(sf_imu_sample, gyro) == offset_of!(ImuSample, gyro));
-    assert!(size_of::<sf_stamped_mag>() == size_of::<Stamped<MagSample>>());
-    assert!(offset_of!(sf_sample_header, seq) == offset_of!(SampleHeader, seq));
-    assert!(offset_of!(sf_sample_header, channel) == offset_of!(SampleHeader, channel));
-};
 
 /// Marks caller storage that holds a live handle.
-const LIVE: u64 = u64::from_le_bytes(*b"sfLIVE\x01\x00");
+pub(crate) const LIVE: u64 = u64::from_le_bytes(*b"sfLIVE\x01\x00");
 
 #[repr(C)]
-struct Cell<T> {
-    live: u64,
+pub(crate) struct Cell<T> {
+    pub(crate) live: u64,
     value: MaybeUninit<T>,
 }
 
@@ -197,32 +163,89 @@ enum Backing {
     Fd(RawShared<Mapping>, #[allow(dead_code)] Option<OwnedFd>),
 }
 
-struct ObjectState {
-    backing: Backing,
-    layout: BroadcastLayout,
+/// A buffer's geometry, one per kind.
+#[derive(Clone, Copy)]
+enum Layout {
+    Broadcast(BroadcastLayout),
+    Spsc(SpscLayout),
+    Latest(LatestLayout),
 }
 
-impl ObjectState {
-    fn view(&self) -> Option<BroadcastView<'static>> {
-        let view = match &self.backing {
-            Backing::Sysv(o) => BroadcastView::new(o, &self.layout),
-            Backing::Fd(o, _) => BroadcastView::new(o, &self.layout),
+impl Layout {
+    fn payload(&self) -> PayloadDesc {
+        match self {
+            Layout::Broadcast(l) => l.payload(),
+            Layout::Spsc(l) => l.payload(),
+            Layout::Latest(l) => l.payload(),
         }
-        .ok()?;
-        // SAFETY: the view points into the object's mapping, not into `self`; the C contract (crate docs) is that
-        // readers and writers are closed before their object, so the mapping outlives every use of the view.
-        Some(unsafe { core::mem::transmute::<BroadcastView<'_>, BroadcastView<'static>>(view) })
     }
 }
 
-macro_rules! storage {
-    ($c:ty, $t:ty) => {
-        const _: () = assert!(
-            core::mem::size_of::<Cell<$t>>() <= core::mem::size_of::<$c>()
-                && core::mem::align_of::<Cell<$t>>() <= core::mem::align_of::<$c>()
-        );
-    };
+pub(crate) struct ObjectState {
+    backing: Backing,
+    layout: Layout,
 }
+
+impl ObjectState {
+    fn raw(&self) -> &dyn ViewOf {
+        match &self.backing {
+            Backing::Sysv(o) => o,
+            Backing::Fd(o, _) => o,
+        }
+    }
+
+    /// The object's broadcast ring (`None`: another kind).
+    pub(crate) fn broadcast(&self) -> Option<BroadcastView<'static>> {
+        let Layout::Broadcast(layout) = self.layout else {
+            return None;
+        };
+        self.raw().broadcast(&layout)
+    }
+
+    /// The object's SPSC ring (`None`: another kind).
+    pub(crate) fn spsc(&self) -> Option<SpscView<'static>> {
+        let Layout::Spsc(layout) = self.layout else { return None };
+        self.raw().spsc(&layout)
+    }
+
+    /// The object's latest-value slot (`None`: another kind).
+    pub(crate) fn latest(&self) -> Option<LatestView<'static>> {
+        let Layout::Latest(layout) = self.layout else {
+            return None;
+        };
+        self.raw().latest(&layout)
+    }
+}
+
+/// Views of a raw object of any backing, with the mapping's lifetime erased to `'static`: a view points into the
+/// object's mapping, not into the `ObjectState`, and the C contract (crate docs) is that handles are closed before
+/// their object, so the mapping outlives every handle that stores a view.
+trait ViewOf {
+    fn broadcast(&self, layout: &BroadcastLayout) -> Option<BroadcastView<'static>>;
+    fn spsc(&self, layout: &SpscLayout) -> Option<SpscView<'static>>;
+    fn latest(&self, layout: &LatestLayout) -> Option<LatestView<'static>>;
+}
+
+impl<R: Region> ViewOf for RawShared<R> {
+    fn broadcast(&self, layout: &BroadcastLayout) -> Option<BroadcastView<'static>> {
+        let view = BroadcastView::new(self, layout).ok()?;
+        // SAFETY: the view points into the mapping, which outlives every handle holding it (see `ViewOf`).
+        Some(unsafe { core::mem::transmute::<BroadcastView<'_>, BroadcastView<'static>>(view) })
+    }
+
+    fn spsc(&self, layout: &SpscLayout) -> Option<SpscView<'static>> {
+        let view = SpscView::new(self, layout).ok()?;
+        // SAFETY: as above.
+        Some(unsafe { core::mem::transmute::<SpscView<'_>, SpscView<'static>>(view) })
+    }
+
+    fn latest(&self, layout: &LatestLayout) -> Option<LatestView<'static>> {
+        let view = LatestView::new(self, layout).ok()?;
+        // SAFETY: as above.
+        Some(unsafe { core::mem::transmute::<LatestView<'_>, LatestView<'static>>(view) })
+    }
+}
+
 storage!(sf_object, ObjectState);
 storage!(sf_broadcast_writer, BroadcastViewWriter<'static>);
 storage!(sf_broadcast_reader, BroadcastViewReader<'static>);
@@ -231,7 +254,7 @@ storage!(sf_broadcast_reader, BroadcastViewReader<'static>);
 ///
 /// # Safety
 /// A non-null `p` must point to writable storage of type `C`, not used by another thread during the call.
-unsafe fn cell<'s, C, T>(p: *mut C) -> Option<&'s mut Cell<T>> {
+pub(crate) unsafe fn cell<'s, C, T>(p: *mut C) -> Option<&'s mut Cell<T>> {
     if p.is_null() || !p.cast::<u8>().cast::<u64>().is_aligned() {
         return None;
     }
@@ -245,7 +268,7 @@ unsafe fn cell<'s, C, T>(p: *mut C) -> Option<&'s mut Cell<T>> {
 ///
 /// # Safety
 /// As for [`cell`].
-unsafe fn live<'s, C, T>(p: *mut C) -> Result<&'s mut T, c_int> {
+pub(crate) unsafe fn live<'s, C, T>(p: *mut C) -> Result<&'s mut T, c_int> {
     // SAFETY: forwarded.
     let c = unsafe { cell::<C, T>(p) }.ok_or(SF_EINVAL)?;
     if c.live != LIVE {
@@ -259,7 +282,7 @@ unsafe fn live<'s, C, T>(p: *mut C) -> Result<&'s mut T, c_int> {
 ///
 /// # Safety
 /// As for [`cell`].
-unsafe fn put<C, T>(p: *mut C, value: T) -> c_int {
+pub(crate) unsafe fn put<C, T>(p: *mut C, value: T) -> c_int {
     // SAFETY: forwarded.
     let Some(c) = (unsafe { cell::<C, T>(p) }) else {
         return SF_EINVAL;
@@ -273,7 +296,7 @@ unsafe fn put<C, T>(p: *mut C, value: T) -> c_int {
 ///
 /// # Safety
 /// As for [`cell`].
-unsafe fn take<C, T>(p: *mut C) -> Result<T, c_int> {
+pub(crate) unsafe fn take<C, T>(p: *mut C) -> Result<T, c_int> {
     // SAFETY: forwarded.
     let c = unsafe { cell::<C, T>(p) }.ok_or(SF_EINVAL)?;
     if c.live != LIVE {
@@ -284,30 +307,41 @@ unsafe fn take<C, T>(p: *mut C) -> Result<T, c_int> {
     Ok(unsafe { c.value.assume_init_read() })
 }
 
-fn errno(e: shmfusion::Errno) -> c_int {
+pub(crate) fn errno(e: shmfusion::Errno) -> c_int {
     -e.raw_os_error()
 }
 
+/// The code of every way opening or creating an object can fail (each variant named: a new one must be mapped
+/// here before this builds).
 fn object_error(e: ObjectError) -> c_int {
     match e {
         ObjectError::Os(e) => errno(e),
-        ObjectError::Verify(VerifyError::Os(e)) => errno(e),
-        ObjectError::Verify(VerifyError::TooSmall { .. }) => SF_EBADMSG,
-        ObjectError::Verify(_) => SF_EACCES,
+        ObjectError::Verify(v) => match v {
+            VerifyError::Os(e) => errno(e),
+            VerifyError::Owner { .. } | VerifyError::Mode { .. } => SF_EACCES,
+            VerifyError::TooSmall { .. } => SF_EBADMSG,
+        },
         ObjectError::Header(h) => match h {
             HeaderError::Type { .. } | HeaderError::Layout { .. } => SF_EPROTOTYPE,
             HeaderError::Version { .. } => SF_EPROTONOSUPPORT,
             HeaderError::NotReady { .. } => SF_ENODATA,
-            _ => SF_EBADMSG,
+            HeaderError::TooShort { .. }
+            | HeaderError::NotShmfusion { .. }
+            | HeaderError::Endianness
+            | HeaderError::Truncated { .. }
+            | HeaderError::Corrupt(_) => SF_EBADMSG,
         },
         ObjectError::TooLarge => SF_EFBIG,
-        _ => SF_EACCES,
+        ObjectError::NotRegularFile(_) => SF_ENODEV,
+        ObjectError::Replaced => SF_ESTALE,
     }
 }
 
-fn buffer_error(e: BufError, lagged: *mut u64) -> c_int {
+/// The code of a buffer operation's outcome. `Lagged` stores its count in `*lagged` (if not null).
+pub(crate) fn buffer_error(e: BufError, lagged: *mut u64) -> c_int {
     match e {
         BufError::Empty => SF_EAGAIN,
+        BufError::Full => SF_ENOSPC,
         BufError::Lagged(n) => {
             if !lagged.is_null() && lagged.is_aligned() {
                 // SAFETY: non-null and aligned; the caller passes a writable `uint64_t` or NULL.
@@ -317,8 +351,15 @@ fn buffer_error(e: BufError, lagged: *mut u64) -> c_int {
         }
         BufError::RoleTaken { .. } => SF_EBUSY,
         BufError::Timeout => SF_ETIMEDOUT,
-        BufError::WriterGone | BufError::ReaderGone | BufError::Closed => SF_EPIPE,
+        BufError::WriterGone => SF_EPIPE,
+        BufError::ReaderGone => SF_ECONNRESET,
+        BufError::Closed => SF_ESHUTDOWN,
+        // The calling process could not make its liveness anchor (a System V segment): the system's code.
+        BufError::Liveness(e) => errno(e),
         BufError::Corrupt { .. } => SF_EPROTO,
+        BufError::Contended => SF_EDEADLK,
+        // `Error` is `#[non_exhaustive]`, so another crate must have this arm; every variant of this version is
+        // named above, and an unknown one is reported as a protocol error rather than as success.
         _ => SF_EPROTO,
     }
 }
@@ -326,11 +367,9 @@ fn buffer_error(e: BufError, lagged: *mut u64) -> c_int {
 /// The layout and options a descriptor asks for.
 ///
 /// # Safety
-/// A non-null `desc` must point to a readable `sf_broadcast_desc` whose `type_name` is null or a NUL-terminated
+/// A non-null `desc` must point to a readable `sf_desc` whose `type_name` is null or a NUL-terminated
 /// string.
-unsafe fn parse(
-    desc: *const sf_broadcast_desc,
-) -> Result<(BroadcastLayout, ObjectOptions, object::Fingerprint), c_int> {
+unsafe fn parse(desc: *const sf_desc) -> Result<(Layout, ObjectOptions, object::Fingerprint), c_int> {
     if desc.is_null() || !desc.is_aligned() {
         return Err(SF_EINVAL);
     }
@@ -339,7 +378,13 @@ unsafe fn parse(
     let size = usize::try_from(d.element_size).map_err(|_| SF_EINVAL)?;
     let align = usize::try_from(d.element_align).map_err(|_| SF_EINVAL)?;
     let capacity = usize::try_from(d.capacity).map_err(|_| SF_EINVAL)?;
-    let layout = BroadcastLayout::new(size, align, capacity).map_err(|_| SF_EINVAL)?;
+    let layout = match d.kind {
+        SF_KIND_BROADCAST => BroadcastLayout::new(size, align, capacity).map(Layout::Broadcast),
+        SF_KIND_SPSC => SpscLayout::new(size, align, capacity).map(Layout::Spsc),
+        SF_KIND_LATEST if capacity == 1 => LatestLayout::new(size, align).map(Layout::Latest),
+        _ => return Err(SF_EINVAL),
+    }
+    .map_err(|_| SF_EINVAL)?;
     if d.type_name.is_null() {
         return Err(SF_EINVAL);
     }
@@ -375,7 +420,7 @@ unsafe fn c_name<'n>(name: *const c_char) -> Result<&'n CStr, c_int> {
 /// See the crate docs: `obj` writable storage, `desc` readable, `name` NUL-terminated (as each applies).
 unsafe fn open_into(
     obj: *mut sf_object,
-    desc: *const sf_broadcast_desc,
+    desc: *const sf_desc,
     open: impl FnOnce(&object::Fingerprint, &ObjectOptions) -> Result<Backing, ObjectError>,
 ) -> c_int {
     // SAFETY: forwarded.
@@ -396,8 +441,8 @@ unsafe fn open_into(
     }
 }
 
-/// Creates a System V object under `key` (exclusively: `-EEXIST` if taken) holding an empty broadcast ring of
-/// `desc`'s layout. It is removed when closed by its creator.
+/// Creates a System V object under `key` (exclusively: `-EEXIST` if taken) holding an empty buffer of `desc`'s
+/// kind and layout. It is removed when closed by its creator.
 ///
 /// Thread safety: `obj` must not be used by another thread during the call.
 ///
@@ -405,11 +450,7 @@ unsafe fn open_into(
 /// `obj` points to writable `sf_object` storage that is not open, `desc` to a readable descriptor (null pointers
 /// are reported as `SF_EINVAL`).
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sf_broadcast_create_sysv(
-    obj: *mut sf_object,
-    key: i32,
-    desc: *const sf_broadcast_desc,
-) -> c_int {
+pub unsafe extern "C" fn sf_object_create_sysv(obj: *mut sf_object, key: i32, desc: *const sf_desc) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
         open_into(obj, desc, |fp, o| {
@@ -420,16 +461,12 @@ pub unsafe extern "C" fn sf_broadcast_create_sysv(
 
 /// Opens the System V object under `key`, checking owner, mode and that its header matches `desc`.
 ///
-/// Thread safety: as [`sf_broadcast_create_sysv`].
+/// Thread safety: as [`sf_object_create_sysv`].
 ///
 /// # Safety
-/// As [`sf_broadcast_create_sysv`].
+/// As [`sf_object_create_sysv`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sf_broadcast_open_sysv(
-    obj: *mut sf_object,
-    key: i32,
-    desc: *const sf_broadcast_desc,
-) -> c_int {
+pub unsafe extern "C" fn sf_object_open_sysv(obj: *mut sf_object, key: i32, desc: *const sf_desc) -> c_int {
     // SAFETY: the caller's contract.
     unsafe {
         open_into(obj, desc, |fp, o| {
@@ -441,15 +478,15 @@ pub unsafe extern "C" fn sf_broadcast_open_sysv(
 /// Creates a POSIX shared memory object `name` (like `"/imu"`; exclusively) holding an empty broadcast ring. The
 /// name is unlinked when its creator closes it.
 ///
-/// Thread safety: as [`sf_broadcast_create_sysv`].
+/// Thread safety: as [`sf_object_create_sysv`].
 ///
 /// # Safety
-/// As [`sf_broadcast_create_sysv`]; `name` NUL-terminated.
+/// As [`sf_object_create_sysv`]; `name` NUL-terminated.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sf_broadcast_create_posix(
+pub unsafe extern "C" fn sf_object_create_posix(
     obj: *mut sf_object,
     name: *const c_char,
-    desc: *const sf_broadcast_desc,
+    desc: *const sf_desc,
 ) -> c_int {
     // SAFETY: the caller's contract.
     let name = match unsafe { c_name(name) } {
@@ -464,18 +501,14 @@ pub unsafe extern "C" fn sf_broadcast_create_posix(
     }
 }
 
-/// Opens the POSIX shared memory object `name`, with the checks of [`sf_broadcast_open_sysv`].
+/// Opens the POSIX shared memory object `name`, with the checks of [`sf_object_open_sysv`].
 ///
-/// Thread safety: as [`sf_broadcast_create_sysv`].
+/// Thread safety: as [`sf_object_create_sysv`].
 ///
 /// # Safety
-/// As [`sf_broadcast_create_posix`].
+/// As [`sf_object_create_posix`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sf_broadcast_open_posix(
-    obj: *mut sf_object,
-    name: *const c_char,
-    desc: *const sf_broadcast_desc,
-) -> c_int {
+pub unsafe extern "C" fn sf_object_open_posix(obj: *mut sf_object, name: *const c_char, desc: *const sf_desc) -> c_int {
     // SAFETY: the caller's contract.
     let name = match unsafe { c_name(name) } {
         Ok(n) => n,
@@ -492,15 +525,15 @@ pub unsafe extern "C" fn sf_broadcast_open_posix(
 /// Creates a memfd object holding an empty broadcast ring; `*fd_out` receives its descriptor (close-on-exec; it
 /// stays owned by the object and is closed with it: `dup` it to pass it on).
 ///
-/// Thread safety: as [`sf_broadcast_create_sysv`].
+/// Thread safety: as [`sf_object_create_sysv`].
 ///
 /// # Safety
-/// As [`sf_broadcast_create_posix`]; `fd_out` writable.
+/// As [`sf_object_create_posix`]; `fd_out` writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sf_broadcast_create_memfd(
+pub unsafe extern "C" fn sf_object_create_memfd(
     obj: *mut sf_object,
     name: *const c_char,
-    desc: *const sf_broadcast_desc,
+    desc: *const sf_desc,
     fd_out: *mut c_int,
 ) -> c_int {
     use rustix::fd::AsRawFd;
@@ -530,18 +563,14 @@ pub unsafe extern "C" fn sf_broadcast_create_memfd(
 }
 
 /// Opens the memfd object behind descriptor `memfd` (inherited or received), with the header checks of
-/// [`sf_broadcast_open_sysv`]. The object keeps its own duplicate of the descriptor.
+/// [`sf_object_open_sysv`]. The object keeps its own duplicate of the descriptor.
 ///
-/// Thread safety: as [`sf_broadcast_create_sysv`].
+/// Thread safety: as [`sf_object_create_sysv`].
 ///
 /// # Safety
-/// As [`sf_broadcast_create_sysv`].
+/// As [`sf_object_create_sysv`].
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn sf_broadcast_open_memfd(
-    obj: *mut sf_object,
-    memfd: c_int,
-    desc: *const sf_broadcast_desc,
-) -> c_int {
+pub unsafe extern "C" fn sf_object_open_memfd(obj: *mut sf_object, memfd: c_int, desc: *const sf_desc) -> c_int {
     use rustix::fd::BorrowedFd;
     if memfd < 0 {
         return SF_EINVAL;
@@ -594,7 +623,9 @@ pub unsafe extern "C" fn sf_broadcast_writer_open(w: *mut sf_broadcast_writer, o
         Ok(s) => s,
         Err(e) => return e,
     };
-    let Some(view) = state.view() else { return SF_EPROTOTYPE };
+    let Some(view) = state.broadcast() else {
+        return SF_EPROTOTYPE;
+    };
     // SAFETY: the caller's contract.
     match unsafe { cell::<sf_broadcast_writer, BroadcastViewWriter<'static>>(w) } {
         None => return SF_EINVAL,
@@ -685,7 +716,9 @@ pub unsafe extern "C" fn sf_broadcast_reader_open(
         Ok(s) => s,
         Err(e) => return e,
     };
-    let Some(view) = state.view() else { return SF_EPROTOTYPE };
+    let Some(view) = state.broadcast() else {
+        return SF_EPROTOTYPE;
+    };
     let reader = match from {
         SF_FROM_NOW => view.reader(),
         SF_FROM_OLDEST => view.reader_from_oldest(),
@@ -761,36 +794,6 @@ pub unsafe extern "C" fn sf_broadcast_reader_close(r: *mut sf_broadcast_reader) 
     }
 }
 
-/// `CLOCK_MONOTONIC` in nanoseconds, the clock of sample stamps.
-///
-/// Thread safety: any thread, any time.
-#[unsafe(no_mangle)]
-pub extern "C" fn sf_clock_ns() -> u64 {
-    shmfusion::fusion::Timestamp::now().as_nanos()
-}
-
-/// Fills a sample header: stamp now, sequence `seq`, channel `channel`, flags 0.
-///
-/// Thread safety: `header` must not be used by another thread during the call.
-///
-/// # Safety
-/// `header` is null (`SF_EINVAL`) or writable.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn sf_sample_header_stamp(header: *mut sf_sample_header, seq: u64, channel: u32) -> c_int {
-    if header.is_null() || !header.is_aligned() {
-        return SF_EINVAL;
-    }
-    let h = sf_sample_header {
-        stamp_ns: sf_clock_ns(),
-        seq,
-        channel,
-        flags: 0,
-    };
-    // SAFETY: checked non-null and aligned; writable by the caller's contract.
-    unsafe { header.write(h) };
-    SF_OK
-}
-
 /// A static, NUL-terminated description of a code returned by this library (or of any negative errno).
 ///
 /// Thread safety: any thread, any time.
@@ -811,13 +814,124 @@ pub extern "C" fn sf_strerror(code: c_int) -> *const c_char {
         SF_ENODATA => c"object not initialised by its creator",
         SF_EACCES => c"segment owned by another user or too permissive",
         SF_EFBIG => c"object too large for this platform",
+        SF_ENOSPC => c"ring full (or a system limit reached)",
+        SF_ECONNRESET => c"consumer process is gone",
+        SF_EDEADLK => c"value kept changing during the read",
+        SF_ENODEV => c"named object is not a regular file",
+        SF_ESTALE => c"named object was replaced while being opened",
+        SF_ESHUTDOWN => c"peer closed its end",
         -2 => c"no such object",
         -17 => c"object exists",
         -1 => c"operation not permitted",
         -9 => c"bad file descriptor",
         -12 => c"out of memory",
-        -28 => c"no space left (system limit reached)",
         _ => c"unknown error",
     };
     s.as_ptr()
+}
+
+/// Opens a handle of type `T` on the object behind `obj` into the storage behind `h`: `SF_EBUSY` if that storage
+/// is already open, otherwise what `make` gives.
+///
+/// # Safety
+/// `h` points to writable storage of type `H` (or is null), `obj` to `sf_object` storage (or is null), neither used
+/// by another thread during the call.
+pub(crate) unsafe fn open_handle<H, T>(
+    h: *mut H,
+    obj: *mut sf_object,
+    make: impl FnOnce(&ObjectState) -> Result<T, c_int>,
+) -> c_int {
+    // SAFETY: the caller's contract.
+    let state = match unsafe { live::<sf_object, ObjectState>(obj) } {
+        Ok(s) => s,
+        Err(e) => return e,
+    };
+    // SAFETY: the caller's contract.
+    match unsafe { cell::<H, T>(h) } {
+        None => return SF_EINVAL,
+        Some(c) if c.live == LIVE => return SF_EBUSY,
+        Some(_) => {}
+    }
+    match make(state) {
+        // SAFETY: the caller's contract.
+        Ok(handle) => unsafe { put(h, handle) },
+        Err(e) => e,
+    }
+}
+
+/// Closes the handle of type `T` in the storage behind `h`.
+///
+/// # Safety
+/// As for [`cell`].
+pub(crate) unsafe fn close_handle<H, T>(h: *mut H) -> c_int {
+    // SAFETY: the caller's contract.
+    match unsafe { take::<H, T>(h) } {
+        Ok(handle) => {
+            drop(handle);
+            SF_OK
+        }
+        Err(e) => e,
+    }
+}
+
+/// How long a call may wait, from its `timeout_ns` argument: 0 not at all, negative without limit.
+pub(crate) enum Wait {
+    /// Don't wait.
+    No,
+    /// Wait up to this long (`None`: no limit).
+    Up(Option<Duration>),
+}
+
+impl Wait {
+    pub(crate) fn from_ns(timeout_ns: i64) -> Self {
+        match timeout_ns {
+            0 => Wait::No,
+            t if t < 0 => Wait::Up(None),
+            t => Wait::Up(Some(Duration::from_nanos(t as u64))),
+        }
+    }
+}
+
+/// The `len` bytes at `p` as a sample of exactly `element_size` bytes.
+///
+/// # Safety
+/// A non-null `p` must point to `len` readable bytes not written during the call.
+pub(crate) unsafe fn sample_in<'s>(p: *const c_void, len: usize, element_size: usize) -> Result<&'s [u8], c_int> {
+    if p.is_null() || len != element_size {
+        return Err(SF_EINVAL);
+    }
+    // SAFETY: non-null, `len` readable bytes by the caller's contract (process-local memory).
+    Ok(unsafe { core::slice::from_raw_parts(p.cast::<u8>(), len) })
+}
+
+/// The `len` bytes at `p` as room for a sample of exactly `element_size` bytes.
+///
+/// # Safety
+/// A non-null `p` must point to `len` writable bytes not accessed otherwise during the call.
+pub(crate) unsafe fn sample_out<'s>(p: *mut c_void, len: usize, element_size: usize) -> Result<&'s mut [u8], c_int> {
+    if p.is_null() || len != element_size {
+        return Err(SF_EINVAL);
+    }
+    // SAFETY: non-null, `len` writable bytes by the caller's contract (process-local memory).
+    Ok(unsafe { core::slice::from_raw_parts_mut(p.cast::<u8>(), len) })
+}
+
+/// Checks an optional out-parameter: null or aligned.
+pub(crate) fn optional_out<T>(p: *mut T) -> Result<(), c_int> {
+    if p.is_null() || p.is_aligned() {
+        Ok(())
+    } else {
+        Err(SF_EINVAL)
+    }
+}
+
+/// Stores `value` through an optional out-parameter checked by [`optional_out`].
+///
+/// # Safety
+/// A non-null `p` must be writable.
+pub(crate) unsafe fn set_out<T>(p: *mut T, value: T) {
+    if !p.is_null() {
+        // SAFETY: checked aligned by `optional_out`, writable by the caller's contract.
+        unsafe { p.write(value) };
+    }
 }

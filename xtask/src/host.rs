@@ -29,6 +29,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "loom", x86_64: true, default: true, run: loom },
     Suite { name: "miri", x86_64: true, default: true, run: miri },
     Suite { name: "abi-mix", x86_64: true, default: true, run: abi_mix },
+    Suite { name: "capi", x86_64: true, default: true, run: crate::capi::suite },
     Suite { name: "lint", x86_64: false, default: true, run: lint },
     Suite { name: "xtask", x86_64: false, default: true, run: xtask },
     Suite { name: "python", x86_64: false, default: true, run: crate::python::run },
@@ -182,18 +183,24 @@ fn pair(creator: &Path, opener: &Path, key: &str) -> Result<(), String> {
     }
 }
 
-/// `cargo fmt --check` and clippy with warnings denied: one check each.
+/// `cargo fmt --check` and clippy with warnings denied, in the root workspace and in capi/: one check each.
 fn lint(ctx: &Ctx) -> Counts {
     let t0 = Instant::now();
     let mut c = Counts::default();
     let mut details = Vec::new();
-    let checks: [&[&str]; 2] = [
-        &["fmt", "--all", "--check"],
-        &["-q", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+    // capi/ is a workspace of its own (see its Cargo.toml), linted in its own directory.
+    let checks: [(&str, &[&str]); 4] = [
+        (".", &["fmt", "--all", "--check"]),
+        (
+            ".",
+            &["-q", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
+        ),
+        ("capi", &["fmt", "--all", "--check"]),
+        ("capi", &["-q", "clippy", "--all-targets", "--", "-D", "warnings"]),
     ];
-    for args in checks {
+    for (dir, args) in checks {
         let mut cmd = Command::new(&ctx.cargo);
-        cmd.current_dir(&ctx.root).args(args);
+        cmd.current_dir(ctx.root.join(dir)).args(args);
         match proc::run(&mut cmd, CARGO_TIMEOUT) {
             Ok(out) if out.success() => c.add(Counts::PASS),
             Ok(out) => {

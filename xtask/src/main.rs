@@ -1,6 +1,7 @@
 //! `cargo xtask test`: sets the machine up, runs every suite on every target, and prints one
 //! table and one `N passed, M failed` line. See `usage()`.
 
+mod capi;
 mod elf;
 mod host;
 mod layout;
@@ -24,21 +25,24 @@ use targets::{PROGRAMS, Program, TARGETS, Target};
 
 const USAGE: &str = "\
 usage: cargo xtask test [options] [-- <cargo test arguments>]
+       cargo xtask capi-header [--check]   (write, or check, capi/include/shmfusion.h)
 
 Sets up the machine (Rust targets, Debian packages, kernels; idempotent), then runs on each
 target: `lib` (cargo test), `user` (static programs natively or under qemu-user), `kernel`
 (static programs as /init on a real Linux kernel under qemu-system) and `static` (ELF checks);
 then, once on this machine, the host suites: `loom` (loom models, release), `miri` (buffer tests
 under Miri, nightly), `abi-mix` (examples/object_peer: an x86_64 and an i686 build open each
-other's object), `lint` (cargo fmt --check, clippy -D warnings), `xtask` (its own tests),
+other's object), `capi` (the C library on every target: header up to date, _Static_assert
+layout, a -nostdlib -static C program, C and Rust peers on every buffer kind, exported
+symbols), `lint` (cargo fmt --check, clippy -D warnings, also in capi/), `xtask` (its own tests),
 `python` (the extension's wheel built with maturin, pytest against a Rust peer, in .cache/pyvenv) and `cli`
 (the shmfusion tool's tests with Python readers from the same venv, its static aarch64 musl build under qemu-user).
 
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
   --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
-                 static), loom, miri, abi-mix, lint, xtask, python, cli, bridge or bridge-net; by
-                 default all but bridge-net (opt-in), with the host suites left out when --target
+                 static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge or bridge-net;
+                 by default all but bridge-net (opt-in), with the host suites left out when --target
                  excludes x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
   --no-setup     skip the setup steps
@@ -57,6 +61,8 @@ struct Options {
     host: Vec<&'static str>,
     setup: bool,
     ipc_ns: bool,
+    /// `capi-header [--check]`: generate (or check) the C header instead of testing.
+    capi_header: Option<bool>,
     program_args: Vec<String>,
     test_args: Vec<String>,
 }
@@ -71,6 +77,10 @@ fn parse(args: &[String]) -> Result<Options, String> {
     let mut it = args.iter();
     match it.next().map(String::as_str) {
         Some("test") => {}
+        Some("capi-header") => {
+            o.capi_header = Some(it.next().map(String::as_str) == Some("--check"));
+            return Ok(o);
+        }
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
     }
@@ -128,6 +138,19 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(check) = o.capi_header {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+        return match capi::header_command(root, check) {
+            Ok(msg) => {
+                println!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     if o.ipc_ns && env::var_os("XTASK_IN_IPC_NS").is_none() {
         if let Some(code) = rerun_in_ipc_namespace() {
             return code;
@@ -235,6 +258,7 @@ fn run(o: &Options) -> bool {
         cargo: env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
         test_args: o.test_args.clone(),
         program_args: o.program_args.clone(),
+        targets: targets.clone(),
     };
     let mut columns = vec!["lib".to_string()];
     for p in &programs {
@@ -415,9 +439,9 @@ mod tests {
     fn host_suites_run_by_default_unless_the_targets_leave_out_the_host() {
         assert_eq!(
             parsed("test").host,
-            ["loom", "miri", "abi-mix", "lint", "xtask", "python", "cli", "bridge"]
+            ["loom", "miri", "abi-mix", "capi", "lint", "xtask", "python", "cli", "bridge"]
         );
-        assert_eq!(parsed("test --target x86").host.len(), 8);
+        assert_eq!(parsed("test --target x86").host.len(), 9);
         assert_eq!(parsed("test --suite bridge-net").host, ["bridge-net"]);
         assert!(parsed("test --target armv7").host.is_empty());
         let o = parsed("test --target armv7 --suite miri");

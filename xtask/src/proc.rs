@@ -85,6 +85,11 @@ impl Running {
         }
     }
 
+    /// Sends SIGKILL to the child itself (a crash the child cannot clean up after); `finish` then reaps it.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+    }
+
     /// Waits for the child until `timeout` after its start, then kills its process group.
     pub fn finish(mut self, timeout: Duration) -> std::io::Result<Output> {
         let status = loop {

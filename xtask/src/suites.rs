@@ -29,6 +29,8 @@ pub struct Ctx {
     pub test_args: Vec<String>,
     /// argv for the static programs (after `--` on the kernel command line).
     pub program_args: Vec<String>,
+    /// The selected targets (host suites that check every target, such as `capi`, use these).
+    pub targets: Vec<&'static crate::targets::Target>,
 }
 
 /// Prints a result line for a target (or `host`), and details below it when something failed.
