@@ -150,7 +150,7 @@ impl Drop for ReadOnlyMapping {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::buffer::{BroadcastRing, Latest};
