@@ -2,9 +2,9 @@
 //! with each target's gcc): typed Rust buffers and runtime-sized C handles on the same objects.
 //!
 //! - `capi_peer serve KEY`: creates a broadcast ring of stamped IMU samples (key `KEY`), an SPSC ring of them
-//!   (`KEY + 1`) and a latest slot of a stamped quaternion (`KEY + 2`), publishes 64 samples, says `ready`, then
-//!   expects the C peer (`peer echo KEY`) to push each one back with `gyro.z = 2 * seq` and to write the latest
-//!   value with sequence 64.
+//!   (`KEY + 1`) and a latest slot of a stamped quaternion (`KEY + 2`), publishes 32 samples, says `ready`, then
+//!   expects the C or Zig peer (`peer echo KEY`, capi/zig/echo.zig) to push each one back with
+//!   `gyro.z = 2 * seq` and to write the latest value with `header.seq` 32.
 //! - `capi_peer killed KEY`: creates the SPSC ring, says `ready`, pops what a C producer (`peer spin KEY`) pushes
 //!   until that producer is SIGKILLed (`WriterGone`), then takes the producer role over and uses it.
 //! - `capi_peer hostile KEY`: creates all three, says `ready`, and reads them while a C peer (`peer scribble KEY`)
@@ -24,6 +24,8 @@ type ImuQueue = SpscRing<Stamped<ImuSample>, 8>;
 type Attitude = Latest<Stamped<Quaternion>>;
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(20));
+/// Samples exchanged: fewer than the broadcast ring holds, so a reader from the oldest sees them all.
+const SAMPLES: u64 = 32;
 
 fn options(type_name: &str) -> ObjectOptions {
     ObjectOptions::new().type_name(type_name)
@@ -52,7 +54,7 @@ fn ready() {
 fn serve(key: i32) -> Result<(), String> {
     let o = create(key)?;
     let mut w = o.ring.get().writer().map_err(|e| format!("writer: {e}"))?;
-    for i in 0..64u64 {
+    for i in 0..SAMPLES {
         let mut s = Stamped::<ImuSample>::default();
         s.header.seq = i;
         s.payload.accel.x = i as f32;
@@ -60,17 +62,17 @@ fn serve(key: i32) -> Result<(), String> {
     }
     let mut consumer = o.queue.get().consumer().map_err(|e| format!("consumer: {e}"))?;
     ready();
-    for i in 0..64u64 {
+    for i in 0..SAMPLES {
         let s = consumer.pop_wait(WAIT).map_err(|e| format!("pop {i}: {e}"))?;
         if s.header.seq != i || s.payload.gyro.z != 2.0 * i as f32 || s.payload.accel.x != i as f32 {
             return Err(format!("sample {i} came back as {s:?}"));
         }
     }
     let (q, seq) = o.latest.get().wait_newer(0, WAIT).map_err(|e| format!("latest: {e}"))?;
-    if seq != 1 || q.header.seq != 64 || q.payload.w != 1.0 {
+    if seq != 1 || q.header.seq != SAMPLES || q.payload.w != 1.0 {
         return Err(format!("latest value {q:?} (sequence {seq})"));
     }
-    println!("served 64 samples through every buffer kind");
+    println!("served {SAMPLES} samples through every buffer kind");
     Ok(())
 }
 

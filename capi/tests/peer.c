@@ -1,6 +1,6 @@
 /* The C side of the exchanges with examples/capi_peer.rs (see there):
- *   peer echo KEY      reads the 64 IMU samples of the broadcast ring at KEY, pushes each back through the SPSC ring at
- *                      KEY + 1 with gyro.z = 2 * seq, writes the latest slot at KEY + 2 (header.seq 64, w = 1).
+ *   peer echo KEY      reads the 32 IMU samples of the broadcast ring at KEY, pushes each back through the SPSC ring at
+ *                      KEY + 1 with gyro.z = 2 * seq, writes the latest slot at KEY + 2 (header.seq 32, w = 1).
  *   peer spin KEY      pushes samples 0, 1, 2, ... into the SPSC ring at KEY + 1 until it is killed.
  *   peer scribble KEY  a hostile peer: attaches the three segments with plain shmat and writes pseudo-random bytes
  *                      over their payloads (everything after the 256-byte header), many times. */
@@ -31,7 +31,7 @@ static int echo(int key) {
   CHECK(sf_broadcast_reader_open(&r, &ring, SF_FROM_OLDEST));
   CHECK(sf_spsc_producer_open(&p, &queue));
   CHECK(sf_latest_writer_open(&w, &latest));
-  for (uint64_t i = 0; i < 64; i++) {
+  for (uint64_t i = 0; i < 32; i++) {
     sf_stamped_imu s;
     uint64_t pos;
     CHECK(sf_broadcast_receive(&r, &s, sizeof s, 0, &pos, NULL));
@@ -40,7 +40,7 @@ static int echo(int key) {
     CHECK(sf_spsc_push(&p, &s, sizeof s, 20000000000LL));
   }
   sf_stamped_quaternion q = {0};
-  q.header.seq = 64;
+  q.header.seq = 32;
   q.payload.w = 1.0f;
   CHECK(sf_latest_write(&w, &q, sizeof q, NULL));
   CHECK(sf_latest_writer_close(&w));
@@ -49,7 +49,7 @@ static int echo(int key) {
   CHECK(sf_object_close(&latest));
   CHECK(sf_object_close(&queue));
   CHECK(sf_object_close(&ring));
-  printf("echoed 64 samples\n");
+  printf("echoed 32 samples\n");
   return 0;
 }
 
