@@ -439,7 +439,9 @@ mod tests {
     fn host_suites_run_by_default_unless_the_targets_leave_out_the_host() {
         assert_eq!(
             parsed("test").host,
-            ["loom", "miri", "abi-mix", "capi", "lint", "xtask", "python", "cli", "bridge"]
+            [
+                "loom", "miri", "abi-mix", "capi", "lint", "xtask", "python", "cli", "bridge"
+            ]
         );
         assert_eq!(parsed("test --target x86").host.len(), 9);
         assert_eq!(parsed("test --suite bridge-net").host, ["bridge-net"]);
