@@ -20,7 +20,8 @@
 //! let seen = object::inspect(created.region().id())?;
 //! assert_eq!(seen.contents(), Contents::Object);
 //! let header = seen.header.unwrap();
-//! assert_eq!(header.creator_pid, std::process::id());
+//! let creator = header.creator.holder().unwrap();
+//! assert_eq!(creator.pid, Some(std::process::id()));
 //! assert_eq!(header.kind_hash, object::fnv1a(b"doc-counter"));
 //! assert!(!seen.header_writable_by_others());
 //! # Ok(())
