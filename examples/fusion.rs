@@ -309,6 +309,8 @@ fn fusion_process(ids: Ids) -> i32 {
                 continue;
             }
             Err(BufferError::Timeout | BufferError::WriterGone) => continue,
+            // The IMU process released its end: it only does that when asked to stop, so we stop too.
+            Err(BufferError::Closed) => break,
             Err(e) => {
                 eprintln!("fusion: imu ring: {e}");
                 return 1;
@@ -451,6 +453,8 @@ impl Monitor<'_> {
                 }
                 Err(BufferError::Timeout | BufferError::Empty) => {}
                 Err(BufferError::WriterGone) => return Err("the fusion process is gone".into()),
+                // The fusion process left cleanly, which it does only on a stop request (as in `dead_child`).
+                Err(BufferError::Closed) => STOP.store(true, Ordering::Relaxed),
                 Err(e) => return Err(format!("attitude slot: {e}")),
             }
             loop {

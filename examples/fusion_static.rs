@@ -365,6 +365,8 @@ mod fusion_static {
                     continue;
                 }
                 Err(BufferError::Timeout | BufferError::WriterGone | BufferError::Empty) => continue,
+                // The IMU process released its end: it does that only after the stop flag, so we stop too.
+                Err(BufferError::Closed) => break,
                 Err(e) => {
                     rt::eprintln!("{PROGRAM}: fusion: imu ring: {e:?}");
                     return 4;
@@ -765,7 +767,8 @@ mod fusion_static {
                         stats.max_deg = stats.max_deg.max(error);
                     }
                 }
-                Err(BufferError::Timeout | BufferError::Empty | BufferError::WriterGone) => {}
+                // Closed: the fusion process left after the stop flag (the result is judged on what was read).
+                Err(BufferError::Timeout | BufferError::Empty | BufferError::WriterGone | BufferError::Closed) => {}
                 Err(e) => {
                     rt::eprintln!("{PROGRAM}: attitude slot: {e:?}");
                 }
