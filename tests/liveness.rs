@@ -8,7 +8,7 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 use shmfusion::buffer::{Error, Latest};
-use shmfusion::liveness::Liveness;
+use shmfusion::liveness::{ClaimError, Liveness, Role};
 use shmfusion::object::{HeaderError, ObjectError, ObjectOptions, sysv};
 use shmfusion::shm::{self, GetFlags, Key};
 use std::sync::{Mutex, MutexGuard};
@@ -308,4 +308,65 @@ fn a_half_built_segment_of_a_live_creator_in_another_namespace_is_not_removed() 
         "the live creator's segment was removed (inner status {status})"
     );
     assert_eq!(status, 0, "the inner open_or_create did not report NotReady");
+}
+
+/// Makes a forked child another user (groups, gid and uid); false if the kernel refused.
+fn become_user(uid: u32) -> bool {
+    // SAFETY: plain syscalls in a forked child.
+    unsafe { libc::setgroups(0, core::ptr::null()) == 0 && libc::setgid(uid) == 0 && libc::setuid(uid) == 0 }
+}
+
+/// A role held by a process of another user: an observer of a third uid may not inspect the holder's anchor
+/// (`IPC_STAT` gives `EACCES`), which must count as alive (never taken over); once the holder has exited
+/// without releasing, the same observer recovers the role.
+#[test]
+fn a_holder_of_another_uid_is_alive_to_an_observer_that_cannot_inspect_its_anchor() {
+    let _serial = serial();
+    // SAFETY: plain syscall.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: needs root to run processes as other users");
+        return;
+    }
+    let flags = Flags::new();
+    // SAFETY: 8-aligned, inside the shared page, zero-filled (a free role), touched only through atomics.
+    let role: &Role = unsafe { &*flags.0.cast::<u8>().add(1024).cast::<Role>() };
+    let holder = fork(|| {
+        if !become_user(65534) {
+            return 10;
+        }
+        let Ok(guard) = role.claim() else { return 11 };
+        flags.get(0).store(1, Ordering::Release);
+        flags.wait_for(1, 1);
+        // Dies holding the role: the observer must recover it from the anchor's disappearance alone.
+        core::mem::forget(guard);
+        0
+    });
+    flags.wait_for(0, 1);
+    let observed = fork_wait(|| {
+        if !become_user(65533) {
+            return 20;
+        }
+        // The token's low 32 bits are the anchor's segment id (see the liveness module docs).
+        let anchor = shm::ShmId::from_raw(role.record().token as u32 as i32);
+        if anchor.stat().err() != Some(shmfusion::Errno::ACCESS) {
+            return 21;
+        }
+        match role.claim() {
+            Err(ClaimError::Taken(h)) if h.liveness == Liveness::Alive => 0,
+            _ => 22,
+        }
+    });
+    flags.get(1).store(1, Ordering::Release);
+    assert_eq!(wait(holder), 0, "holder");
+    assert_eq!(observed, 0, "observer while the holder lives");
+    let recovered = fork_wait(|| {
+        if !become_user(65533) {
+            return 30;
+        }
+        match role.claim() {
+            Ok(_) => 0,
+            Err(_) => 31,
+        }
+    });
+    assert_eq!(recovered, 0, "observer after the holder's exit");
 }
