@@ -1,6 +1,7 @@
 /* A libc-free C program: built with -nostdlib -static -ffreestanding, it links only the static shmfusion library
  * (and libgcc), provides the functions Rust's `core` assumes of any platform (memcpy, memmove, memset, memcmp,
- * bcmp, strlen: what a freestanding C program must provide to gcc as well), and exits through the exit_group
+ * bcmp, strlen: what a freestanding C program must provide to gcc as well; on aarch64 also getauxval, see below),
+ * and exits through the exit_group
  * system call. It goes through every buffer kind; its exit status is the number of the first failed step
  * (0: all passed), so it shows the library needs nothing from a C library. */
 #include "shmfusion.h"
@@ -35,6 +36,15 @@ size_t strlen(const char *s) {
   while (*p) p++;
   return (size_t)(p - s);
 }
+
+#if defined(__aarch64__)
+/* compiler-builtins' outline atomics ask the C library for the hardware capabilities once (to use LSE atomics
+ * when present). With no C library there are none to report: 0 selects the always-available LL/SC sequences. */
+unsigned long getauxval(unsigned long type) {
+  (void)type;
+  return 0;
+}
+#endif
 
 static __attribute__((noreturn)) void exit_group(long code) {
 #if defined(__x86_64__)

@@ -104,13 +104,16 @@ fn has_libc(t: &Target) -> bool {
     t.triple != "i686-unknown-linux-musl"
 }
 
-/// Runs a built program natively or under the target's qemu-user.
+/// Runs a built program natively or under the target's qemu-user (with the cross sysroot, for the dynamically
+/// linked Rust peer).
 fn run_program(t: &Target, program: &Path) -> Command {
     match t.qemu_user {
         None => Command::new(program),
         Some(qemu) => {
             let mut cmd = Command::new(qemu);
-            cmd.arg(program);
+            let (cc, _) = c_compiler(t);
+            let sysroot = format!("/usr/{}", cc.trim_end_matches("-gcc"));
+            cmd.arg("-L").arg(sysroot).arg(program);
             cmd
         }
     }
