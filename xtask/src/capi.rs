@@ -233,6 +233,33 @@ fn exchange(
     }
 }
 
+/// Zig's name of a target (`-Dtarget`), for the targets the suite builds the Zig peer for.
+fn zig_target(t: &Target) -> Option<&'static str> {
+    match t.triple {
+        "x86_64-unknown-linux-gnu" => Some("x86_64-linux"),
+        "aarch64-unknown-linux-gnu" => Some("aarch64-linux"),
+        _ => None,
+    }
+}
+
+/// `zig build` of capi/zig (the Zig module and its `echo` peer) for a target, linked with `lib`; the program's
+/// path.
+fn zig_build(ctx: &Ctx, zig_target: &str, lib: &Path, key: i32, out: &Path) -> Result<PathBuf, String> {
+    let python = crate::python::venv(&ctx.root).join("bin/python");
+    let mut cmd = Command::new(python);
+    cmd.current_dir(ctx.root.join("capi/zig"))
+        .args(["-m", "ziglang", "build"])
+        .arg(format!("-Dtarget={zig_target}"))
+        .arg(format!("-Dlib={}", lib.display()))
+        .arg(format!("-Dkey={key}"))
+        .arg("--cache-dir")
+        .arg(ctx.target_dir.join("zig-cache"))
+        .arg("--prefix")
+        .arg(out);
+    succeeds(&mut cmd, CARGO_TIMEOUT)?;
+    Ok(out.join("bin/echo"))
+}
+
 /// The `capi` suite: the header is up to date; per target, the libraries build, the header's layout is the Rust
 /// layout (`_Static_assert`s), a libc-free `-nostdlib -static` program and a hosted one work with the static
 /// library; the shared library exports exactly the header's functions.
@@ -333,6 +360,21 @@ pub fn suite(ctx: &Ctx) -> Counts {
                     .clone()
                     .and_then(|()| exchange(t, &rust, &peer, mode, base + 4 * i as i32, kill_after));
                 check(&mut c, &mut details, &format!("{name} {what}"), result);
+            }
+            if let Some(zt) = zig_target(t) {
+                // The Zig peer's key is built in (the echo program takes no arguments).
+                let key = base + 12;
+                let result = built.clone().and_then(|()| {
+                    let zig = zig_build(
+                        ctx,
+                        zt,
+                        &lib_dir.join("libshmfusion.a"),
+                        key,
+                        &out_dir.join(format!("zig-{name}")),
+                    )?;
+                    exchange(t, &rust, &zig, ("serve", "echo"), key, None)
+                });
+                check(&mut c, &mut details, &format!("{name} Zig peer exchange"), result);
             }
         }
         if t.qemu_user.is_none() && has_libc(t) {

@@ -13,7 +13,7 @@ use crate::suites::{self, CARGO_TIMEOUT, Ctx, say};
 const WHO: &str = "host";
 /// The one venv of the test command and what each host suite needs in it: pip requirements, and the imports
 /// that prove them installed. `python`: maturin builds the wheel, pytest runs the tests; `cli`: readers nobody
-/// here wrote for the tool's MCAP recordings and its JSON Schema.
+/// here wrote for the tool's MCAP recordings and its JSON Schema; `capi`: the Zig compiler.
 const SUITE_PACKAGES: &[(&str, &[&str], &str)] = &[
     (
         "python",
@@ -30,6 +30,7 @@ const SUITE_PACKAGES: &[(&str, &[&str], &str)] = &[
         &["rosbags==0.11.9", "eclipse-zenoh==1.10.2", "zenoh-ros2-sdk==0.1.8"],
         "import rosbags, zenoh, zenoh_ros2_sdk",
     ),
+    ("capi", &["ziglang"], "import ziglang"),
 ];
 const PYTEST_TIMEOUT: Duration = Duration::from_secs(600);
 

@@ -1,0 +1,41 @@
+//! `zig build -Dlib=<libshmfusion.a> [-Dtarget=<triple>] [-Dkey=<SysV key>]`: the `shmfusion` module (the C
+//! header through translate-c, plus `check`) linked with the static library, and `echo`, the Zig peer of the
+//! test command's exchange with examples/capi_peer.rs (see echo.zig).
+const std = @import("std");
+
+pub fn build(b: *std.Build) void {
+    const target = b.standardTargetOptions(.{});
+    const optimize = b.standardOptimizeOption(.{});
+    const lib = b.option([]const u8, "lib", "libshmfusion.a built for the target") orelse "../target/release/libshmfusion.a";
+    const key = b.option(i32, "key", "System V key of the exchange's first object") orelse 0x48000000;
+
+    const header = b.addTranslateC(.{
+        .root_source_file = b.path("../include/shmfusion.h"),
+        .target = target,
+        .optimize = optimize,
+        .link_libc = false,
+    });
+    const shmfusion = b.addModule("shmfusion", .{
+        .root_source_file = b.path("shmfusion.zig"),
+        .target = target,
+        .optimize = optimize,
+        .imports = &.{.{ .name = "shmfusion_c", .module = header.createModule() }},
+    });
+    shmfusion.addObjectFile(.{ .cwd_relative = lib });
+
+    const options = b.addOptions();
+    options.addOption(i32, "key", key);
+    const echo = b.addExecutable(.{
+        .name = "echo",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("echo.zig"),
+            .target = target,
+            .optimize = optimize,
+            .imports = &.{
+                .{ .name = "shmfusion", .module = shmfusion },
+                .{ .name = "options", .module = options.createModule() },
+            },
+        }),
+    });
+    b.installArtifact(echo);
+}
