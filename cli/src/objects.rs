@@ -235,6 +235,20 @@ fn sysv_object(id: ShmId, stat: &Stat) -> Object {
 /// Opens a SysV segment for looking: status first, then a read-only attachment if it can hold a header.
 pub fn open_sysv(id: ShmId, stat: &Stat) -> Opened {
     let mut object = sysv_object(id, stat);
+    if shmfusion::liveness::is_anchor(stat) {
+        // A process's liveness anchor (one per process holding a role or having created an object): not data.
+        object.note = Some(
+            if stat.marked_for_removal {
+                "liveness anchor of a live process"
+            } else if stat.attach_count == 0 {
+                "leaked liveness anchor (reap removes it)"
+            } else {
+                "liveness anchor being created"
+            }
+            .into(),
+        );
+        return decode(object, None);
+    }
     if stat.size < 256 {
         return decode(object, None);
     }

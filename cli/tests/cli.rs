@@ -201,6 +201,13 @@ fn list_and_inspect_decode_objects_and_match_ipcs() {
     assert_eq!(row[3], o["mode"].as_str().unwrap());
     assert_eq!(row[4], o["size"].to_string());
     assert_eq!(row[5], o["attach_count"].to_string());
+    // This process created objects, so it has a liveness anchor: listed as one, not as an unknown segment.
+    let anchors: Vec<_> = objects
+        .iter()
+        .filter(|o| o["creator_pid"] == std::process::id() && o["note"] == "liveness anchor of a live process")
+        .collect();
+    assert_eq!(anchors.len(), 1, "{objects:#?}");
+    assert_eq!((&anchors[0]["mode"], &anchors[0]["marked_for_removal"]), (&"400".into(), &true.into()));
 
     let inspect = json(&[
         "inspect",
