@@ -207,7 +207,10 @@ fn list_and_inspect_decode_objects_and_match_ipcs() {
         .filter(|o| o["creator_pid"] == std::process::id() && o["note"] == "liveness anchor of a live process")
         .collect();
     assert_eq!(anchors.len(), 1, "{objects:#?}");
-    assert_eq!((&anchors[0]["mode"], &anchors[0]["marked_for_removal"]), (&"400".into(), &true.into()));
+    assert_eq!(
+        (&anchors[0]["mode"], &anchors[0]["marked_for_removal"]),
+        (&"400".into(), &true.into())
+    );
 
     let inspect = json(&[
         "inspect",
