@@ -367,6 +367,8 @@ fn consume(ring: &Ring, until: impl Fn(u64) -> bool) -> (u64, u64) {
                     gone += 1;
                     std::thread::sleep(Duration::from_micros(200));
                 }
+                // A producer released its end and everything it pushed was received: only the end of a run.
+                Err(Error::Closed) => assert!(until(next), "the producer closed its end at {next}"),
                 Err(e) => panic!("{e}"),
             }
         }
