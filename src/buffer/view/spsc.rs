@@ -335,7 +335,10 @@ mod tests {
         assert_eq!(SpscLayout::new(8, 8, 3), Err(LayoutError::Capacity));
         assert_eq!(SpscLayout::new(0, 8, 4), Err(LayoutError::ElementSize));
         assert_eq!(SpscLayout::new(8, 16, 4), Err(LayoutError::ElementAlign));
-        assert_eq!(SpscLayout::new(1 << 20, 8, 1 << 60), Err(LayoutError::TooLarge));
+        assert_eq!(
+            SpscLayout::new(1 << 20, 8, usize::MAX / 2 + 1),
+            Err(LayoutError::TooLarge)
+        );
     }
 
     /// A typed producer and a runtime-sized consumer (and the reverse) on the same bytes.
