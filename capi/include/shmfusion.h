@@ -114,9 +114,6 @@
 // `sizeof(sf_stamped_quaternion)` in the Rust core.
 #define SF_STAMPED_QUATERNION_SIZE 40
 
-// The alignment of every stamped sample in the Rust core.
-#define SF_STAMPED_ALIGN 8
-
 // A stamped IMU sample (`sf_stamped_imu`).
 #define SF_SAMPLE_IMU 1
 

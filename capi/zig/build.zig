@@ -13,7 +13,8 @@ pub fn build(b: *std.Build) void {
         .root_source_file = b.path("../include/shmfusion.h"),
         .target = target,
         .optimize = optimize,
-        .link_libc = false,
+        // Headers only (stdint.h, stddef.h for the target, from Zig's own copies); the program links no libc.
+        .link_libc = true,
     });
     const shmfusion = b.addModule("shmfusion", .{
         .root_source_file = b.path("shmfusion.zig"),
