@@ -7,6 +7,9 @@
 //!   until its standard input closes.
 //! - `py_peer consume KEY N`: opens the SPSC ring of 64 `Stamped<ImuSample>` that Python created at KEY, pops N
 //!   samples (up to 5 s each) and checks sample `i` has seq `i` and accel `(i, 2i, 3i)`; prints `consumed N`.
+//! - `py_peer consume-blocks KEY N`: opens Python's runtime-sized block ring at KEY as the typed
+//!   `SpscRing<[u64; 4], 8>` (type name `shmfusion.block`), pops N records and checks record `i` is
+//!   `[i, 2i, 3i, 4i]`; prints `consumed N`.
 //! - `py_peer publish-and-die KEY`: claims the writer of Python's broadcast ring of 16 `Stamped<ImuSample>` at
 //!   KEY, publishes one sample and exits without releasing the role (as a crash would), so that readers see a
 //!   writer that is gone.
@@ -90,6 +93,22 @@ fn run(args: &[String]) -> Result<(), String> {
             println!("consumed {n}");
             Ok(())
         }
+        [cmd, k, n] if cmd == "consume-blocks" => {
+            let n: u64 = n.parse().map_err(|e| format!("bad count {n}: {e}"))?;
+            let o = ObjectOptions::new().type_name("shmfusion.block");
+            let ring = sysv::open::<SpscRing<[u64; 4], 8>>(key(k)?, &o).map_err(|e| e.to_string())?;
+            let mut c = ring.get().consumer().map_err(|e| e.to_string())?;
+            for i in 0..n {
+                let r = c
+                    .pop_wait(Some(Duration::from_secs(5)))
+                    .map_err(|e| format!("record {i}: {e}"))?;
+                if r != [i, 2 * i, 3 * i, 4 * i] {
+                    return Err(format!("record {i}: got {r:?}"));
+                }
+            }
+            println!("consumed {n}");
+            Ok(())
+        }
         [cmd, k] if cmd == "publish-and-die" => {
             let ring = sysv::open::<BroadcastRing<Stamped<ImuSample>, 16>>(key(k)?, &o).map_err(|e| e.to_string())?;
             let mut w = ring.get().writer().map_err(|e| e.to_string())?;
@@ -98,7 +117,7 @@ fn run(args: &[String]) -> Result<(), String> {
             // No destructors: the writer role stays recorded for this process, which is about to be gone.
             std::process::exit(0)
         }
-        _ => Err("usage: py_peer serve KEY | consume KEY N | publish-and-die KEY".into()),
+        _ => Err("usage: py_peer serve KEY | consume KEY N | consume-blocks KEY N | publish-and-die KEY".into()),
     }
 }
 

@@ -75,26 +75,18 @@ def _record_dtype(element: str, dtype: Optional[np.dtype]) -> np.dtype:
     return STAMPED[dtypes.element_of(element)]
 
 
-def _padded(dtype: np.dtype) -> np.dtype:
-    """The record dtype padded to the block size the ring uses for it (a structured dtype keeps its fields; any
-    other dtype becomes the single field ``record``)."""
-    size = _native.block_size(dtype.itemsize)
-    if size is None:
-        raise ValueError(f"records of {dtype.itemsize} bytes are larger than the largest block (64 KiB)")
-    if dtype.names is None:
-        dtype = np.dtype([("record", dtype)])
-    if dtype.itemsize == size:
-        return dtype
-    fields = {n: dtype.fields[n] for n in dtype.names}
-    return np.dtype({"names": list(fields), "formats": [f[0] for f in fields.values()],
-                     "offsets": [f[1] for f in fields.values()], "itemsize": size})
+def _alignment(dtype: np.dtype) -> int:
+    """The record alignment a block ring is created with: numpy's, at most 8 (as the core's rings allow)."""
+    return min(dtype.alignment, 8)
 
 
 class SpscRing:
     """A single-producer single-consumer ring in shared memory.
 
     ``element`` is a stamped sample name (``"imu"``, ...; capacities 16, 64, 256, 1024, 4096) or ``"block"``
-    with ``dtype=`` any numpy dtype of at most 64 KiB (padded to a power-of-two block; capacities 2 and 16).
+    with ``dtype=`` any numpy dtype (a record of any size; any power-of-two capacity). A block ring is the core's
+    runtime-sized ring, byte-equal to a Rust ``SpscRing<T, N>`` with ``size_of::<T>() == dtype.itemsize``; its
+    header carries ``type_name`` (default ``"shmfusion.block"``), which a peer must give too.
     """
 
     def __init__(self, native: _native.SpscRing, dtype: np.dtype, element: str):
@@ -112,10 +104,10 @@ class SpscRing:
         attached; SysV only, open it by ``id``) or ``"persist"``.
         """
         record = _record_dtype(element, dtype)
-        padded = _padded(record) if element == "block" else record
-        native = _native.SpscRing.create(element, capacity, element_size=padded.itemsize, key=key, name=name,
+        native = _native.SpscRing.create(element, capacity, element_size=record.itemsize,
+                                         element_align=_alignment(record), key=key, name=name,
                                          lifecycle=lifecycle, mode=mode, type_name=type_name)
-        return cls(native, padded, element)
+        return cls(native, record, element)
 
     @classmethod
     def open(cls, element: str, capacity: int, *, dtype=None, key: Optional[int] = None, id: Optional[int] = None,
@@ -123,10 +115,10 @@ class SpscRing:
              ready_timeout: float = 1.0) -> "SpscRing":
         """Opens an existing ring; its header must match element, capacity and type (``HeaderError`` if not)."""
         record = _record_dtype(element, dtype)
-        padded = _padded(record) if element == "block" else record
-        native = _native.SpscRing.open(element, capacity, element_size=padded.itemsize, key=key, id=id, name=name,
-                                       mode=mode, type_name=type_name, ready_timeout=ready_timeout)
-        return cls(native, padded, element)
+        native = _native.SpscRing.open(element, capacity, element_size=record.itemsize,
+                                       element_align=_alignment(record), key=key, id=id, name=name, mode=mode,
+                                       type_name=type_name, ready_timeout=ready_timeout)
+        return cls(native, record, element)
 
     @property
     def id(self) -> Optional[int]:

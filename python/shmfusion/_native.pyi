@@ -25,11 +25,13 @@ class SeriesError(ShmfusionError):
 
 class SpscRing:
     @staticmethod
-    def create(element: str, capacity: int, *, element_size: int = 0, key: Optional[int] = None,
+    def create(element: str, capacity: int, *, element_size: int = 0, element_align: int = 8,
+               key: Optional[int] = None,
                name: Optional[str] = None, lifecycle: str = "creator", mode: int = 0o600,
                type_name: Optional[str] = None) -> SpscRing: ...
     @staticmethod
-    def open(element: str, capacity: int, *, element_size: int = 0, key: Optional[int] = None,
+    def open(element: str, capacity: int, *, element_size: int = 0, element_align: int = 8,
+             key: Optional[int] = None,
              id: Optional[int] = None, name: Optional[str] = None, mode: int = 0o600,
              type_name: Optional[str] = None, ready_timeout: float = 1.0) -> SpscRing: ...
     @property
@@ -119,6 +121,5 @@ class LatestWriter:
 
 
 def layouts() -> dict[str, dict]: ...
-def block_size(size: int) -> Optional[int]: ...
-def capacities() -> dict[str, list[int]]: ...
+def capacities() -> dict[str, list[int]]: ...  # {'sample': [...]}
 def now_ns() -> int: ...

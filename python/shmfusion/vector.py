@@ -74,8 +74,10 @@ def _worker(index: int, env_fn: CloudpickleWrapper, command_id: int, result_id: 
             result_dtype: np.dtype, pipe) -> None:
     # The trainer handles Ctrl-C and tells the workers to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    commands = _native.SpscRing.open("block", 2, element_size=command_dtype.itemsize, id=command_id)
-    results = _native.SpscRing.open("block", 2, element_size=result_dtype.itemsize, id=result_id)
+    commands = _native.SpscRing.open("block", 2, element_size=command_dtype.itemsize,
+                                     element_align=min(command_dtype.alignment, 8), id=command_id)
+    results = _native.SpscRing.open("block", 2, element_size=result_dtype.itemsize,
+                                    element_align=min(result_dtype.alignment, 8), id=result_id)
     consumer, producer = commands.consumer(), results.producer()
     cmd = np.zeros(1, command_dtype)
     res = np.zeros(1, result_dtype)
@@ -188,16 +190,11 @@ class ShmVectorEnv(VectorEnv):
 
     @staticmethod
     def _ring(record: np.dtype) -> tuple[_native.SpscRing, np.dtype]:
-        """A private SysV ring of `record`s, removed once nobody is attached (so never leaked), and the record
-        dtype padded to the ring's block size."""
-        size = _native.block_size(record.itemsize)
-        if size is None:
-            raise ValueError(f"a step record of {record.itemsize} bytes exceeds the largest block (64 KiB)")
-        ring = _native.SpscRing.create("block", 2, element_size=size, lifecycle="last-detach")
-        fields = {n: record.fields[n] for n in record.names}
-        padded = np.dtype({"names": list(fields), "formats": [f[0] for f in fields.values()],
-                           "offsets": [f[1] for f in fields.values()], "itemsize": size})
-        return ring, padded
+        """A private SysV ring of `record`s (the core's runtime-sized SPSC ring), removed once nobody is attached,
+        so never leaked."""
+        ring = _native.SpscRing.create("block", 2, element_size=record.itemsize,
+                                       element_align=min(record.alignment, 8), lifecycle="last-detach")
+        return ring, record
 
     def _exchange(self) -> None:
         """Sends the command batch and waits for every result, watching the workers."""

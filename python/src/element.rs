@@ -19,27 +19,32 @@ pub enum Element {
     Quaternion,
     /// `Stamped<f64>`.
     F64,
-    /// An opaque record of this many 8-byte words (`[u64; W]`), for SPSC rings of arbitrary records.
-    Block(usize),
+    /// An opaque record of `size` bytes aligned to `align` (at most 8), for SPSC rings of arbitrary records; the
+    /// ring is the core's runtime-sized `SpscView`, byte-equal to the typed `SpscRing` of the same layout.
+    Block {
+        /// Bytes per record.
+        size: usize,
+        /// Alignment of a record (a power of two, at most 8).
+        align: usize,
+    },
 }
 
 /// Capacities offered for rings of stamped samples.
 pub const SAMPLE_CAPACITIES: &[usize] = &[16, 64, 256, 1024, 4096];
-/// Capacities offered for SPSC rings of blocks.
-pub const BLOCK_CAPACITIES: &[usize] = &[2, 16];
-/// Block sizes offered, in 8-byte words (16 bytes to 64 KiB).
-pub const BLOCK_WORDS: &[usize] = &[2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192];
+/// The type name of block rings whose creator gives none (part of the header's fingerprint: a peer opening the
+/// ring, in any language, uses the same name, element size, alignment and capacity).
+pub const BLOCK_TYPE_NAME: &str = "shmfusion.block";
 
 impl Element {
-    /// The element for a Python name (`"block"` needs the record size in bytes, rounded up to a block size).
-    pub fn parse(name: &str, size: usize) -> Option<Self> {
+    /// The element for a Python name (`"block"` needs the record's size and alignment).
+    pub fn parse(name: &str, size: usize, align: usize) -> Option<Self> {
         Some(match name {
             "imu" => Element::Imu,
             "mag" => Element::Mag,
             "gnss" => Element::Gnss,
             "quaternion" => Element::Quaternion,
             "f64" => Element::F64,
-            "block" => Element::Block(block_words(size)?),
+            "block" if size > 0 && align.is_power_of_two() && align <= 8 => Element::Block { size, align },
             _ => return None,
         })
     }
@@ -52,28 +57,14 @@ impl Element {
             Element::Gnss => size_of::<Stamped<GnssFix>>(),
             Element::Quaternion => size_of::<Stamped<Quaternion>>(),
             Element::F64 => size_of::<Stamped<f64>>(),
-            Element::Block(words) => words * 8,
+            Element::Block { size, .. } => size,
         }
     }
 
     /// Whether it is a stamped sample (broadcast rings, latest slots and time-indexed reads take those).
     pub fn is_sample(self) -> bool {
-        !matches!(self, Element::Block(_))
+        !matches!(self, Element::Block { .. })
     }
-
-    /// The capacities an SPSC ring of this element may have.
-    pub fn ring_capacities(self) -> &'static [usize] {
-        if self.is_sample() {
-            SAMPLE_CAPACITIES
-        } else {
-            BLOCK_CAPACITIES
-        }
-    }
-}
-
-/// The smallest block (in words) that holds `size` bytes.
-pub fn block_words(size: usize) -> Option<usize> {
-    BLOCK_WORDS.iter().copied().find(|w| w * 8 >= size.max(1))
 }
 
 /// One element type's layout: size, alignment and the byte offset of each field, flattened (header fields, then
@@ -157,18 +148,8 @@ macro_rules! sample_capacity {
     };
 }
 
-/// `$f::<$t, N>(args)` for a block-ring capacity `N`, or `$bad`.
-macro_rules! block_capacity {
-    ($t:ty, $capacity:expr, $bad:expr, $f:ident, ($($arg:expr),*)) => {
-        match $capacity {
-            2 => $f::<$t, 2>($($arg),*),
-            16 => $f::<$t, 16>($($arg),*),
-            _ => $bad,
-        }
-    };
-}
-
-/// `$f::<T, N>(args)` where `T` is the element's Rust type (a `Stamped<P>` or a block) and `N` the capacity.
+/// `$f::<T, N>(args)` where `T` is the stamped-sample element's Rust type and `N` the capacity; `$bad` for blocks
+/// (runtime-sized, no type) and capacities not offered.
 macro_rules! dispatch_ring {
     ($element:expr, $capacity:expr, $bad:expr, $f:ident ($($arg:expr),*)) => {{
         use shmfusion::fusion::{GnssFix, ImuSample, MagSample, Quaternion, Stamped};
@@ -179,20 +160,7 @@ macro_rules! dispatch_ring {
             Element::Gnss => sample_capacity!(Stamped<GnssFix>, $capacity, $bad, $f, ($($arg),*)),
             Element::Quaternion => sample_capacity!(Stamped<Quaternion>, $capacity, $bad, $f, ($($arg),*)),
             Element::F64 => sample_capacity!(Stamped<f64>, $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(2) => block_capacity!([u64; 2], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(4) => block_capacity!([u64; 4], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(8) => block_capacity!([u64; 8], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(16) => block_capacity!([u64; 16], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(32) => block_capacity!([u64; 32], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(64) => block_capacity!([u64; 64], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(128) => block_capacity!([u64; 128], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(256) => block_capacity!([u64; 256], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(512) => block_capacity!([u64; 512], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(1024) => block_capacity!([u64; 1024], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(2048) => block_capacity!([u64; 2048], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(4096) => block_capacity!([u64; 4096], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(8192) => block_capacity!([u64; 8192], $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(_) => $bad,
+            Element::Block { .. } => $bad,
         }
     }};
 }
@@ -209,7 +177,7 @@ macro_rules! dispatch_broadcast {
             Element::Gnss => sample_capacity!(GnssFix, $capacity, $bad, $f, ($($arg),*)),
             Element::Quaternion => sample_capacity!(Quaternion, $capacity, $bad, $f, ($($arg),*)),
             Element::F64 => sample_capacity!(f64, $capacity, $bad, $f, ($($arg),*)),
-            Element::Block(_) => $bad,
+            Element::Block { .. } => $bad,
         }
     }};
 }
@@ -225,7 +193,7 @@ macro_rules! dispatch_latest {
             Element::Gnss => $f::<Stamped<GnssFix>>($($arg),*),
             Element::Quaternion => $f::<Stamped<Quaternion>>($($arg),*),
             Element::F64 => $f::<Stamped<f64>>($($arg),*),
-            Element::Block(_) => $bad,
+            Element::Block { .. } => $bad,
         }
     }};
 }

@@ -19,7 +19,7 @@ use pyo3::buffer::PyBuffer;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use shmfusion::buffer::Error as BufferError;
+use shmfusion::buffer::{Error as BufferError, SpscLayout};
 use shmfusion::object::{ObjectError, ObjectOptions, SharedState};
 use shmfusion::shm::{Key, ShmId};
 
@@ -86,10 +86,10 @@ fn seconds(s: f64) -> PyResult<Duration> {
     Duration::try_from_secs_f64(s).map_err(|_| bad_argument(format!("{s} is not a valid number of seconds")))
 }
 
-fn element(name: &str, size: usize) -> PyResult<Element> {
-    Element::parse(name, size).ok_or_else(|| {
+fn element(name: &str, size: usize, align: usize) -> PyResult<Element> {
+    Element::parse(name, size, align).ok_or_else(|| {
         bad_argument(format!(
-            "unknown element {name:?} (imu, mag, gnss, quaternion, f64, or block with a size up to 64 KiB)"
+            "unknown element {name:?} (imu, mag, gnss, quaternion, f64, or block with a size and an alignment of 1, 2, 4 or 8)"
         ))
     })
 }
@@ -216,19 +216,41 @@ fn ring_object<T: shmfusion::Shareable + 'static, const N: usize>(
 }
 
 impl SpscRing {
-    #[allow(clippy::too_many_arguments)]
+    /// Opens or creates the ring: a typed ring for stamped samples, the core's runtime-sized view for blocks.
     fn make(
         py: Python<'_>,
         create: bool,
-        element_name: &str,
+        element: Element,
         capacity: usize,
-        element_size: usize,
         at: Location,
         o: ObjectOptions,
     ) -> PyResult<Self> {
-        let element = element(element_name, element_size)?;
-        let bad = Err(bad_capacity(element, capacity, element.ring_capacities()));
-        let ring = dispatch_ring!(element, capacity, bad, ring_object(py, &at, &o, create))?;
+        let ring = match element {
+            Element::Block { size, align } => {
+                let layout = SpscLayout::new(size, align, capacity).map_err(|e| {
+                    bad_argument(format!(
+                        "{e} (element {size} bytes, align {align}, capacity {capacity})"
+                    ))
+                })?;
+                let fp = o
+                    .fingerprint_described(&layout.payload())
+                    .ok_or_else(|| bad_argument("a block ring needs a type name"))?;
+                let r = py.detach(|| {
+                    if create {
+                        object::create_raw(&at, &fp, &o)
+                    } else {
+                        object::open_raw(&at, &fp, &o)
+                    }
+                });
+                let raw = check(py, r)?;
+                // The header was validated against this layout's fingerprint, so the view cannot refuse it.
+                ops::view_ring(raw, layout).map_err(|e| bad_argument(e.to_string()))?
+            }
+            _ => {
+                let bad = Err(bad_capacity(element, capacity, element::SAMPLE_CAPACITIES));
+                dispatch_ring!(element, capacity, bad, ring_object(py, &at, &o, create))?
+            }
+        };
         Ok(Self {
             ring,
             element,
@@ -237,36 +259,51 @@ impl SpscRing {
     }
 }
 
+/// The element and its options: block rings get [`element::BLOCK_TYPE_NAME`] unless a type name is given.
+fn ring_element<'a>(
+    name: &str,
+    element_size: usize,
+    element_align: usize,
+    type_name: Option<&'a str>,
+) -> PyResult<(Element, Option<&'a str>)> {
+    let element = element(name, element_size, element_align)?;
+    let type_name = type_name.or((!element.is_sample()).then_some(element::BLOCK_TYPE_NAME));
+    Ok((element, type_name))
+}
+
 #[pymethods]
 impl SpscRing {
     /// Creates a ring (exclusively); see the `shmfusion.SpscRing` docs.
     #[staticmethod]
-    #[pyo3(signature = (element, capacity, *, element_size=0, key=None, name=None, lifecycle="creator", mode=0o600, type_name=None))]
+    #[pyo3(signature = (element, capacity, *, element_size=0, element_align=8, key=None, name=None, lifecycle="creator", mode=0o600, type_name=None))]
     #[allow(clippy::too_many_arguments)]
     fn create(
         py: Python<'_>,
         element: &str,
         capacity: usize,
         element_size: usize,
+        element_align: usize,
         key: Option<i64>,
         name: Option<&str>,
         lifecycle: &str,
         mode: u32,
         type_name: Option<&str>,
     ) -> PyResult<Self> {
+        let (element, type_name) = ring_element(element, element_size, element_align, type_name)?;
         let o = options(lifecycle, mode, type_name, 1.0)?;
-        Self::make(py, true, element, capacity, element_size, location(key, None, name)?, o)
+        Self::make(py, true, element, capacity, location(key, None, name)?, o)
     }
 
     /// Opens an existing ring; see the `shmfusion.SpscRing` docs.
     #[staticmethod]
-    #[pyo3(signature = (element, capacity, *, element_size=0, key=None, id=None, name=None, mode=0o600, type_name=None, ready_timeout=1.0))]
+    #[pyo3(signature = (element, capacity, *, element_size=0, element_align=8, key=None, id=None, name=None, mode=0o600, type_name=None, ready_timeout=1.0))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
         element: &str,
         capacity: usize,
         element_size: usize,
+        element_align: usize,
         key: Option<i64>,
         id: Option<i32>,
         name: Option<&str>,
@@ -274,8 +311,9 @@ impl SpscRing {
         type_name: Option<&str>,
         ready_timeout: f64,
     ) -> PyResult<Self> {
+        let (element, type_name) = ring_element(element, element_size, element_align, type_name)?;
         let o = options("creator", mode, type_name, ready_timeout)?;
-        Self::make(py, false, element, capacity, element_size, existing(key, id, name)?, o)
+        Self::make(py, false, element, capacity, existing(key, id, name)?, o)
     }
 
     /// The System V segment id (None for POSIX objects).
@@ -534,7 +572,7 @@ impl BroadcastRing {
         at: Location,
         o: ObjectOptions,
     ) -> PyResult<Self> {
-        let element = element(element_name, 0)?;
+        let element = element(element_name, 0, 1)?;
         let bad = Err(if element.is_sample() {
             bad_capacity(element, capacity, element::SAMPLE_CAPACITIES)
         } else {
@@ -755,7 +793,7 @@ fn latest_object<T: shmfusion::Shareable + 'static>(
 
 impl LatestSlot {
     fn make(py: Python<'_>, create: bool, element_name: &str, at: Location, o: ObjectOptions) -> PyResult<Self> {
-        let element = element(element_name, 0)?;
+        let element = element(element_name, 0, 1)?;
         let bad = Err(bad_argument(
             "latest slots hold stamped samples (imu, mag, gnss, quaternion, f64)",
         ));
@@ -879,19 +917,11 @@ fn layouts(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     Ok(out)
 }
 
-/// The block size (bytes) that an SPSC ring of `block` elements uses for records of `size` bytes, or None when
-/// no block is large enough.
-#[pyfunction]
-fn block_size(size: usize) -> Option<usize> {
-    element::block_words(size).map(|w| w * 8)
-}
-
-/// The capacities offered for (element kind) rings: {"sample": [...], "block": [...]}.
+/// The capacities offered for rings of stamped samples (block rings take any power of two).
 #[pyfunction]
 fn capacities(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);
     d.set_item("sample", element::SAMPLE_CAPACITIES)?;
-    d.set_item("block", element::BLOCK_CAPACITIES)?;
     Ok(d)
 }
 
@@ -915,7 +945,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<LatestSlot>()?;
     m.add_class::<LatestWriter>()?;
     m.add_function(wrap_pyfunction!(layouts, m)?)?;
-    m.add_function(wrap_pyfunction!(block_size, m)?)?;
     m.add_function(wrap_pyfunction!(capacities, m)?)?;
     m.add_function(wrap_pyfunction!(now_ns, m)?)?;
     Ok(())

@@ -3,7 +3,7 @@
 use std::ffi::CString;
 use std::ptr::NonNull;
 
-use shmfusion::object::{Lifecycle, ObjectError, ObjectOptions, SharedState, fd, sysv};
+use shmfusion::object::{Fingerprint, Lifecycle, ObjectError, ObjectOptions, SharedState, fd, sysv};
 use shmfusion::shm::{Key, ShmId};
 
 /// How a Python caller names an object.
@@ -96,5 +96,41 @@ pub fn lifecycle(name: &str) -> Option<Lifecycle> {
         "last-detach" => Some(Lifecycle::RemoveOnLastDetach),
         "persist" => Some(Lifecycle::Persist),
         _ => None,
+    }
+}
+
+/// A mapped object whose payload is described at run time, whatever kind of region holds it.
+pub enum RawObject {
+    /// In a System V segment.
+    Sysv(shmfusion::object::RawShared<shmfusion::shm::Attachment>),
+    /// In an `mmap`ed POSIX shared-memory object.
+    Fd(shmfusion::object::RawShared<shmfusion::object::Mapping>),
+}
+
+impl RawObject {
+    /// The System V segment id (`None` for POSIX objects).
+    pub fn id(&self) -> Option<i32> {
+        match self {
+            RawObject::Sysv(o) => Some(o.region().id().as_raw()),
+            RawObject::Fd(_) => None,
+        }
+    }
+}
+
+/// Creates an object with fingerprint `fp` at `at`.
+pub fn create_raw(at: &Location, fp: &Fingerprint, options: &ObjectOptions) -> Result<RawObject, ObjectError> {
+    match at {
+        Location::Key(key) => Ok(RawObject::Sysv(sysv::create_raw(*key, fp, options)?)),
+        Location::Name(name) => Ok(RawObject::Fd(fd::posix::create_raw(name, fp, options)?)),
+        Location::Id(_) => Err(ObjectError::Os(shmfusion::Errno::INVAL)),
+    }
+}
+
+/// Opens the object with fingerprint `fp` at `at`.
+pub fn open_raw(at: &Location, fp: &Fingerprint, options: &ObjectOptions) -> Result<RawObject, ObjectError> {
+    match at {
+        Location::Key(key) => Ok(RawObject::Sysv(sysv::open_raw(*key, fp, options)?)),
+        Location::Id(id) => Ok(RawObject::Sysv(sysv::open_id_raw(*id, fp, options)?)),
+        Location::Name(name) => Ok(RawObject::Fd(fd::posix::open_raw(name, fp, options)?)),
     }
 }

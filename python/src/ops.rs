@@ -7,13 +7,14 @@ use std::time::Duration;
 
 use shmfusion::Shareable;
 use shmfusion::buffer::{
-    BroadcastReader, BroadcastRing, BroadcastWriter, Consumer, Error, Latest, LatestWriter, Producer, SpscRing,
+    BroadcastReader, BroadcastRing, BroadcastWriter, Consumer, Error, Latest, LatestWriter, LayoutError, Producer,
+    SpscLayout, SpscRing, SpscView, SpscViewConsumer, SpscViewProducer,
 };
 use shmfusion::bytemuck;
 use shmfusion::fusion::{Interpolate, Payload, Sample, Stamped, TimeSeriesExt, Timestamp};
 
 use crate::error::Failure;
-use crate::object::Object;
+use crate::object::{Object, RawObject};
 
 /// Borrows the payload of `object` for `'static`.
 ///
@@ -477,5 +478,113 @@ impl<T: Shareable + 'static> LatestObj for Slot<T> {
 impl<T: Shareable> LatestWriterOps for SlotWriter<T> {
     fn write(&mut self, src: &[u8]) -> u64 {
         self.handle.write(&value_of(src))
+    }
+}
+
+/// An SPSC ring whose element size and capacity are given at run time: the core's `SpscView`, the same bytes and
+/// fingerprint as the typed `SpscRing<T, N>` of that layout.
+struct ViewRing {
+    // Borrows `object`, declared after it so that it is dropped first; handles hold their own clone of the `Arc`.
+    view: SpscView<'static>,
+    object: Arc<RawObject>,
+}
+
+/// An SPSC ring object of `layout` (runtime-sized); [`LayoutError::Mismatch`] if the object is not of it.
+pub fn view_ring(object: RawObject, layout: SpscLayout) -> Result<Arc<dyn RingObj>, LayoutError> {
+    let object = Arc::new(object);
+    // SAFETY: the view, and every handle made from it, is stored with a clone of the `Arc` and dropped before it
+    // (field order in `ViewRing`, `ViewProducer`, `ViewConsumer`); the payload's address is stable for the
+    // object's life.
+    let raw: &'static RawObject = unsafe { &*Arc::as_ptr(&object) };
+    let view = match raw {
+        RawObject::Sysv(o) => SpscView::new(o, &layout)?,
+        RawObject::Fd(o) => SpscView::new(o, &layout)?,
+    };
+    Ok(Arc::new(ViewRing { view, object }))
+}
+
+struct ViewProducer {
+    handle: SpscViewProducer<'static>,
+    _object: Arc<RawObject>,
+}
+
+struct ViewConsumer {
+    handle: SpscViewConsumer<'static>,
+    size: usize,
+    _object: Arc<RawObject>,
+}
+
+impl RingObj for ViewRing {
+    fn producer(&self) -> Result<Box<dyn ProducerOps>, Error> {
+        Ok(Box::new(ViewProducer {
+            handle: self.view.producer()?,
+            _object: self.object.clone(),
+        }))
+    }
+
+    fn consumer(&self) -> Result<Box<dyn ConsumerOps>, Error> {
+        Ok(Box::new(ViewConsumer {
+            handle: self.view.consumer()?,
+            size: self.view.layout().element_size(),
+            _object: self.object.clone(),
+        }))
+    }
+
+    fn len(&self) -> Option<usize> {
+        self.view.len()
+    }
+
+    fn id(&self) -> Option<i32> {
+        self.object.id()
+    }
+}
+
+impl ProducerOps for ViewProducer {
+    fn push(&mut self, src: &[u8]) -> Result<bool, Error> {
+        match self.handle.try_push(src) {
+            Ok(()) => Ok(true),
+            Err(Error::Full) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn push_wait(&mut self, src: &[u8], timeout: Option<Duration>) -> Result<(), Error> {
+        self.handle.push_wait(src, timeout)
+    }
+
+    fn push_batch(&mut self, src: &[u8]) -> Result<usize, Error> {
+        let mut n = 0;
+        for element in src.chunks_exact(self.handle.layout().element_size()) {
+            if !self.push(element)? {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+}
+
+impl ConsumerOps for ViewConsumer {
+    fn pop(&mut self, out: &mut [u8]) -> Result<bool, Error> {
+        match self.handle.try_pop_into(out) {
+            Ok(()) => Ok(true),
+            Err(Error::Empty) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn pop_wait(&mut self, out: &mut [u8], timeout: Option<Duration>) -> Result<(), Error> {
+        self.handle.pop_wait_into(out, timeout)
+    }
+
+    fn pop_batch(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        let mut n = 0;
+        for element in out.chunks_exact_mut(self.size) {
+            if !self.pop(element)? {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
     }
 }

@@ -121,6 +121,18 @@ def test_python_produces_rust_consumes(key, run_peer):
         ring.producer()
 
 
+def test_block_rings_are_the_typed_rust_ring(key, run_peer):
+    # A runtime-sized ring of 32-byte records is byte- and header-equal to Rust's SpscRing<[u64; 4], 8>.
+    record = np.dtype([("words", np.uint64, (4,))])
+    ring = sf.SpscRing.create("block", 8, dtype=record, key=key)
+    producer = ring.producer()
+    peer = run_peer("consume-blocks", key, 50)
+    for i in range(50):
+        producer.push(np.array([([i, 2 * i, 3 * i, 4 * i],)], dtype=record), timeout=5)
+    out, err = peer.communicate(timeout=30)
+    assert (peer.returncode, out.strip()) == (0, "consumed 50"), err
+
+
 def test_reader_learns_the_writer_is_gone(key, run_peer):
     ring = sf.BroadcastRing.create("imu", 16, key=key)
     reader = ring.reader()
@@ -195,7 +207,14 @@ def test_private_objects_by_id_and_block_records():
     frames = np.zeros(5, record)
     frames["frame"] = np.arange(5, dtype=np.uint8)[:, None, None, None]
     frames["index"] = np.arange(5)
-    assert ring.producer().push_batch(frames.astype(ring.dtype)) == 5
+    assert ring.producer().push_batch(frames) == 5
     out = other.consumer().pop_batch()
     assert list(out["index"]) == [0, 1, 2, 3, 4]
-    assert (out["frame"][3] == 3).all() and out.dtype.itemsize == 32768
+    assert (out["frame"][3] == 3).all() and out.dtype == record
+    # The header carries the layout: another record size, capacity or type name is refused.
+    with pytest.raises(sf.HeaderError):
+        sf.SpscRing.open("block", 8, dtype=record, id=ring.id)
+    with pytest.raises(sf.HeaderError):
+        sf.SpscRing.open("block", 16, dtype=np.dtype([("x", np.float64)]), id=ring.id)
+    with pytest.raises(sf.HeaderError):
+        sf.SpscRing.open("block", 16, dtype=record, id=ring.id, type_name="frames")
