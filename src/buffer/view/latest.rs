@@ -253,7 +253,10 @@ mod tests {
         assert_eq!(view.read_into(&mut out), Err(Error::Empty));
         {
             let mut w = slot.writer_with(&W, alive).unwrap();
-            assert_eq!(view.writer_holder().map(|h| h.own_pid), Some(61));
+            if !cfg!(miri) {
+                // Judging a holder is a system call (its liveness anchor).
+                assert_eq!(view.writer_holder().map(|h| h.own_pid), Some(61));
+            }
             w.write(&[1; 13]);
         }
         assert_eq!(view.read_into(&mut out), Ok(1));

@@ -355,7 +355,10 @@ mod tests {
             p.try_push([2; 13]).unwrap();
         }
         let mut c = view.consumer_with(&C, alive).unwrap();
-        assert_eq!(ring.consumer_holder().map(|h| h.own_pid), Some(52));
+        if !cfg!(miri) {
+            // Judging a holder is a system call (its liveness anchor).
+            assert_eq!(ring.consumer_holder().map(|h| h.own_pid), Some(52));
+        }
         assert_eq!(view.len(), Some(2));
         c.try_pop_into(&mut out).unwrap();
         assert_eq!(out, [1; 13]);
