@@ -28,7 +28,7 @@
 //! # }
 //! ```
 
-use super::header::{EMPTY, Header, MAGIC, Snapshot};
+use super::header::{EMPTY, Header, INITIALISING, MAGIC, Snapshot};
 use crate::shm::{AttachOptions, ShmId, Stat};
 use rustix::io::Result;
 
@@ -38,9 +38,10 @@ use rustix::io::Result;
 pub enum Contents {
     /// The header starts with the shmfusion [`MAGIC`] (whatever its state).
     Object,
-    /// A zero header in a segment whose size carries the shmfusion signature
-    /// ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)): a creation that has not written its header yet,
-    /// or whose creator died before it did.
+    /// A header without the magic, in state [`EMPTY`] or [`INITIALISING`], in a segment whose size carries the
+    /// shmfusion signature ([`sysv::SIZE_SIGNATURE`](super::sysv::SIZE_SIGNATURE)): a creation that has not
+    /// written its header yet, or whose creator died before it did (also between setting `INITIALISING` and
+    /// storing the magic).
     Unpublished,
     /// Anything else: another program's segment, garbage, or too small for a header.
     Foreign,
@@ -80,7 +81,13 @@ impl Inspection {
 pub(super) fn contents_of(header: Option<Snapshot>, size: usize) -> Contents {
     match header {
         Some(h) if h.magic == MAGIC => Contents::Object,
-        Some(h) if h.magic == 0 && h.state == EMPTY && super::sysv::has_size_signature(size) => Contents::Unpublished,
+        Some(h)
+            if h.magic == 0
+                && (h.state == EMPTY || h.state == INITIALISING)
+                && super::sysv::has_size_signature(size) =>
+        {
+            Contents::Unpublished
+        }
         _ => Contents::Foreign,
     }
 }

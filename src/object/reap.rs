@@ -386,6 +386,20 @@ mod tests {
         }
     }
 
+    /// A creator killed between setting `INITIALISING` and storing the magic left a half-written header: its
+    /// object is abandoned, not foreign (a foreign verdict would leak it forever).
+    #[test]
+    fn a_creator_killed_while_initialising_is_abandoned_not_foreign() {
+        let mut e = evidence(false);
+        e.header = e.header.map(|h| Snapshot {
+            magic: 0,
+            state: crate::object::INITIALISING,
+            ..h
+        });
+        assert_eq!(e.contents(), Contents::Unpublished);
+        assert!(matches!(judge_evidence(&e, &[1000]), Verdict::Abandoned { .. }));
+    }
+
     #[test]
     fn each_rule_keeps_or_removes() {
         let e = evidence(false);
