@@ -436,7 +436,10 @@ mod tests {
         assert_eq!(out, [7; 13]);
         assert_eq!(view.writer_holder(), None);
         let mut vw = view.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
-        assert_eq!(ring.writer_holder().map(|h| h.own_pid), Some(41));
+        if !cfg!(miri) {
+            // Judging a holder is a system call (its liveness anchor).
+            assert_eq!(ring.writer_holder().map(|h| h.own_pid), Some(41));
+        }
         for i in 1..7u8 {
             assert_eq!(vw.publish(&[i; 13]), u64::from(i));
         }
