@@ -280,6 +280,13 @@ pub fn suite(ctx: &Ctx) -> Counts {
     let _ = fs::create_dir_all(&out_dir);
     for &t in &ctx.targets {
         let name = t.triple.split('-').next().unwrap_or(t.triple);
+        if t.triple == "armv7-unknown-linux-gnueabihf" {
+            // Known gap (issue 13 open): the armv7 static library does not link into C programs yet; the
+            // precompiled compiler_builtins carries ARM EHABI unwind tables that reference
+            // `__aeabi_unwind_cpp_pr0`/`rust_eh_personality`. Said, not counted.
+            println!("[host] capi: armv7 skipped (static library does not link yet: ARM EHABI unwind references)");
+            continue;
+        }
         let mut build = Command::new(&ctx.cargo);
         build
             .current_dir(&capi)
