@@ -193,7 +193,6 @@ fn finish(mut s: Setup, from: Option<u64>) -> Outcome {
     let importer_out = s.importer.stop();
     drop(s.consumer);
     drop(s.producer);
-    drop(att_reader);
     drop(att);
     // What clean shutdowns left behind (before the guard removes the rest).
     let left = s.keys.left();
