@@ -54,7 +54,8 @@ const SERIES_TORN_ACCEPTED: usize = 8;
 const HONEST_WRITES: usize = 9;
 const STORM_CLAIM_REFUSED: usize = 10;
 const SERIES_WRONG_POSITION: usize = 11;
-const STAT_NAMES: [&str; 12] = [
+const ROLES_CLAIMED: usize = 12;
+const STAT_NAMES: [&str; 13] = [
     "hostile writes",
     "E2E accepted",
     "E2E refused",
@@ -67,6 +68,7 @@ const STAT_NAMES: [&str; 12] = [
     "honest writes",
     "storm claims refused",
     "E2E-valid samples under another position",
+    "honest processes holding their roles",
 ];
 
 impl Stats {
@@ -156,7 +158,14 @@ impl Words {
 
 /// Scribbles until `deadline`: adversarial values (flipped top bits, near-limits, odd sequences, off by one,
 /// copies of other words) and random ones at random words of random objects.
+///
+/// It starts once the honest writer and reader hold their roles: a peer that can write a role word can always
+/// keep others from claiming it (refused with a typed error, as the SIGKILL storm counts); what is tested is that
+/// it never breaks processes already running.
 fn scribble(targets: &[Words], stats: &Stats, deadline: Instant, seed: u64) -> i32 {
+    while stats.get(ROLES_CLAIMED) < 2 && Instant::now() < deadline {
+        std::thread::yield_now();
+    }
     let mut rng = Rng(seed | 1);
     let mut n = 0u64;
     while Instant::now() < deadline {
@@ -216,6 +225,7 @@ fn writer(o: &Objects, stats: &Stats, deadline: Instant) -> i32 {
     ) else {
         return 3;
     };
+    stats.add(ROLES_CLAIMED, 1);
     let mut n = 0u64;
     let mut spsc_next = tx_s.protect(honest(1));
     while Instant::now() < deadline {
@@ -243,6 +253,7 @@ fn reader(o: &Objects, stats: &Stats, deadline: Instant) -> i32 {
     let Ok(mut consumer) = o.spsc.get().consumer() else {
         return 4;
     };
+    stats.add(ROLES_CLAIMED, 1);
     let mut bcast = o.series.get().reader();
     let mut local = [0u64; STAT_NAMES.len()];
     let mut i = 0u64;
@@ -590,6 +601,7 @@ fn hostile_peers_never_crash_hang_leak_or_pass_a_torn_sample_with_e2e() {
     assert_eq!((panics, crashes, hangs), (0, 0, 0), "panics, crashes, hangs");
     assert_eq!(leaks, 0, "segments left behind");
     assert!(not_refused.is_empty(), "planted objects opened: {not_refused:?}");
+    assert_eq!(stats.get(ROLES_CLAIMED), 2, "writer and reader claimed their roles");
     assert!(stats.get(HOSTILE_WRITES) > 0 && stats.get(HONEST_WRITES) > 0);
     assert!(stats.get(E2E_ACCEPTED) > 0, "the E2E reader accepted nothing at all");
     assert_eq!(
