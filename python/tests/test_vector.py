@@ -14,11 +14,14 @@ from shmfusion.vector import ShmVectorEnv, WorkerError
 N = 3
 
 
-@pytest.mark.parametrize("env_id, steps", [("CartPole-v1", 400), ("Pendulum-v1", 420), ("MountainCar-v0", 420),
-                                           ("Acrobot-v1", 520)])
-def test_same_trajectories_as_sync_vector_env(env_id, steps):
+# num_workers None: the default (on 2 CPUs, one worker); 1: one worker steps them all; 2: runs of 2 and 1
+# sub-environments; N: one process per sub-environment.
+@pytest.mark.parametrize("env_id, steps, workers", [("CartPole-v1", 400, None), ("Pendulum-v1", 420, 2),
+                                                    ("MountainCar-v0", 420, None), ("Acrobot-v1", 520, 2),
+                                                    ("CartPole-v1", 300, 1), ("CartPole-v1", 300, N)])
+def test_same_trajectories_as_sync_vector_env(env_id, steps, workers):
     fns = [lambda: gym.make(env_id) for _ in range(N)]
-    ours, theirs = ShmVectorEnv(fns), gym.vector.SyncVectorEnv(fns)
+    ours, theirs = ShmVectorEnv(fns, num_workers=workers), gym.vector.SyncVectorEnv(fns)
     try:
         assert ours.metadata["autoreset_mode"] == theirs.metadata["autoreset_mode"]
         assert (ours.observation_space, ours.action_space) == (theirs.observation_space, theirs.action_space)
@@ -36,6 +39,49 @@ def test_same_trajectories_as_sync_vector_env(env_id, steps):
             ended += int(np.sum(got[2] | got[3]))
         # The run crossed autoresets (episodes ending by termination or by the time limit).
         assert ended > 0
+    finally:
+        ours.close()
+        theirs.close()
+
+
+class Chatty(gym.Wrapper):
+    """Returns a non-empty info on some steps (which ones depends on the sub-environment) and on reset."""
+
+    def __init__(self, env, index):
+        super().__init__(env)
+        self.index, self.steps = index, 0
+
+    def reset(self, **kwargs):
+        obs, info = self.env.reset(**kwargs)
+        return obs, {**info, "origin": np.array([self.index, 0])}
+
+    def step(self, action):
+        self.steps += 1
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if (self.steps + self.index) % 3 == 0:
+            info = {**info, "tick": self.steps * 10 + self.index}
+        return obs, reward, terminated, truncated, info
+
+
+def test_infos_are_those_of_sync_vector_env():
+    n = 5
+    fns = [lambda i=i: Chatty(gym.make("CartPole-v1"), i) for i in range(n)]
+    ours, theirs = ShmVectorEnv(fns, num_workers=2), gym.vector.SyncVectorEnv(fns)
+    try:
+        assert ours.num_workers == 2 and ours.per_worker == 3
+        got, want = ours.reset(seed=5)[1], theirs.reset(seed=5)[1]
+        assert got.keys() == want.keys() == {"origin", "_origin"}
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+        seen = 0
+        for t in range(60):
+            actions = np.full(n, t % 2)
+            got, want = ours.step(actions)[4], theirs.step(actions)[4]
+            assert got.keys() == want.keys(), f"step {t}"
+            for k in want:
+                np.testing.assert_array_equal(got[k], want[k], err_msg=f"step {t}: {k}")
+            seen += len(want)
+        assert seen > 0
     finally:
         ours.close()
         theirs.close()
@@ -79,19 +125,19 @@ def assert_all_gone(env: ShmVectorEnv, ids: set[int]):
 
 
 def test_exception_in_a_worker_is_raised_and_everything_is_closed():
-    env = ShmVectorEnv([lambda: gym.make("CartPole-v1"), lambda: Failing(gym.make("CartPole-v1"))])
+    env = ShmVectorEnv([lambda: gym.make("CartPole-v1"), lambda: Failing(gym.make("CartPole-v1"))], num_workers=2)
     ids = ring_ids(env)
     env.reset(seed=1)
     with pytest.raises(WorkerError, match="boom in the sub-environment") as failure:
         for _ in range(10):
             env.step(np.zeros(2, dtype=np.int64))
-    assert failure.value.index == 1
+    assert failure.value.index == 1 and failure.value.worker == 1
     assert_all_gone(env, ids)
 
 
 def test_worker_killed_mid_step_raises_a_clear_error_and_leaks_nothing():
     env = ShmVectorEnv([lambda: gym.make("CartPole-v1"), lambda: Slow(gym.make("CartPole-v1"))],
-                       step_timeout=20)
+                       step_timeout=20, num_workers=2)
     ids = ring_ids(env)
     env.reset(seed=1)
     victim = env._processes[1].pid
