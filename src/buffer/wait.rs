@@ -54,16 +54,16 @@ const SEQ_SHIFT: u32 = 12;
 const SEQ_MASK: u32 = 0xfff << SEQ_SHIFT;
 const EPOCH_SHIFT: u32 = 24;
 
-/// Condition checks (with a CPU pause between them, a few microseconds in all) before a waiter goes to sleep.
-///
-/// The spin never yields the CPU (`sched_yield`): on a machine with more runnable processes than cores a yield
-/// hands the core to any of them (and under the EEVDF scheduler pushes the yielder's deadline back by a whole
-/// slice), so a waiter that yields comes back milliseconds later, long after the writer's wake-up would have
-/// reached it on the futex; a waiter that shares its core with the writer loses only the short spin.
+/// Condition checks (with a CPU pause between them) before a waiter goes to sleep.
 #[cfg(not(all(loom, test)))]
 const SPINS: u32 = 100;
 #[cfg(all(loom, test))]
 const SPINS: u32 = 1;
+/// Of which the last ones yield the CPU instead of pausing (helps when the writer shares the core).
+#[cfg(not(all(loom, test)))]
+const YIELDS: u32 = 4;
+#[cfg(all(loom, test))]
+const YIELDS: u32 = 0;
 
 /// The shared part of a wait: all-zero is the initial state.
 #[repr(C)]
@@ -186,14 +186,18 @@ impl WaitCell {
         mut ready: impl FnMut() -> Result<Option<R>, Error>,
         mut peer: impl Peer,
     ) -> Result<R, Error> {
-        for _ in 0..SPINS {
+        for i in 0..SPINS {
             if let Some(r) = ready()? {
                 return Ok(r);
             }
             if let Some(e) = peer.check(false) {
                 return last_look(&mut ready, e);
             }
-            spin_hint();
+            if i + YIELDS >= SPINS {
+                yield_cpu();
+            } else {
+                spin_hint();
+            }
         }
         let deadline = timeout.map(|t| now_ns().saturating_add(duration_ns(t)));
         let poll = duration_ns(DEFAULT_LIVENESS_POLL);
@@ -327,6 +331,16 @@ pub(crate) fn now_ns() -> u64 {
 #[cfg(all(loom, test))]
 pub(crate) fn now_ns() -> u64 {
     0
+}
+
+#[cfg(not(all(loom, test)))]
+fn yield_cpu() {
+    rustix::thread::sched_yield();
+}
+
+#[cfg(all(loom, test))]
+fn yield_cpu() {
+    loom::thread::yield_now();
 }
 
 #[cfg(all(test, not(loom), not(miri)))]
