@@ -10,7 +10,8 @@ machine whose load changes during the run weighs on all of them alike. Throughpu
 second (N per vector step) over all rounds; the ratio column gives shmfusion / async over all rounds and, in
 brackets, its lowest and highest value in a single round. Overhead per env step is (time per vector step / N)
 - (time of one bare env.step in a plain loop): what the vectorisation costs (or, when negative, saves by running
-the environments in parallel) for each environment step. `--per-env` adds ShmVectorEnv with one worker process
+the environments in parallel) for each environment step; the second table gives the same from median times,
+which load spikes on a shared machine distort far less. `--per-env` adds ShmVectorEnv with one worker process
 per environment (num_workers=N), AsyncVectorEnv's process layout.
 """
 
@@ -53,7 +54,7 @@ class Vector:
     """A vector environment being measured: reset once, then stepped for a while at each turn."""
 
     def __init__(self, envs):
-        self.envs, self.steps, self.seconds, self.rounds = envs, 0, 0.0, []
+        self.envs, self.steps, self.seconds, self.rounds, self.durations = envs, 0, 0.0, [], []
         envs.reset(seed=0)
         envs.action_space.seed(0)
         self.actions = [envs.action_space.sample() for _ in range(64)]
@@ -62,17 +63,24 @@ class Vector:
 
     def run(self, seconds: float) -> None:
         n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
-            for _ in range(10):
-                self.envs.step(self.actions[n % 64])
-                n += 1
-        elapsed = time.perf_counter() - start
+        clock = start
+        while clock - start < seconds:
+            self.envs.step(self.actions[n % 64])
+            n += 1
+            now = time.perf_counter()
+            self.durations.append(now - clock)
+            clock = now
+        elapsed = clock - start
         self.steps += n * self.envs.num_envs
         self.seconds += elapsed
         self.rounds.append(n * self.envs.num_envs / elapsed)
 
     def rate(self) -> float:
         return self.steps / self.seconds
+
+    def median_step(self) -> float:
+        """The median time of one vector step: what it costs when the machine's load leaves it alone."""
+        return float(np.median(self.durations))
 
     def close(self) -> None:
         self.envs.close()
@@ -86,20 +94,27 @@ class Bare:
         self.env.reset(seed=0)
         self.env.action_space.seed(0)
         self.actions = [self.env.action_space.sample() for _ in range(64)]
-        self.steps, self.seconds = 0, 0.0
+        self.steps, self.seconds, self.durations = 0, 0.0, []
 
     def run(self, seconds: float) -> None:
         n, start = 0, time.perf_counter()
-        while time.perf_counter() - start < seconds:
+        clock = start
+        while clock - start < seconds:
             _, _, term, trunc, _ = self.env.step(self.actions[n % 64])
             if term or trunc:
                 self.env.reset()
             n += 1
+            now = time.perf_counter()
+            self.durations.append(now - clock)
+            clock = now
         self.steps += n
-        self.seconds += time.perf_counter() - start
+        self.seconds += clock - start
 
     def step_seconds(self) -> float:
         return self.seconds / self.steps
+
+    def median_step(self) -> float:
+        return float(np.median(self.durations))
 
     def close(self) -> None:
         self.env.close()
@@ -121,7 +136,7 @@ def main() -> None:
         kinds["shmfusion/env"] = lambda fns: ShmVectorEnv(fns, num_workers=len(fns))
     print(f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start; "
           f"{args.rounds} rounds of {args.seconds} s per contender", flush=True)
-    rows = []
+    rows, medians = [], []
     for name in ["CartPole-v1", "SyntheticPixels84x84x3"]:
         for n in args.envs:
             bare = Bare(name)
@@ -142,6 +157,8 @@ def main() -> None:
             bare_s = bare.step_seconds()
             overhead = {k: (1e6 / r - bare_s * 1e6) for k, r in rate.items()}
             rows.append((name, n, bare_s * 1e6, rate, overhead, per_round))
+            medians.append((name, n, bare.median_step() * 1e6,
+                            {k: c.median_step() * 1e6 for k, c in contenders.items()}))
             print(f"{name} N={n}: bare {bare_s * 1e6:.1f} us/step; " + ", ".join(
                 f"{k} {r:.0f} steps/s ({overhead[k]:+.1f} us)" for k, r in rate.items())
                 + f"; shmfusion/async per round {' '.join(f'{x:.2f}' for x in per_round)}", flush=True)
@@ -156,6 +173,15 @@ def main() -> None:
               f"{rate['shmfusion'] / rate['async']:.2f}x ({min(per_round):.2f}-{max(per_round):.2f}) | "
               f"{bare:.1f} us | {overhead['sync']:+.1f} / {overhead['async']:+.1f} / {overhead['shmfusion']:+.1f} us"
               f"{tail} |")
+    print("\nMedian times (robust to load spikes): one vector step of each contender, one bare env.step, and the "
+          "median overhead per vector step = median vector step - N x median bare step.\n")
+    names = list(medians[0][3]) if medians else []
+    print("| environment | N | bare env.step | median vector step: " + " / ".join(names)
+          + " | median overhead per vector step: " + " / ".join(names) + " |")
+    print("|" + "---|" * 5)
+    for name, n, bare, step in medians:
+        print(f"| {name} | {n} | {bare:.1f} us | " + " / ".join(f"{step[k]:.0f}" for k in names) + " us | "
+              + " / ".join(f"{step[k] - n * bare:+.0f}" for k in names) + " us |")
 
 
 if __name__ == "__main__":
