@@ -135,21 +135,24 @@ def test_exception_in_a_worker_is_raised_and_everything_is_closed():
     assert_all_gone(env, ids)
 
 
-def test_worker_killed_mid_step_raises_a_clear_error_and_leaks_nothing():
-    env = ShmVectorEnv([lambda: gym.make("CartPole-v1"), lambda: Slow(gym.make("CartPole-v1"))],
-                       step_timeout=20, num_workers=2)
+# Two environments with one worker each; four with two each (the victim's worker also runs a healthy
+# environment, and the error names the first environment of the worker).
+@pytest.mark.parametrize("n, first_of_victim", [(2, 1), (4, 2)])
+def test_worker_killed_mid_step_raises_a_clear_error_and_leaks_nothing(n, first_of_victim):
+    fns = [lambda: gym.make("CartPole-v1") for _ in range(n - 1)] + [lambda: Slow(gym.make("CartPole-v1"))]
+    env = ShmVectorEnv(fns, step_timeout=20, num_workers=2)
     ids = ring_ids(env)
     env.reset(seed=1)
     victim = env._processes[1].pid
-    env.step(np.zeros(2, dtype=np.int64))
-    env.step(np.zeros(2, dtype=np.int64))
+    env.step(np.zeros(n, dtype=np.int64))
+    env.step(np.zeros(n, dtype=np.int64))
     killer = threading.Timer(0.3, lambda: os.kill(victim, signal.SIGKILL))
     killer.start()
     # step_timeout is only a backstop: a hang would fail this test with TimeoutError instead of WorkerError.
-    with pytest.raises(WorkerError, match="killed by SIGKILL") as failure:
-        env.step(np.zeros(2, dtype=np.int64))
+    with pytest.raises(WorkerError, match="worker 1 .* killed by SIGKILL") as failure:
+        env.step(np.zeros(n, dtype=np.int64))
     killer.join()
-    assert failure.value.index == 1
+    assert (failure.value.index, failure.value.worker) == (first_of_victim, 1)
     assert_all_gone(env, ids)
 
 
