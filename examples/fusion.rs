@@ -28,6 +28,13 @@
 //!   slot.
 //! - The **monitor** waits on that slot; latency is "IMU sample stamped → its fused attitude read by the monitor",
 //!   and the error is the angle between the fused attitude and the ground truth at the IMU sample's time.
+//!
+//! With `--imu-key K --attitude-key A [--seconds N]` it runs only the fusion stage, between separately started
+//! programs in any language: it opens the IMU broadcast ring a C driver created under SysV key `K` (512 samples
+//! of `Stamped<ImuSample>`, type name `shmfusion.StampedImu`: capi/examples/imu_driver.c), creates a latest slot
+//! of `Stamped<Quaternion>` under key `A` (`shmfusion.StampedQuaternion`, read by capi/zig/attitude.zig), fuses
+//! each IMU sample (Madgwick, no magnetometer: heading from the gyroscope) and stops when the driver closes its
+//! ring (or after `N` s, or on SIGINT/SIGTERM); the slot is removed when it exits. See README "C and Zig".
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -547,21 +554,125 @@ fn stop_children(children: &[(&str, libc::pid_t)]) {
     }
 }
 
-fn parse_seconds() -> f64 {
+/// What to run: the self-contained demo, or fusion alone between an external IMU driver and external readers.
+enum Mode {
+    Demo {
+        seconds: f64,
+    },
+    External {
+        imu_key: i32,
+        attitude_key: i32,
+        seconds: f64,
+    },
+}
+
+fn parse_args() -> Mode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.as_slice() {
-        [] => 5.0,
-        [flag, n] if flag == "--seconds" => match n.parse::<f64>() {
-            Ok(s) if s > 0.0 && s.is_finite() => s,
+    let (mut seconds, mut imu_key, mut attitude_key) = (None, None, None);
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| usage());
+        match flag.as_str() {
+            "--seconds" => match value.parse::<f64>() {
+                Ok(s) if s > 0.0 && s.is_finite() => seconds = Some(s),
+                _ => usage(),
+            },
+            "--imu-key" => imu_key = Some(parse_key(value)),
+            "--attitude-key" => attitude_key = Some(parse_key(value)),
             _ => usage(),
+        }
+    }
+    match (imu_key, attitude_key) {
+        (None, None) => Mode::Demo {
+            seconds: seconds.unwrap_or(5.0),
+        },
+        (Some(imu_key), Some(attitude_key)) => Mode::External {
+            imu_key,
+            attitude_key,
+            seconds: seconds.unwrap_or(f64::INFINITY),
         },
         _ => usage(),
     }
 }
 
+/// A System V key, decimal or `0x` hexadecimal.
+fn parse_key(text: &str) -> i32 {
+    let parsed = match text.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).map(|k| k as i32),
+        None => text.parse::<i32>(),
+    };
+    parsed.unwrap_or_else(|_| usage())
+}
+
 fn usage() -> ! {
-    eprintln!("usage: fusion [--seconds N]   (default 5)");
+    eprintln!(
+        "usage: fusion [--seconds N]                                  the whole demo (default 5 s)\n       \
+         fusion --imu-key K --attitude-key A [--seconds N]  fuse an external IMU ring (K) into a latest slot (A)"
+    );
     std::process::exit(2)
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Fusion between separately started programs (the C IMU driver, capi/examples/imu_driver.c, and the Zig attitude
+// reader, capi/zig/attitude.zig)
+
+/// The ring the C driver creates: `sf_desc_sample(SF_KIND_BROADCAST, SF_SAMPLE_IMU, 512)`.
+type ExternalImuRing = BroadcastRing<Stamped<ImuSample>, 512>;
+/// What other programs read: `sf_desc_sample(SF_KIND_LATEST, SF_SAMPLE_QUATERNION, 1)`.
+type ExternalAttitude = Latest<Stamped<Quaternion>>;
+
+/// Opens the IMU ring under `imu_key`, creates the attitude slot under `attitude_key` (removed when this process
+/// ends), says `ready`, and fuses every IMU sample (Madgwick without magnetometer: heading from the gyroscope)
+/// into a stamped quaternion carrying the IMU sample's stamp and sequence number, until the driver closes its
+/// ring, `seconds` pass, or a signal asks to stop.
+fn run_external(imu_key: i32, attitude_key: i32, seconds: f64) -> Result<(), String> {
+    let imu = sysv::open::<ExternalImuRing>(
+        Key::from_raw(imu_key),
+        &ObjectOptions::new().type_name("shmfusion.StampedImu"),
+    )
+    .map_err(|e| format!("open the IMU ring (key {imu_key:#x}): {e}"))?;
+    let attitude = sysv::create::<ExternalAttitude>(
+        Key::from_raw(attitude_key),
+        &ObjectOptions::new().type_name("shmfusion.StampedQuaternion"),
+    )
+    .map_err(|e| format!("create the attitude slot (key {attitude_key:#x}): {e}"))?;
+    let mut writer = attitude.get().writer().map_err(|e| format!("attitude writer: {e}"))?;
+    let mut reader = imu.get().reader_from_oldest();
+    println!("ready: fusing IMU key {imu_key:#x} into attitude key {attitude_key:#x}");
+    let mut filter = Madgwick::new(Madgwick::DEFAULT_BETA);
+    let (mut last_stamp, mut fused, mut lagged) = (None::<Timestamp>, 0u64, 0u64);
+    let end = Timestamp::now().saturating_add(Duration::from_secs_f64(seconds.min(1e9)));
+    let outcome = loop {
+        if stopping() || Timestamp::now() >= end {
+            break Ok("stopped");
+        }
+        let sample = match reader.recv_wait(Some(Duration::from_millis(50))) {
+            Ok((s, _)) => s,
+            Err(BufferError::Lagged(n)) => {
+                lagged += n;
+                continue;
+            }
+            Err(BufferError::Timeout) => continue,
+            Err(BufferError::Closed) => break Ok("the IMU driver closed its ring"),
+            Err(BufferError::WriterGone) => break Err("the IMU driver died".to_string()),
+            Err(e) => break Err(format!("IMU ring: {e}")),
+        };
+        let stamp = sample.stamp();
+        let dt = last_stamp.map_or(1.0 / IMU_HZ as f32, |last| {
+            stamp.saturating_duration_since(last).as_secs_f32()
+        });
+        last_stamp = Some(stamp);
+        let ImuSample { accel, gyro } = sample.payload;
+        if let Ok(q) = filter.update_imu(gyro, accel, dt) {
+            writer.write(&Stamped::new(sample.header, q));
+            fused += 1;
+        }
+    };
+    println!(
+        "fused {fused} IMU samples ({lagged} missed); {}",
+        outcome.as_deref().unwrap_or("stopped on an error")
+    );
+    outcome.map(drop)
 }
 
 /// The whole run; the objects are dropped (and their segments removed) when it returns. Returns the RMS attitude
@@ -658,8 +769,22 @@ fn run(seconds: f64) -> Result<(f64, bool, Ids), String> {
 }
 
 fn main() {
-    let seconds = parse_seconds();
+    let mode = parse_args();
     install_signal_handlers();
+    let seconds = match mode {
+        Mode::Demo { seconds } => seconds,
+        Mode::External {
+            imu_key,
+            attitude_key,
+            seconds,
+        } => {
+            if let Err(e) = run_external(imu_key, attitude_key, seconds) {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            return;
+        }
+    };
     let (rms_deg, interrupted, ids) = match run(seconds) {
         Ok(r) => r,
         Err(e) => {

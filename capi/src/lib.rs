@@ -40,6 +40,7 @@ macro_rules! storage {
         );
     };
 }
+mod arm_unwind;
 mod latest;
 mod samples;
 mod spsc;

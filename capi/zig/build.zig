@@ -1,6 +1,7 @@
 //! `zig build -Dlib=<libshmfusion.a> [-Dtarget=<triple>] [-Dkey=<SysV key>]`: the `shmfusion` module (the C
 //! header through translate-c, plus `check`) linked with the static library, and `echo`, the Zig peer of the
-//! test command's exchange with examples/capi_peer.rs (see echo.zig).
+//! test command's exchange with examples/capi_peer.rs (see echo.zig), and `attitude`, the demo's reader of the
+//! fused attitude (see attitude.zig).
 const std = @import("std");
 
 pub fn build(b: *std.Build) void {
@@ -39,4 +40,19 @@ pub fn build(b: *std.Build) void {
         }),
     });
     b.installArtifact(echo);
+
+    // The demo's attitude reader (attitude.zig): `-Dkey` is then the fusion process's attitude slot.
+    const attitude = b.addExecutable(.{
+        .name = "attitude",
+        .root_module = b.createModule(.{
+            .root_source_file = b.path("attitude.zig"),
+            .target = target,
+            .optimize = optimize,
+            .imports = &.{
+                .{ .name = "shmfusion", .module = shmfusion },
+                .{ .name = "options", .module = options.createModule() },
+            },
+        }),
+    });
+    b.installArtifact(attitude);
 }

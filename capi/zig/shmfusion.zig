@@ -29,6 +29,8 @@ pub const Error = error{
     Contended,
     NotRegularFile,
     Replaced,
+    /// The peer closed its end cleanly: nothing more will come (or be taken).
+    Closed,
     /// Another (negative errno) code from the system: see `sf_strerror`.
     System,
 };
@@ -55,6 +57,7 @@ pub fn check(rc: c_int) Error!void {
         c.SF_EDEADLK => error.Contended,
         c.SF_ENODEV => error.NotRegularFile,
         c.SF_ESTALE => error.Replaced,
+        c.SF_ESHUTDOWN => error.Closed,
         else => error.System,
     };
 }

@@ -91,17 +91,38 @@ pub fn header_command(root: &Path, check: bool) -> Result<String, String> {
 fn c_compiler(t: &Target) -> (&'static str, &'static [&'static str]) {
     match t.triple {
         "x86_64-unknown-linux-gnu" => ("gcc", &[]),
-        "i686-unknown-linux-musl" => ("gcc", &["-m32"]),
+        // Rust's i686 targets compute floats in SSE registers; x87 excess precision would make a float read
+        // back from the ring compare unequal to the same constant.
+        "i686-unknown-linux-musl" => ("gcc", &["-m32", "-msse2", "-mfpmath=sse"]),
         "aarch64-unknown-linux-gnu" => ("aarch64-linux-gnu-gcc", &[]),
         "armv7-unknown-linux-gnueabihf" => ("arm-linux-gnueabihf-gcc", &[]),
         _ => ("riscv64-linux-gnu-gcc", &[]),
     }
 }
 
-/// Whether this target's gcc has a C library to link hosted programs against (the i686 build has only the
-/// compiler: its checks are the freestanding ones).
-fn has_libc(t: &Target) -> bool {
-    t.triple != "i686-unknown-linux-musl"
+/// Extra `cargo build` arguments of a target's libraries: a musl target links statically by default and then
+/// cannot produce a shared library, so i686 builds without `crt-static` (the static library is the same code).
+fn library_build_args(t: &Target) -> &'static [&'static str] {
+    match t.triple {
+        "i686-unknown-linux-musl" => &[
+            "--config",
+            r#"target.i686-unknown-linux-musl.rustflags=["-C","target-feature=-crt-static"]"#,
+        ],
+        _ => &[],
+    }
+}
+
+/// Linker flags a `-nostdlib` program needs on a target: on armv7 the ARM EHABI personality routines that the
+/// library's unwind tables name, mapped onto the library's refusing one (capi/src/arm_unwind.rs says why this is
+/// sound and why the library does not define them itself). Also `nostdlib_ldflags` in capi/shmfusion.pc.
+fn nostdlib_ldflags(t: &Target) -> &'static [&'static str] {
+    match t.triple {
+        "armv7-unknown-linux-gnueabihf" => &[
+            "-Wl,--defsym=__aeabi_unwind_cpp_pr0=shmfusion_refuse_unwind",
+            "-Wl,--defsym=__aeabi_unwind_cpp_pr1=shmfusion_refuse_unwind",
+        ],
+        _ => &[],
+    }
 }
 
 /// Runs a built program natively or under the target's qemu-user (with the cross sysroot, for the dynamically
@@ -233,6 +254,134 @@ fn exchange(
     }
 }
 
+/// Seconds the demo pipeline's C driver publishes.
+const PIPELINE_SECONDS: &str = "3";
+
+/// The demo pipeline of README "C and Zig": the C IMU driver (capi/examples/imu_driver.c) creates the IMU ring at
+/// `imu_key` and publishes for `PIPELINE_SECONDS`, the Rust fusion process (examples/fusion.rs) fuses it into the
+/// attitude slot at `attitude_key`, and the Zig reader (capi/zig/attitude.zig) prints the attitude. Each stage
+/// ends by itself once the driver closes its ring; every printed attitude must be the driver's motion at that
+/// sample, and no segment of either key may be left.
+fn pipeline(
+    t: &Target,
+    driver: &Path,
+    fusion: &Path,
+    attitude: &Path,
+    imu_key: i32,
+    attitude_key: i32,
+) -> Result<(), String> {
+    let mut stages = Vec::new();
+    let mut problems = Vec::new();
+    let mut cmd = run_program(t, driver);
+    cmd.args([imu_key.to_string().as_str(), PIPELINE_SECONDS]);
+    let mut zig = None;
+    match proc::start(&mut cmd) {
+        Ok(mut d) => {
+            let ready = d.wait_for("ready", RUN_TIMEOUT);
+            stages.push(("C driver", d));
+            if ready {
+                let mut cmd = run_program(t, fusion);
+                cmd.args([
+                    "--imu-key",
+                    &imu_key.to_string(),
+                    "--attitude-key",
+                    &attitude_key.to_string(),
+                ]);
+                match proc::start(&mut cmd) {
+                    Ok(mut f) => {
+                        let ready = f.wait_for("ready", RUN_TIMEOUT);
+                        stages.push(("Rust fusion", f));
+                        if ready {
+                            zig = Some(proc::run(&mut run_program(t, attitude), RUN_TIMEOUT));
+                        }
+                    }
+                    Err(e) => problems.push(format!("Rust fusion: {e}")),
+                }
+            }
+        }
+        Err(e) => problems.push(format!("C driver: {e}")),
+    }
+    for (who, stage) in stages {
+        match stage.finish(RUN_TIMEOUT) {
+            Ok(out) if out.success() => {}
+            Ok(out) => problems.push(format!("{who}: {}\n{}", out.describe(RUN_TIMEOUT), excerpt(&out.text))),
+            Err(e) => problems.push(format!("{who}: {e}")),
+        }
+    }
+    match zig {
+        Some(Ok(out)) if out.success() => {
+            if let Err(e) = attitudes_follow_driver(&out.text) {
+                problems.push(format!("Zig attitude: {e}\n{}", excerpt(&out.text)));
+            }
+        }
+        Some(Ok(out)) => problems.push(format!(
+            "Zig attitude: {}\n{}",
+            out.describe(RUN_TIMEOUT),
+            excerpt(&out.text)
+        )),
+        Some(Err(e)) => problems.push(format!("Zig attitude: {e}")),
+        None => problems.push("Zig attitude: not started (a stage before it never said `ready`)".into()),
+    }
+    for key in [imu_key, attitude_key] {
+        if segment_exists(key) {
+            problems.push(format!("segment with key {key:#010x} left behind"));
+            let _ = Command::new("ipcrm").arg("-M").arg(key.to_string()).status();
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
+/// Whether `ipcs -m` lists a segment with `key`.
+fn segment_exists(key: i32) -> bool {
+    let wanted = format!("{:#010x}", key as u32);
+    proc::query("ipcs", &["-m"]).is_some_and(|out| out.lines().any(|l| l.split_whitespace().next() == Some(&wanted)))
+}
+
+/// Checks the Zig reader's `attitude t=... imu_seq=N roll=R pitch=P yaw=Y deg` lines against the motion
+/// capi/examples/imu_driver.c synthesises (sample N is at N ms): yaw 0.5 rad/s from 0, roll 0.15 rad at 0.25 Hz,
+/// pitch 0. At least 5 lines (one second at 5 a second), each within 2° on every axis (an ideal sensor, so the
+/// only error is the filter's integration and its accelerometer correction).
+fn attitudes_follow_driver(text: &str) -> Result<(), String> {
+    const TOLERANCE_DEG: f64 = 2.0;
+    let mut lines = 0;
+    for line in text.lines().filter(|l| l.starts_with("attitude ")) {
+        let field = |name: &str| -> Result<f64, String> {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("no {name} in `{line}`"))
+        };
+        let t = field("imu_seq")? * 1e-3;
+        let expected = [
+            (
+                "roll",
+                (0.15 * (2.0 * std::f64::consts::PI * 0.25 * t).sin()).to_degrees(),
+            ),
+            ("pitch", 0.0),
+            ("yaw", (0.5 * t).to_degrees()),
+        ];
+        for (name, want) in expected {
+            let got = field(name)?;
+            // Angles compared on the circle: yaw wraps at ±180°.
+            let diff = (got - want + 540.0).rem_euclid(360.0) - 180.0;
+            if diff.abs() > TOLERANCE_DEG {
+                return Err(format!(
+                    "{name} {got:.2}° where the driver's motion is {want:.2}° (`{line}`)"
+                ));
+            }
+        }
+        lines += 1;
+    }
+    if lines < 5 {
+        return Err(format!("{lines} attitude lines, expected at least 5"));
+    }
+    Ok(())
+}
+
 /// Zig's name of a target (`-Dtarget`), for the targets the suite builds the Zig peer for.
 fn zig_target(t: &Target) -> Option<&'static str> {
     match t.triple {
@@ -242,8 +391,8 @@ fn zig_target(t: &Target) -> Option<&'static str> {
     }
 }
 
-/// `zig build` of capi/zig (the Zig module and its `echo` peer) for a target, linked with `lib`; the program's
-/// path.
+/// `zig build` of capi/zig (the Zig module, its `echo` peer and the demo's `attitude` reader) for a target, linked
+/// with `lib`, with `key` built in; the directory of the programs.
 fn zig_build(ctx: &Ctx, zig_target: &str, lib: &Path, key: i32, out: &Path) -> Result<PathBuf, String> {
     let python = crate::python::venv(&ctx.root).join("bin/python");
     let mut cmd = Command::new(python);
@@ -257,7 +406,7 @@ fn zig_build(ctx: &Ctx, zig_target: &str, lib: &Path, key: i32, out: &Path) -> R
         .arg("--prefix")
         .arg(out);
     succeeds(&mut cmd, CARGO_TIMEOUT)?;
-    Ok(out.join("bin/echo"))
+    Ok(out.join("bin"))
 }
 
 /// The `capi` suite: the header is up to date; per target, the libraries build, the header's layout is the Rust
@@ -280,17 +429,11 @@ pub fn suite(ctx: &Ctx) -> Counts {
     let _ = fs::create_dir_all(&out_dir);
     for &t in &ctx.targets {
         let name = t.triple.split('-').next().unwrap_or(t.triple);
-        if t.triple == "armv7-unknown-linux-gnueabihf" {
-            // Known gap (issue 13 open): the armv7 static library does not link into C programs yet; the
-            // precompiled compiler_builtins carries ARM EHABI unwind tables that reference
-            // `__aeabi_unwind_cpp_pr0`/`rust_eh_personality`. Said, not counted.
-            println!("[host] capi: armv7 skipped (static library does not link yet: ARM EHABI unwind references)");
-            continue;
-        }
         let mut build = Command::new(&ctx.cargo);
         build
             .current_dir(&capi)
             .args(["build", "--release", "--target", t.triple])
+            .args(library_build_args(t))
             .env("CARGO_TARGET_DIR", &target_dir);
         if let Err(e) = succeeds(&mut build, CARGO_TIMEOUT) {
             check(&mut c, &mut details, &format!("{name} build"), Err(e));
@@ -306,7 +449,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
                 .arg("-Werror")
                 .arg("-I")
                 .arg(capi.join("include"));
-            cmd.args(extra).arg(capi.join("tests").join(source));
+            cmd.args(extra).arg(capi.join(source));
             match output {
                 Some(o) => cmd.arg(lib_dir.join("libshmfusion.a")).args(libs).arg("-o").arg(o),
                 None => cmd.arg("-fsyntax-only"),
@@ -317,7 +460,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
             &mut c,
             &mut details,
             &format!("{name} abi.c static asserts"),
-            compile("abi.c", &["-ffreestanding"], &[], None),
+            compile("tests/abi.c", &["-ffreestanding"], &[], None),
         );
         let nostdlib = out_dir.join(format!("nostdlib-{name}"));
         let freestanding = [
@@ -330,10 +473,9 @@ pub fn suite(ctx: &Ctx) -> Counts {
             "-static",
             "-no-pie",
         ];
-        // libgcc gives the compiler's own helpers: not a C library. The i686 build has no 32-bit libgcc (no
-        // multilib); the Rust library's compiler-builtins then provides what the program needs.
-        let libgcc: &[&str] = if has_libc(t) { &["-lgcc"] } else { &[] };
-        let result = compile("nostdlib.c", &freestanding, libgcc, Some(&nostdlib))
+        // libgcc gives the compiler's own helpers: not a C library.
+        let libs = [&["-lgcc"], nostdlib_ldflags(t)].concat();
+        let result = compile("tests/nostdlib.c", &freestanding, &libs, Some(&nostdlib))
             .and_then(|()| succeeds(&mut run_program(t, &nostdlib), RUN_TIMEOUT).map(drop));
         check(
             &mut c,
@@ -341,52 +483,70 @@ pub fn suite(ctx: &Ctx) -> Counts {
             &format!("{name} -nostdlib -static program"),
             result,
         );
-        if has_libc(t) {
-            let smoke = out_dir.join(format!("smoke-{name}"));
-            let result = compile("smoke.c", &["-O1", "-static"], &[], Some(&smoke))
-                .and_then(|()| succeeds(&mut run_program(t, &smoke), RUN_TIMEOUT))
-                .and_then(|out| if out.contains("ok") { Ok(()) } else { Err(out) });
-            check(&mut c, &mut details, &format!("{name} smoke.c"), result);
-            let peer = out_dir.join(format!("peer-{name}"));
-            let mut rust_peer = Command::new(&ctx.cargo);
-            rust_peer
-                .current_dir(&ctx.root)
-                .args(["build", "--example", "capi_peer", "--target", t.triple]);
-            crate::suites::quick_profile(&mut rust_peer);
-            let built = compile("peer.c", &["-O1", "-static"], &[], Some(&peer))
-                .and_then(|()| succeeds(&mut rust_peer, CARGO_TIMEOUT).map(drop));
-            let rust = ctx.target_dir.join(t.triple).join("debug/examples/capi_peer");
-            let base = 0x4800_0000 + (std::process::id() % 0x10_0000) as i32 * 16;
-            for (i, (what, mode, kill_after)) in [
-                ("broadcast, spsc and latest exchange", ("serve", "echo"), None),
-                ("SIGKILLed C producer", ("killed", "spin"), Some("pushing")),
-                ("hostile C scribbler", ("hostile", "scribble"), None),
-            ]
-            .into_iter()
-            .enumerate()
-            {
-                let result = built
-                    .clone()
-                    .and_then(|()| exchange(t, &rust, &peer, mode, base + 4 * i as i32, kill_after));
-                check(&mut c, &mut details, &format!("{name} {what}"), result);
-            }
-            if let Some(zt) = zig_target(t) {
-                // The Zig peer's key is built in (the echo program takes no arguments).
-                let key = base + 12;
-                let result = built.clone().and_then(|()| {
-                    let zig = zig_build(
-                        ctx,
-                        zt,
-                        &lib_dir.join("libshmfusion.a"),
-                        key,
-                        &out_dir.join(format!("zig-{name}")),
-                    )?;
-                    exchange(t, &rust, &zig, ("serve", "echo"), key, None)
-                });
-                check(&mut c, &mut details, &format!("{name} Zig peer exchange"), result);
-            }
+        let smoke = out_dir.join(format!("smoke-{name}"));
+        let result = compile("tests/smoke.c", &["-O1", "-static"], &[], Some(&smoke))
+            .and_then(|()| succeeds(&mut run_program(t, &smoke), RUN_TIMEOUT))
+            .and_then(|out| if out.contains("ok") { Ok(()) } else { Err(out) });
+        check(&mut c, &mut details, &format!("{name} smoke.c"), result);
+        let peer = out_dir.join(format!("peer-{name}"));
+        let zig = zig_target(t);
+        let mut rust_peer = Command::new(&ctx.cargo);
+        rust_peer
+            .current_dir(&ctx.root)
+            .args(["build", "--example", "capi_peer", "--target", t.triple]);
+        if zig.is_some() {
+            // The demo pipeline's fusion process.
+            rust_peer.args(["--example", "fusion"]);
         }
-        if t.qemu_user.is_none() && has_libc(t) {
+        crate::suites::quick_profile(&mut rust_peer);
+        let built = compile("tests/peer.c", &["-O1", "-static"], &[], Some(&peer))
+            .and_then(|()| succeeds(&mut rust_peer, CARGO_TIMEOUT).map(drop));
+        let rust = ctx.target_dir.join(t.triple).join("debug/examples/capi_peer");
+        let base = 0x4800_0000 + (std::process::id() % 0x10_0000) as i32 * 16;
+        for (i, (what, mode, kill_after)) in [
+            ("broadcast, spsc and latest exchange", ("serve", "echo"), None),
+            ("SIGKILLed C producer", ("killed", "spin"), Some("pushing")),
+            ("hostile C scribbler", ("hostile", "scribble"), None),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let result = built
+                .clone()
+                .and_then(|()| exchange(t, &rust, &peer, mode, base + 4 * i as i32, kill_after));
+            check(&mut c, &mut details, &format!("{name} {what}"), result);
+        }
+        if let Some(zt) = zig {
+            // The Zig programs' key is built in (they take no arguments): the echo peer's first object, then the
+            // demo's attitude slot.
+            let key = base + 12;
+            let zig_bin = built.clone().and_then(|()| {
+                zig_build(
+                    ctx,
+                    zt,
+                    &lib_dir.join("libshmfusion.a"),
+                    key,
+                    &out_dir.join(format!("zig-{name}")),
+                )
+            });
+            let result = zig_bin
+                .clone()
+                .and_then(|bin| exchange(t, &rust, &bin.join("echo"), ("serve", "echo"), key, None));
+            check(&mut c, &mut details, &format!("{name} Zig peer exchange"), result);
+            let driver = out_dir.join(format!("imu_driver-{name}"));
+            let result = zig_bin.and_then(|bin| {
+                compile("examples/imu_driver.c", &["-O1", "-static"], &["-lm"], Some(&driver))?;
+                let fusion = ctx.target_dir.join(t.triple).join("debug/examples/fusion");
+                pipeline(t, &driver, &fusion, &bin.join("attitude"), base + 15, key)
+            });
+            check(
+                &mut c,
+                &mut details,
+                &format!("{name} demo pipeline: C IMU driver -> Rust fusion -> Zig attitude"),
+                result,
+            );
+        }
+        if t.qemu_user.is_none() {
             let so = lib_dir.join("libshmfusion.so");
             let result = exported_functions(&so).and_then(|exported| {
                 let documented = documented_functions(&header);
@@ -401,4 +561,43 @@ pub fn suite(ctx: &Ctx) -> Counts {
     }
     say(WHO, "capi", c, t0.elapsed().as_secs_f64(), &details.join("\n"));
     c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::attitudes_follow_driver;
+
+    /// Lines the Zig reader printed in a real run (README "C and Zig").
+    const RUN: &str = "attitude t=14262.423 s imu_seq=819 roll=8.25 pitch=0.00 yaw=23.49 deg
+attitude t=14262.623 s imu_seq=1019 roll=8.59 pitch=0.00 yaw=29.22 deg
+attitude t=14262.823 s imu_seq=1219 roll=8.08 pitch=0.00 yaw=34.95 deg
+attitude t=14263.023 s imu_seq=1419 roll=6.79 pitch=0.00 yaw=40.68 deg
+attitude t=14263.223 s imu_seq=1619 roll=4.83 pitch=0.00 yaw=46.41 deg
+printed 5 attitudes";
+
+    #[test]
+    fn a_real_run_follows_the_driver() {
+        assert_eq!(attitudes_follow_driver(RUN), Ok(()));
+    }
+
+    #[test]
+    fn yaw_wraps_at_180_degrees() {
+        // Sample 8000 (8 s): yaw 229.2°, printed as -130.8°; roll back at 0.
+        let lines = "attitude t=1 s imu_seq=8000 roll=-0.00 pitch=0.00 yaw=-130.82 deg\n".repeat(5);
+        assert_eq!(attitudes_follow_driver(&lines), Ok(()));
+    }
+
+    #[test]
+    fn a_wrong_turn_or_too_few_lines_fail() {
+        let reversed = RUN.replace("yaw=", "yaw=-");
+        assert!(attitudes_follow_driver(&reversed).unwrap_err().contains("yaw"));
+        let flipped_roll = RUN.replace("roll=8.59", "roll=-8.59");
+        assert!(attitudes_follow_driver(&flipped_roll).unwrap_err().contains("roll"));
+        let short: String = RUN.lines().take(4).map(|l| format!("{l}\n")).collect();
+        assert!(
+            attitudes_follow_driver(&short)
+                .unwrap_err()
+                .contains("4 attitude lines")
+        );
+    }
 }

@@ -63,6 +63,16 @@ const PACKAGES: &[Pkg] = &[
         name: "libc6-dev-riscv64-cross",
         backports: false,
     },
+    // The capi suite's i686 C programs (`gcc -m32`): the 32-bit C library and libgcc. Not `gcc-multilib`, which
+    // conflicts with (removes) the cross compilers above.
+    Pkg {
+        name: "libc6-dev-i386",
+        backports: false,
+    },
+    Pkg {
+        name: "lib32gcc-12-dev",
+        backports: false,
+    },
     Pkg {
         name: "cpio",
         backports: false,
