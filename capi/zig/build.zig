@@ -27,32 +27,21 @@ pub fn build(b: *std.Build) void {
 
     const options = b.addOptions();
     options.addOption(i32, "key", key);
-    const echo = b.addExecutable(.{
-        .name = "echo",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("echo.zig"),
-            .target = target,
-            .optimize = optimize,
-            .imports = &.{
-                .{ .name = "shmfusion", .module = shmfusion },
-                .{ .name = "options", .module = options.createModule() },
-            },
-        }),
-    });
-    b.installArtifact(echo);
-
-    // The demo's attitude reader (attitude.zig): `-Dkey` is then the fusion process's attitude slot.
-    const attitude = b.addExecutable(.{
-        .name = "attitude",
-        .root_module = b.createModule(.{
-            .root_source_file = b.path("attitude.zig"),
-            .target = target,
-            .optimize = optimize,
-            .imports = &.{
-                .{ .name = "shmfusion", .module = shmfusion },
-                .{ .name = "options", .module = options.createModule() },
-            },
-        }),
-    });
-    b.installArtifact(attitude);
+    const imports: []const std.Build.Module.Import = &.{
+        .{ .name = "shmfusion", .module = shmfusion },
+        .{ .name = "options", .module = options.createModule() },
+    };
+    // `attitude` is the demo's reader: `-Dkey` is then the fusion process's attitude slot.
+    for ([_][]const u8{ "echo", "attitude" }) |name| {
+        const program = b.addExecutable(.{
+            .name = name,
+            .root_module = b.createModule(.{
+                .root_source_file = b.path(b.fmt("{s}.zig", .{name})),
+                .target = target,
+                .optimize = optimize,
+                .imports = imports,
+            }),
+        });
+        b.installArtifact(program);
+    }
 }
