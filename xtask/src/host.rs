@@ -21,24 +21,50 @@ pub struct Suite {
     pub x86_64: bool,
     /// Part of a plain `cargo xtask test`; the others run only when named with `--suite`.
     pub default: bool,
+    /// Runs in the background lane, beside the targets' suites: it compiles and runs only in-process
+    /// code in a target dir of its own, and creates no System V object, process or namespace that a
+    /// foreground test (a leak count, `reap`, a segment listing) could see.
+    pub background: bool,
+    /// Compilation only, done in the background lane ahead of the suite (same commands, so the
+    /// suite itself then finds its build done).
+    pub prebuild: Option<fn(&Ctx)>,
     pub run: fn(&Ctx) -> Counts,
 }
 
 #[rustfmt::skip]
 pub const SUITES: &[Suite] = &[
-    Suite { name: "loom", x86_64: true, default: true, run: loom },
-    Suite { name: "miri", x86_64: true, default: true, run: miri },
-    Suite { name: "abi-mix", x86_64: true, default: true, run: abi_mix },
-    Suite { name: "capi", x86_64: true, default: true, run: crate::capi::suite },
-    Suite { name: "lint", x86_64: false, default: true, run: lint },
-    Suite { name: "xtask", x86_64: false, default: true, run: xtask },
-    Suite { name: "python", x86_64: false, default: true, run: crate::python::run },
-    Suite { name: "cli", x86_64: true, default: true, run: cli },
-    Suite { name: "bridge", x86_64: true, default: true, run: bridge },
+    Suite { name: "loom", x86_64: true, default: true, background: true, prebuild: None, run: loom },
+    Suite { name: "miri", x86_64: true, default: true, background: true, prebuild: None, run: miri },
+    Suite { name: "abi-mix", x86_64: true, default: true, background: false, prebuild: None, run: abi_mix },
+    Suite { name: "capi", x86_64: true, default: true, background: false, prebuild: None, run: crate::capi::suite },
+    Suite { name: "lint", x86_64: false, default: true, background: true, prebuild: None, run: lint },
+    Suite { name: "xtask", x86_64: false, default: true, background: false, prebuild: None, run: xtask },
+    Suite { name: "python", x86_64: false, default: true, background: false, prebuild: None, run: crate::python::run },
+    Suite { name: "cli", x86_64: true, default: true, background: false, prebuild: Some(cli_prebuild), run: cli },
+    Suite { name: "bridge", x86_64: true, default: true, background: false, prebuild: Some(bridge_prebuild), run: bridge },
     // Not yet reliable enough for the default run (issue 11 is open): the netns stream and fault
     // tests lost samples under load, and cross-building zenoh twice costs over ten minutes.
-    Suite { name: "bridge-net", x86_64: true, default: false, run: bridge_net },
+    Suite { name: "bridge-net", x86_64: true, default: false, background: false, prebuild: None, run: bridge_net },
 ];
+
+/// Whether suite `h` runs on this machine.
+pub fn applicable(h: &Suite) -> bool {
+    !h.x86_64 || cfg!(target_arch = "x86_64")
+}
+
+/// Builds a prebuild's command quietly: a failure shows again, with its details, when the suite runs it.
+fn prebuild(what: &str, cmd: &mut Command) {
+    let ok = proc::run(cmd, CARGO_TIMEOUT).is_ok_and(|out| out.success());
+    if !ok {
+        println!("[{WHO}] prebuild {what}: failed (the suite reports why)");
+    }
+}
+
+/// The companion crates' builds go to a target dir of their own, so that the background lane's
+/// prebuilds never wait for the build lock of the targets' suites.
+fn host_target_dir(ctx: &Ctx) -> PathBuf {
+    ctx.target_dir.join("host")
+}
 
 /// The loom models of src/buffer, in a target dir of their own: `--cfg loom` would otherwise
 /// invalidate the normal build.
@@ -189,6 +215,7 @@ fn lint(ctx: &Ctx) -> Counts {
     let mut c = Counts::default();
     let mut details = Vec::new();
     // capi/ is a workspace of its own (see its Cargo.toml), linted in its own directory.
+    // Check builds in target dirs of their own: lint runs in the background lane.
     let checks: [(&str, &[&str]); 4] = [
         (".", &["fmt", "--all", "--check"]),
         (
@@ -200,7 +227,10 @@ fn lint(ctx: &Ctx) -> Counts {
     ];
     for (dir, args) in checks {
         let mut cmd = Command::new(&ctx.cargo);
-        cmd.current_dir(ctx.root.join(dir)).args(args);
+        let lint_dir = ctx.target_dir.join(if dir == "." { "lint" } else { "lint-capi" });
+        cmd.current_dir(ctx.root.join(dir))
+            .args(args)
+            .env("CARGO_TARGET_DIR", lint_dir);
         match proc::run(&mut cmd, CARGO_TIMEOUT) {
             Ok(out) if out.success() => c.add(Counts::PASS),
             Ok(out) => {
@@ -244,10 +274,8 @@ fn cli(ctx: &Ctx) -> Counts {
             None
         }
     };
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args(["test", "-p", "shmfusion-cli", "--no-fail-fast"])
-        .args(&ctx.test_args)
+    let mut cmd = cli_tests(ctx);
+    cmd.args(&ctx.test_args)
         .args(["--", "--include-ignored"])
         .env("SHMFUSION_PYTHON", &python);
     if let Some(bin) = &static_bin {
@@ -257,26 +285,25 @@ fn cli(ctx: &Ctx) -> Counts {
     c
 }
 
+/// `cargo test` of the tool, before its arguments.
+fn cli_tests(ctx: &Ctx) -> Command {
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args(["test", "-p", "shmfusion-cli", "--no-fail-fast"])
+        .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    cmd
+}
+
+fn cli_prebuild(ctx: &Ctx) {
+    prebuild("cli static", &mut cli_static_build(ctx));
+    prebuild("cli tests", cli_tests(ctx).arg("--no-run"));
+}
+
 /// Builds the tool for `CLI_STATIC_TARGET`, linked by rust-lld against the toolchain's self-contained musl, and
 /// proves the result static: an aarch64 executable without an interpreter or needed libraries.
 fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
     let t0 = Instant::now();
-    let var = format!(
-        "CARGO_TARGET_{}_LINKER",
-        CLI_STATIC_TARGET.to_uppercase().replace('-', "_")
-    );
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args([
-            "build",
-            "-p",
-            "shmfusion-cli",
-            "--release",
-            "--target",
-            CLI_STATIC_TARGET,
-        ])
-        .env(var, "rust-lld");
-    let out = proc::run(&mut cmd, CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
+    let out = proc::run(&mut cli_static_build(ctx), CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.success() {
         return Err(format!(
             "{}\ncargo build: {}",
@@ -284,7 +311,7 @@ fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
             out.describe(CARGO_TIMEOUT)
         ));
     }
-    let bin = ctx.target_dir.join(CLI_STATIC_TARGET).join("release/shmfusion");
+    let bin = host_target_dir(ctx).join(CLI_STATIC_TARGET).join("release/shmfusion");
     let data = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
     let e = crate::elf::parse(&data)?;
     let mut problems = Vec::new();
@@ -305,25 +332,46 @@ fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
     );
     Ok(bin)
 }
-/// The Zenoh bridge (bridge/): its unit tests and the Python interop check (rosbags decodes the `ros2`
-/// payloads; an eclipse-zenoh subscriber sees rmw_zenoh keys, attachments and liveliness tokens).
-fn bridge(ctx: &Ctx) -> Counts {
+fn cli_static_build(ctx: &Ctx) -> Command {
+    let var = format!(
+        "CARGO_TARGET_{}_LINKER",
+        CLI_STATIC_TARGET.to_uppercase().replace('-', "_")
+    );
     let mut cmd = Command::new(&ctx.cargo);
     cmd.current_dir(&ctx.root)
         .args([
-            "test",
+            "build",
             "-p",
-            "shmfusion-bridge",
-            "--lib",
-            "--bins",
-            "--test",
-            "interop",
-            "--",
-            "--include-ignored",
-            "--test-threads=1",
+            "shmfusion-cli",
+            "--release",
+            "--target",
+            CLI_STATIC_TARGET,
         ])
+        .env(var, "rust-lld")
+        .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    cmd
+}
+
+/// The Zenoh bridge (bridge/): its unit tests and the Python interop check (rosbags decodes the `ros2`
+/// payloads; an eclipse-zenoh subscriber sees rmw_zenoh keys, attachments and liveliness tokens).
+fn bridge(ctx: &Ctx) -> Counts {
+    let mut cmd = bridge_tests(ctx);
+    cmd.args(["--", "--include-ignored", "--test-threads=1"])
         .env("SHMFUSION_BRIDGE_PYTHON", crate::python::python(&ctx.root));
     tests_ran(suites::cargo_test(WHO, "bridge", &mut cmd), "bridge")
+}
+
+/// `cargo test` of the bridge's unit and interop tests, before the test binaries' arguments.
+fn bridge_tests(ctx: &Ctx) -> Command {
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args(["test", "-p", "shmfusion-bridge", "--lib", "--bins", "--test", "interop"])
+        .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    cmd
+}
+
+fn bridge_prebuild(ctx: &Ctx) {
+    prebuild("bridge tests", bridge_tests(ctx).arg("--no-run"));
 }
 
 /// The bridge across network namespaces (root, `ip`, `nft`): a 1 kHz stream and link faults, and one

@@ -21,6 +21,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 const STATIC_RUSTFLAGS: &str = "-C linker=rust-lld -C linker-flavor=ld.lld -C relocation-model=static \
      -C target-feature=+crt-static -C link-self-contained=no";
 
+#[derive(Clone)]
 pub struct Ctx {
     pub root: PathBuf,
     pub target_dir: PathBuf,

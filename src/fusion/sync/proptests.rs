@@ -600,8 +600,8 @@ fn run_model(sc: &Scenario) -> RunTrace {
     )
 }
 
-/// Cases of the differential test: `SYNC_DIFF_CASES` or `PROPTEST_CASES` if set, else 20 000 on x86 hosts (about
-/// two million pushes) and a 256th under emulation (a 64th still took over a minute of aarch64's lib suite under
+/// Cases of the differential test: `SYNC_DIFF_CASES` or `PROPTEST_CASES` if set, else 20 000 on x86_64 (about
+/// two million pushes; a quarter on i686) and a 256th under emulation (a 64th still took over a minute of aarch64's lib suite under
 /// qemu-user on a loaded 2-core machine).
 fn differential_config() -> proptest::test_runner::Config {
     let mut c = config_scaled(20_000, 256);
