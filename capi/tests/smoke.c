@@ -2,6 +2,8 @@
  * reserve/commit and a full ring, latest write/read, argument checks. Prints "ok" and exits 0 on success. */
 #include "shmfusion.h"
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/shm.h>
 #include <unistd.h>
 
 #define CHECK(x) do { int rc_ = (x); if (rc_ != SF_OK) { printf("FAIL %s: %s\n", #x, sf_strerror(rc_)); return 1; } } while (0)
@@ -120,7 +122,14 @@ int main(void) {
   int pid = (int)getpid();
   char name[32];
   snprintf(name, sizeof name, "/sf-smoke-%d", pid);
-  if (broadcast(0x5f130000 | (pid & 0xffff)) || spsc(name) || latest()) return 1;
+  int key = 0x5f130000 | (pid & 0xffff);
+  if (broadcast(key) || spsc(name) || latest()) {
+    /* A failed check returns before its closes: remove what it may have left (no leak on failure). */
+    int id = shmget(key, 0, 0);
+    if (id >= 0) shmctl(id, IPC_RMID, NULL);
+    shm_unlink(name);
+    return 1;
+  }
   printf("ok\n");
   return 0;
 }
