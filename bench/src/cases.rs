@@ -1,0 +1,524 @@
+//! The cases, their plan (which transport, size and measurement) and how one run of a case is carried out.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use shmfusion::buffer::{Error, SpscRing};
+
+use crate::sys::{self, SharedMem, barrier, now_ns};
+use crate::transport::{self, Channel, Kind, set_token, token};
+
+/// How a case is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One-way latency as half the round trip of a ping-pong (the sender stamps before sending and after the echo).
+    PingPong,
+    /// One-way latency of a wake-up: the sender sleeps 200 µs before each message (so the receiver is asleep),
+    /// stamps it with CLOCK_MONOTONIC, and the receiver subtracts on arrival.
+    Wake,
+    /// Throughput: the producer sends as fast as it can, the consumer times the whole stream.
+    Stream,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::PingPong => "pingpong",
+            Mode::Wake => "wake",
+            Mode::Stream => "stream",
+        }
+    }
+}
+
+/// What a case runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Subject {
+    Transport(Kind),
+    /// `rtrb` between two threads of one process, one item per call.
+    Rtrb,
+    /// `rtrb` with `write_chunk_uninit` (64) / `read_chunk` (up to 256).
+    RtrbChunks,
+    /// shmfusion SPSC `push_slice` (64) / `pop_slice` (up to 256) between processes.
+    SpscBatch,
+}
+
+impl Subject {
+    pub fn name(self) -> &'static str {
+        match self {
+            Subject::Transport(k) => k.name(),
+            Subject::Rtrb => "rtrb (threads)",
+            Subject::RtrbChunks => "rtrb chunks (threads)",
+            Subject::SpscBatch => "shmfusion spsc batched",
+        }
+    }
+}
+
+pub struct Case {
+    pub subject: Subject,
+    pub mode: Mode,
+    pub size: usize,
+    /// Timed iterations (round trips, wake-ups or messages).
+    pub iters: usize,
+}
+
+impl Case {
+    pub fn key(&self) -> String {
+        key(self.mode, self.subject.name(), self.size)
+    }
+}
+
+pub fn key(mode: Mode, name: &str, size: usize) -> String {
+    format!("{}/{}/{}", mode.name(), name, size)
+}
+
+/// One run of one case.
+#[derive(Default, Clone)]
+pub struct Outcome {
+    /// One-way latencies in ns (latency modes).
+    pub samples: Vec<u64>,
+    /// Wall time of the whole stream in ns (stream mode).
+    pub elapsed_ns: u64,
+    /// CPU time of both sides during the timed part.
+    pub cpu_ns: u64,
+    /// Messages in the timed part (each one-way hop of a ping-pong counts).
+    pub messages: u64,
+    pub error: Option<String>,
+}
+
+const ALL_KINDS: &[Kind] = &[
+    Kind::Floor,
+    Kind::SpscValue,
+    Kind::SpscInPlace,
+    Kind::SpscWait,
+    Kind::Broadcast,
+    Kind::BroadcastWait,
+    Kind::Latest,
+    Kind::LatestWait,
+    Kind::Pipe,
+    Kind::UnixStream,
+    Kind::UnixDgram,
+    Kind::Eventfd,
+    Kind::Futex,
+    Kind::RawRing,
+    #[cfg(feature = "iceoryx2")]
+    Kind::Iceoryx2,
+];
+
+/// Every case, with iteration counts scaled by `scale` (1.0: the README's run).
+pub fn plan(scale: f64) -> Vec<Case> {
+    let n = |base: usize| ((base as f64 * scale) as usize).max(20);
+    let mut plan = Vec::new();
+    for &k in ALL_KINDS {
+        for &size in k.sizes() {
+            let base = match size {
+                8 | 64 => 20_000,
+                1024 => 10_000,
+                65536 => 1_000,
+                _ => 150,
+            };
+            let base = if k.blocking() { base / 2 } else { base };
+            plan.push(Case {
+                subject: Subject::Transport(k),
+                mode: Mode::PingPong,
+                size,
+                iters: n(base),
+            });
+        }
+    }
+    plan.push(Case {
+        subject: Subject::Rtrb,
+        mode: Mode::PingPong,
+        size: 8,
+        iters: n(20_000),
+    });
+    for k in [
+        Kind::SpscWait,
+        Kind::BroadcastWait,
+        Kind::LatestWait,
+        Kind::Futex,
+        Kind::Pipe,
+        Kind::Eventfd,
+    ] {
+        plan.push(Case {
+            subject: Subject::Transport(k),
+            mode: Mode::Wake,
+            size: 8,
+            iters: n(1_000),
+        });
+    }
+    let stream_kinds = [
+        Kind::SpscValue,
+        Kind::SpscInPlace,
+        Kind::RawRing,
+        Kind::Pipe,
+        Kind::UnixStream,
+        #[cfg(feature = "iceoryx2")]
+        Kind::Iceoryx2,
+    ];
+    for k in stream_kinds {
+        for &size in k.sizes() {
+            let base = match size {
+                8 => 2_000_000,
+                64 => 1_000_000,
+                1024 => 200_000,
+                65536 => 10_000,
+                _ => 1_000,
+            };
+            let base = if matches!(k, Kind::Pipe | Kind::UnixStream) {
+                base / 10
+            } else {
+                base
+            };
+            plan.push(Case {
+                subject: Subject::Transport(k),
+                mode: Mode::Stream,
+                size,
+                iters: n(base),
+            });
+        }
+    }
+    for subject in [Subject::SpscBatch, Subject::Rtrb, Subject::RtrbChunks] {
+        plan.push(Case {
+            subject,
+            mode: Mode::Stream,
+            size: 8,
+            iters: n(2_000_000),
+        });
+    }
+    plan
+}
+
+/// Runs every case once per round, in the same order each round; `results[case][round]`.
+pub fn run(plan: &[Case], rounds: usize) -> Vec<Vec<Outcome>> {
+    let mut results = vec![Vec::with_capacity(rounds); plan.len()];
+    let mut id = 0u64;
+    for round in 0..rounds {
+        let t0 = std::time::Instant::now();
+        for (i, case) in plan.iter().enumerate() {
+            id += 1;
+            let out = run_one(case, id);
+            if let Some(e) = &out.error {
+                eprintln!("round {round}: {}: {e}", case.key());
+            }
+            results[i].push(out);
+        }
+        eprintln!(
+            "round {}/{rounds} done in {:.1} s",
+            round + 1,
+            t0.elapsed().as_secs_f64()
+        );
+    }
+    results
+}
+
+/// Result words in the shared mapping: barrier, the two sides' CPU times, elapsed time; samples from word 8.
+const BARRIER: usize = 0;
+const CPU_A: usize = 1;
+const CPU_B: usize = 2;
+const ELAPSED: usize = 3;
+const SAMPLES: usize = 8;
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+fn run_one(case: &Case, id: u64) -> Outcome {
+    match try_run(case, id) {
+        Ok(o) => o,
+        Err(e) => Outcome {
+            error: Some(e),
+            ..Outcome::default()
+        },
+    }
+}
+
+fn try_run(case: &Case, id: u64) -> Result<Outcome, String> {
+    let warm = (case.iters / 10).max(10);
+    let res = SharedMem::new((SAMPLES + case.iters) * 8).map_err(|e| e.to_string())?;
+    let (cpu_a, cpu_b) = sys::cpu_pair();
+    match (case.subject, case.mode) {
+        (Subject::Transport(kind), Mode::PingPong | Mode::Wake) => {
+            let (a, b) = if kind == Kind::Floor {
+                transport::floor_pair()?
+            } else {
+                (
+                    transport::channel(kind, case.size, id * 2)?,
+                    transport::channel(kind, case.size, id * 2 + 1)?,
+                )
+            };
+            let wake = case.mode == Mode::Wake;
+            let echo = sys::fork_pinned(cpu_b, || echo(&*a, &*b, case, warm, wake, &res)).map_err(|e| e.to_string())?;
+            let send = sys::fork_pinned(cpu_a, || ping(&*a, &*b, case, warm, wake, &res));
+            let send = match send {
+                Ok(p) => p,
+                Err(e) => {
+                    let _ = sys::wait_all(&[echo], Duration::ZERO);
+                    return Err(e.to_string());
+                }
+            };
+            let r = sys::wait_all(&[send, echo], Duration::from_secs(120));
+            drop((a, b));
+            r?;
+        }
+        (Subject::Transport(kind), Mode::Stream) => {
+            let a = transport::channel(kind, case.size, id * 2)?;
+            let cons = sys::fork_pinned(cpu_b, || consume(&*a, case, &res)).map_err(|e| e.to_string())?;
+            let prod = sys::fork_pinned(cpu_a, || produce(&*a, case, &res)).map_err(|e| e.to_string())?;
+            let r = sys::wait_all(&[prod, cons], Duration::from_secs(120));
+            drop(a);
+            r?;
+        }
+        (Subject::SpscBatch, _) => {
+            let ring = crate::transport::create_object::<SpscRing<[u8; 8], 1024>>()?;
+            let cons = sys::fork_pinned(cpu_b, || batch_consume(ring.get(), case, &res)).map_err(|e| e.to_string())?;
+            let prod = sys::fork_pinned(cpu_a, || batch_produce(ring.get(), case, &res)).map_err(|e| e.to_string())?;
+            sys::wait_all(&[prod, cons], Duration::from_secs(120))?;
+        }
+        (Subject::Rtrb | Subject::RtrbChunks, mode) => {
+            let pid = sys::fork_pinned(cpu_a, || crate::cases::rtrb_case(case, mode, warm, cpu_b, &res))
+                .map_err(|e| e.to_string())?;
+            sys::wait_all(&[pid], Duration::from_secs(120))?;
+        }
+    }
+    let cpu_ns = res.word(CPU_A).load(Ordering::Acquire) + res.word(CPU_B).load(Ordering::Acquire);
+    let mut out = Outcome {
+        cpu_ns,
+        ..Outcome::default()
+    };
+    match case.mode {
+        Mode::Stream => {
+            out.elapsed_ns = res.word(ELAPSED).load(Ordering::Acquire);
+            out.messages = case.iters as u64;
+        }
+        Mode::PingPong | Mode::Wake => {
+            out.samples = (0..case.iters)
+                .map(|i| res.word(SAMPLES + i).load(Ordering::Acquire))
+                .collect();
+            out.messages = 2 * case.iters as u64;
+        }
+    }
+    Ok(out)
+}
+
+/// The sending side of a ping-pong or wake-up case: sends, waits for the echo, checks its token.
+fn ping(a: &dyn Channel, b: &dyn Channel, case: &Case, warm: usize, wake: bool, res: &SharedMem) -> Result<(), String> {
+    // Receiving ends first: a publisher may wait for its subscriber (iceoryx2).
+    let mut rx = b.rx();
+    let mut tx = a.tx();
+    let mut msg = vec![0x5au8; case.size];
+    let mut back = vec![0u8; case.size];
+    barrier(res.word(BARRIER), 2);
+    let cpu0 = thread_cpu_ns();
+    for i in 0..warm + case.iters {
+        if wake {
+            transport::gap();
+        }
+        let t0 = now_ns();
+        let tok = if wake { t0 } else { i as u64 };
+        set_token(&mut msg, tok);
+        tx.send(&msg);
+        rx.recv(&mut back);
+        let t1 = now_ns();
+        if token(&back) != tok {
+            return Err(format!("echo {} for {tok}", token(&back)));
+        }
+        if !wake && i >= warm {
+            res.word(SAMPLES + i - warm).store((t1 - t0) / 2, Ordering::Relaxed);
+        }
+    }
+    res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
+}
+
+/// The echoing side: receives and sends the message back; in wake-up cases it records the one-way time.
+fn echo(a: &dyn Channel, b: &dyn Channel, case: &Case, warm: usize, wake: bool, res: &SharedMem) -> Result<(), String> {
+    let mut rx = a.rx();
+    let mut tx = b.tx();
+    let mut msg = vec![0u8; case.size];
+    barrier(res.word(BARRIER), 2);
+    let cpu0 = thread_cpu_ns();
+    for i in 0..warm + case.iters {
+        rx.recv(&mut msg);
+        if wake && i >= warm {
+            res.word(SAMPLES + i - warm)
+                .store(now_ns().saturating_sub(token(&msg)), Ordering::Relaxed);
+        }
+        tx.send(&msg);
+    }
+    res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
+}
+
+fn produce(a: &dyn Channel, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut tx = a.tx();
+    let mut msg = vec![0x5au8; case.size];
+    barrier(res.word(BARRIER), 2);
+    let cpu0 = thread_cpu_ns();
+    for i in 0..case.iters {
+        set_token(&mut msg, i as u64);
+        tx.send(&msg);
+    }
+    res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
+}
+
+fn consume(a: &dyn Channel, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut rx = a.rx();
+    let mut msg = vec![0u8; case.size];
+    barrier(res.word(BARRIER), 2);
+    let (t0, cpu0) = (now_ns(), thread_cpu_ns());
+    for i in 0..case.iters {
+        rx.recv(&mut msg);
+        if token(&msg) != i as u64 {
+            return Err(format!("message {i} carried token {}", token(&msg)));
+        }
+    }
+    res.word(ELAPSED).store(now_ns() - t0, Ordering::Release);
+    res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
+}
+
+fn batch_produce(ring: &SpscRing<[u8; 8], 1024>, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut p = ring.producer().map_err(|e| e.to_string())?;
+    let mut buf = [[0u8; 8]; 64];
+    barrier(res.word(BARRIER), 2);
+    let cpu0 = thread_cpu_ns();
+    let mut i = 0usize;
+    while i < case.iters {
+        let n = 64.min(case.iters - i);
+        for (k, x) in buf[..n].iter_mut().enumerate() {
+            *x = ((i + k) as u64).to_ne_bytes();
+        }
+        let mut done = 0;
+        while done < n {
+            done += p.push_slice(&buf[done..n]).map_err(|e| e.to_string())?;
+        }
+        i += n;
+    }
+    res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
+}
+
+fn batch_consume(ring: &SpscRing<[u8; 8], 1024>, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut c = ring.consumer().map_err(|e| e.to_string())?;
+    let mut buf = [[0u8; 8]; 256];
+    barrier(res.word(BARRIER), 2);
+    let (t0, cpu0) = (now_ns(), thread_cpu_ns());
+    let mut next = 0u64;
+    while next < case.iters as u64 {
+        let n = match c.pop_slice(&mut buf) {
+            Ok(n) => n,
+            Err(Error::Empty) => 0,
+            Err(e) => return Err(e.to_string()),
+        };
+        for x in &buf[..n] {
+            if u64::from_ne_bytes(*x) != next {
+                return Err(format!("item {next} was {}", u64::from_ne_bytes(*x)));
+            }
+            next += 1;
+        }
+    }
+    res.word(ELAPSED).store(now_ns() - t0, Ordering::Release);
+    res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
+}
+
+/// `rtrb` between this (forked) process's main thread and a second thread pinned to `other_cpu`.
+fn rtrb_case(case: &Case, mode: Mode, warm: usize, other_cpu: usize, res: &SharedMem) -> Result<(), String> {
+    let chunks = case.subject == Subject::RtrbChunks;
+    let iters = case.iters;
+    std::thread::scope(|s| {
+        if mode == Mode::PingPong {
+            let (mut ptx, mut prx) = rtrb::RingBuffer::<u64>::new(1024);
+            let (mut btx, mut brx) = rtrb::RingBuffer::<u64>::new(1024);
+            s.spawn(move || {
+                sys::pin(other_cpu);
+                barrier(res.word(BARRIER), 2);
+                let cpu0 = thread_cpu_ns();
+                for _ in 0..warm + iters {
+                    let v = loop {
+                        if let Ok(v) = prx.pop() {
+                            break v;
+                        }
+                        std::hint::spin_loop();
+                    };
+                    while btx.push(v).is_err() {}
+                }
+                res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
+            });
+            barrier(res.word(BARRIER), 2);
+            let cpu0 = thread_cpu_ns();
+            for i in 0..(warm + iters) as u64 {
+                let t0 = now_ns();
+                while ptx.push(i).is_err() {}
+                let v = loop {
+                    if let Ok(v) = brx.pop() {
+                        break v;
+                    }
+                    std::hint::spin_loop();
+                };
+                let t1 = now_ns();
+                if v != i {
+                    return Err(format!("rtrb echo {v} for {i}"));
+                }
+                if i as usize >= warm {
+                    res.word(SAMPLES + i as usize - warm)
+                        .store((t1 - t0) / 2, Ordering::Relaxed);
+                }
+            }
+            res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
+            return Ok(());
+        }
+        let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(1024);
+        let consumer = s.spawn(move || -> Result<(), String> {
+            sys::pin(other_cpu);
+            barrier(res.word(BARRIER), 2);
+            let (t0, cpu0) = (now_ns(), thread_cpu_ns());
+            let mut next = 0u64;
+            while next < iters as u64 {
+                if chunks {
+                    let n = rx.slots().min(256);
+                    if n == 0 {
+                        continue;
+                    }
+                    let chunk = rx.read_chunk(n).map_err(|e| e.to_string())?;
+                    for v in chunk {
+                        if v != next {
+                            return Err(format!("rtrb item {next} was {v}"));
+                        }
+                        next += 1;
+                    }
+                } else if let Ok(v) = rx.pop() {
+                    if v != next {
+                        return Err(format!("rtrb item {next} was {v}"));
+                    }
+                    next += 1;
+                }
+            }
+            res.word(ELAPSED).store(now_ns() - t0, Ordering::Release);
+            res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
+            Ok(())
+        });
+        barrier(res.word(BARRIER), 2);
+        let cpu0 = thread_cpu_ns();
+        let mut i = 0u64;
+        while i < iters as u64 {
+            if chunks {
+                let n = (tx.slots().min(64) as u64).min(iters as u64 - i) as usize;
+                if n == 0 {
+                    continue;
+                }
+                let chunk = tx.write_chunk_uninit(n).map_err(|e| e.to_string())?;
+                let filled = chunk.fill_from_iter(i..);
+                i += filled as u64;
+            } else if tx.push(i).is_ok() {
+                i += 1;
+            }
+        }
+        res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
+        consumer.join().map_err(|_| "rtrb consumer panicked".to_string())?
+    })
+}
