@@ -146,14 +146,15 @@ pub fn plan(scale: f64) -> Vec<Case> {
             iters: n(1_000),
         });
     }
+    // iceoryx2 is left out of the throughput cases: with `RetryUntilDelivered` and safe overflow off its
+    // subscriber still missed samples once its buffer was full (1 KiB: samples 0..63, then 6106) and stalled at
+    // 64 KiB, so its figures would not be throughput of delivered messages.
     let stream_kinds = [
         Kind::SpscValue,
         Kind::SpscInPlace,
         Kind::RawRing,
         Kind::Pipe,
         Kind::UnixStream,
-        #[cfg(feature = "iceoryx2")]
-        Kind::Iceoryx2,
     ];
     for k in stream_kinds {
         for &size in k.sizes() {

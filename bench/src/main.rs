@@ -5,7 +5,7 @@
 //! ratios are taken within each round and reported as the median over rounds with their spread.
 //!
 //! ```text
-//! shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static DIR] [--producer PATH] [--smoke]
+//! shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static TRIPLE=DIR]... [--producer PATH] [--smoke]
 //! ```
 //!
 //! `--smoke` runs every case for a few thousand iterations and checks the output (the test command's use);
@@ -26,7 +26,8 @@ struct Args {
     rounds: usize,
     scale: f64,
     out: PathBuf,
-    static_dir: Option<PathBuf>,
+    /// (target triple, directory of its stripped static programs).
+    static_dirs: Vec<(String, PathBuf)>,
     producer: Option<PathBuf>,
     smoke: bool,
 }
@@ -36,7 +37,7 @@ fn parse() -> Result<Args, String> {
         rounds: 9,
         scale: 1.0,
         out: PathBuf::from("target/bench"),
-        static_dir: None,
+        static_dirs: Vec::new(),
         producer: None,
         smoke: false,
     };
@@ -47,16 +48,20 @@ fn parse() -> Result<Args, String> {
             "--rounds" => a.rounds = value()?.parse().map_err(|e| format!("--rounds: {e}"))?,
             "--scale" => a.scale = value()?.parse().map_err(|e| format!("--scale: {e}"))?,
             "--out" => a.out = value()?.into(),
-            "--static" => a.static_dir = Some(value()?.into()),
+            "--static" => {
+                let v = value()?;
+                let (triple, dir) = v.split_once('=').ok_or("--static takes TRIPLE=DIR")?;
+                a.static_dirs.push((triple.into(), dir.into()));
+            }
             "--producer" => a.producer = Some(value()?.into()),
             "--smoke" => {
                 a.smoke = true;
                 a.rounds = 2;
-                a.scale = 0.05;
+                a.scale = 0.03;
             }
             "-h" | "--help" => {
                 println!(
-                    "shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static DIR] [--producer PATH] [--smoke]"
+                    "shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static TRIPLE=DIR]... [--producer PATH] [--smoke]"
                 );
                 std::process::exit(0);
             }
@@ -84,7 +89,7 @@ fn main() -> ExitCode {
     let results = cases::run(&plan, args.rounds);
     #[cfg(feature = "iceoryx2")]
     iox::remove_new_objects(&iox_before);
-    let footprint = report::footprint(args.static_dir.as_deref(), args.producer.as_deref());
+    let footprint = report::footprint(&args.static_dirs, args.producer.as_deref());
     let doc = report::build(&plan, &results, &footprint, args.rounds, args.scale, started.elapsed());
     report::print(&doc);
     if let Err(e) = report::write(&args.out, &doc) {

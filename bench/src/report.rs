@@ -1,6 +1,6 @@
 //! Statistics, the per-round ratios against the floor and the peers, the table, the JSON file, and its check.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -146,21 +146,25 @@ pub fn size_name(size: usize) -> String {
     }
 }
 
-/// Stripped sizes of the static programs in `static_dir`, and the peak RSS of `producer` run once.
-pub fn footprint(static_dir: Option<&Path>, producer: Option<&Path>) -> Value {
+/// Stripped sizes of the static programs (`*.stripped`) in each target's directory, and the peak RSS of
+/// `producer` run once.
+pub fn footprint(static_dirs: &[(String, PathBuf)], producer: Option<&Path>) -> Value {
     let mut programs = serde_json::Map::new();
-    if let Some(dir) = static_dir
-        && let Ok(entries) = std::fs::read_dir(dir)
-    {
+    for (triple, dir) in static_dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
         files.sort();
+        let mut sizes = serde_json::Map::new();
         for p in files {
             if p.extension().is_some_and(|e| e == "stripped") {
                 let name = p.file_stem().unwrap_or_default().to_string_lossy().into_owned();
                 let size = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
-                programs.insert(name, json!(size));
+                sizes.insert(name, json!(size));
             }
         }
+        programs.insert(triple.clone(), Value::Object(sizes));
     }
     let mut out = json!({ "stripped_bytes": programs });
     if let Some(p) = producer {
@@ -377,9 +381,14 @@ pub fn print(doc: &Value) {
         );
     }
     let fp = &doc["footprint"];
-    if let Some(p) = fp["stripped_bytes"].as_object().filter(|p| !p.is_empty()) {
-        let list: Vec<String> = p.iter().map(|(k, v)| format!("{k} {v} B")).collect();
-        println!("\nstatic libc-free programs, stripped: {}", list.join(", "));
+    for (triple, p) in fp["stripped_bytes"].as_object().into_iter().flatten() {
+        let list: Vec<String> = p
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(k, v)| format!("{k} {v} B"))
+            .collect();
+        println!("static libc-free programs for {triple}, stripped: {}", list.join(", "));
     }
     if !fp["producer"].is_null() {
         println!("producer: {}", fp["producer"]);

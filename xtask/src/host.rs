@@ -42,6 +42,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "python", x86_64: false, default: true, background: false, prebuild: None, run: crate::python::run },
     Suite { name: "cli", x86_64: true, default: true, background: false, prebuild: Some(cli_prebuild), run: cli },
     Suite { name: "bridge", x86_64: true, default: true, background: false, prebuild: Some(bridge_prebuild), run: bridge },
+    Suite { name: "bench", x86_64: true, default: true, background: false, prebuild: Some(crate::bench::prebuild), run: crate::bench::suite },
     // Not yet reliable enough for the default run (issue 11 is open): the netns stream and fault
     // tests lost samples under load, and cross-building zenoh twice costs over ten minutes.
     Suite { name: "bridge-net", x86_64: true, default: false, background: false, prebuild: None, run: bridge_net },
@@ -53,7 +54,7 @@ pub fn applicable(h: &Suite) -> bool {
 }
 
 /// Builds a prebuild's command quietly: a failure shows again, with its details, when the suite runs it.
-fn prebuild(what: &str, cmd: &mut Command) {
+pub fn prebuild(what: &str, cmd: &mut Command) {
     let ok = proc::run(cmd, CARGO_TIMEOUT).is_ok_and(|out| out.success());
     if !ok {
         println!("[{WHO}] prebuild {what}: failed (the suite reports why)");

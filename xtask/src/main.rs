@@ -1,6 +1,7 @@
 //! `cargo xtask test`: sets the machine up, runs every suite on every target, and prints one
 //! table and one `N passed, M failed` line. See `usage()`.
 
+mod bench;
 mod capi;
 mod elf;
 mod host;
@@ -26,6 +27,7 @@ use targets::{PROGRAMS, Program, TARGETS, Target};
 const USAGE: &str = "\
 usage: cargo xtask test [options] [-- <cargo test arguments>]
        cargo xtask capi-header [--check]   (write, or check, capi/include/shmfusion.h)
+       cargo xtask bench [--rounds N] [--scale F] [--out DIR] [--all-targets]   (see bench/)
 
 Sets up the machine (Rust targets, Debian packages, kernels; idempotent), then runs on each
 target: `lib` (cargo test), `user` (static programs natively or under qemu-user), `kernel`
@@ -35,13 +37,14 @@ under Miri, nightly), `abi-mix` (examples/object_peer: an x86_64 and an i686 bui
 other's object), `capi` (the C library on every target: header up to date, _Static_assert
 layout, a -nostdlib -static C program, C and Rust peers on every buffer kind, exported
 symbols), `lint` (cargo fmt --check, clippy -D warnings, also in capi/), `xtask` (its own tests),
-`python` (the extension's wheel built with maturin, pytest against a Rust peer, in .cache/pyvenv) and `cli`
-(the shmfusion tool's tests with Python readers from the same venv, its static aarch64 musl build under qemu-user).
+`python` (the extension's wheel built with maturin, pytest against a Rust peer, in .cache/pyvenv), `cli`
+(the shmfusion tool's tests with Python readers from the same venv, its static aarch64 musl build under qemu-user)
+and `bench` (the benchmark builds, and a smoke run of every case passes its output check).
 
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
   --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
-                 static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge or bridge-net;
+                 static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge, bench or bridge-net;
                  by default all but bridge-net (opt-in), with the host suites left out when --target
                  excludes x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
@@ -131,6 +134,17 @@ fn parse(args: &[String]) -> Result<Options, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("bench") {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+        let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+        return match bench::command(root, target_dir, &args[1..]) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let o = match parse(&args) {
         Ok(o) => o,
         Err(e) => {
@@ -481,10 +495,10 @@ mod tests {
         assert_eq!(
             parsed("test").host,
             [
-                "loom", "miri", "abi-mix", "capi", "lint", "xtask", "python", "cli", "bridge"
+                "loom", "miri", "abi-mix", "capi", "lint", "xtask", "python", "cli", "bridge", "bench"
             ]
         );
-        assert_eq!(parsed("test --target x86").host.len(), 9);
+        assert_eq!(parsed("test --target x86").host.len(), 10);
         assert_eq!(parsed("test --suite bridge-net").host, ["bridge-net"]);
         assert!(parsed("test --target armv7").host.is_empty());
         let o = parsed("test --target armv7 --suite miri");
