@@ -5,7 +5,7 @@
 //! ratios are taken within each round and reported as the median over rounds with their spread.
 //!
 //! ```text
-//! shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static TRIPLE=DIR]... [--producer PATH] [--smoke]
+//! shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static TRIPLE=DIR]... [--producer PATH] [--only SUBSTR]... [--smoke]
 //! ```
 //!
 //! `--smoke` runs every case for a few thousand iterations and checks the output (the test command's use);
@@ -30,16 +30,19 @@ struct Args {
     static_dirs: Vec<(String, PathBuf)>,
     producer: Option<PathBuf>,
     smoke: bool,
+    /// Only the cases whose key (`mode/transport/size`) contains one of these.
+    only: Vec<String>,
 }
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
-        rounds: 9,
-        scale: 1.0,
+        rounds: 7,
+        scale: 0.25,
         out: PathBuf::from("target/bench"),
         static_dirs: Vec::new(),
         producer: None,
         smoke: false,
+        only: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -54,6 +57,7 @@ fn parse() -> Result<Args, String> {
                 a.static_dirs.push((triple.into(), dir.into()));
             }
             "--producer" => a.producer = Some(value()?.into()),
+            "--only" => a.only.push(value()?),
             "--smoke" => {
                 a.smoke = true;
                 a.rounds = 2;
@@ -61,7 +65,7 @@ fn parse() -> Result<Args, String> {
             }
             "-h" | "--help" => {
                 println!(
-                    "shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static TRIPLE=DIR]... [--producer PATH] [--smoke]"
+                    "shmfusion-bench [--rounds N] [--scale F] [--out DIR] [--static TRIPLE=DIR]... [--producer PATH] [--only SUBSTR]... [--smoke]"
                 );
                 std::process::exit(0);
             }
@@ -83,7 +87,10 @@ fn main() -> ExitCode {
         }
     };
     let started = std::time::Instant::now();
-    let plan = cases::plan(args.scale);
+    let mut plan = cases::plan(args.scale);
+    if !args.only.is_empty() {
+        plan.retain(|c| args.only.iter().any(|o| c.key().contains(o.as_str())));
+    }
     #[cfg(feature = "iceoryx2")]
     let iox_before = iox::shm_objects();
     let results = cases::run(&plan, args.rounds);

@@ -15,8 +15,8 @@ pub const USAGE: &str = "\
 usage: cargo xtask bench [--rounds N] [--scale F] [--out DIR] [--all-targets]
 
 Builds the static libc-free programs (for the host, or with --all-targets for every target) for the footprint,
-then runs shmfusion-bench in release with iceoryx2: every case in N interleaved rounds (default 9), iteration
-counts scaled by F (default 1). Writes DIR/bench.json and DIR/*.svg (default target/bench) and prints the table.
+then runs shmfusion-bench in release with iceoryx2: every case in N interleaved rounds (default 7), iteration
+counts scaled by F (default 0.25). Writes DIR/bench.json and DIR/*.svg (default target/bench) and prints the table.
 ";
 
 /// The static programs measured besides the tested ones: the smallest program and the smallest producer.
