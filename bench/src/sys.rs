@@ -227,18 +227,24 @@ pub fn futex_wake(word: &AtomicU32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1) };
 }
 
-/// Peak resident set size of a waited-for child process run with `wait4`, in KiB.
+/// Peak resident set size (`VmHWM`, KiB) of `cmd` while it runs, polled from /proc every millisecond, and its
+/// exit status. (`wait4`'s `ru_maxrss` would not do: it keeps the high-water mark of the memory the child had
+/// before `exec`, the spawning process's.)
 pub fn run_for_rss(cmd: &mut std::process::Command) -> io::Result<(i32, u64)> {
-    let child = cmd.spawn()?;
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: zeroed rusage is valid.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: reaps our own child; out-pointers are valid. `child` is never waited on by std afterwards.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    std::mem::forget(child);
-    if r != pid {
-        return Err(io::Error::last_os_error());
+    let mut child = cmd.spawn()?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut hwm = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            let kib = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+            hwm = hwm.max(kib.unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait()? {
+            return Ok((status.code().unwrap_or(-1), hwm));
+        }
+        std::thread::sleep(Duration::from_millis(1));
     }
-    Ok((status, ru.ru_maxrss as u64))
 }

@@ -563,6 +563,17 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
         })
     }
 
+    /// [`recv_wait`](Self::recv_wait) for large samples: waits as `recv_wait` does, then gives the sample to `f` in
+    /// place and validates it afterwards, as [`try_recv_with`](Self::try_recv_with) does ([`Error::Lagged`] if it
+    /// was overwritten while `f` ran: discard whatever `f` computed).
+    pub fn recv_wait_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnMut(SharedBytes<'_>) -> R,
+    ) -> Result<(R, u64), Error> {
+        self.core.recv_wait(timeout, f)
+    }
+
     /// The position of the next sample this reader will receive.
     pub fn position(&self) -> u64 {
         self.core.cursor
@@ -650,6 +661,27 @@ mod tests {
         assert_eq!(r3.try_recv(), Ok((s(8), 8)));
         assert_eq!(r3.skip_to_latest(), 2);
         assert_eq!(r3.try_recv(), Err(Error::Empty));
+    }
+
+    /// A large sample is received in place after a wait, and an overwritten one is reported, not returned.
+    #[test]
+    fn waiting_in_place_receive_of_a_large_sample() {
+        type Big = [u64; 512];
+        fn last(b: SharedBytes<'_>) -> u64 {
+            let mut x = [0u8; 8];
+            b.load(b.len() - 8, &mut x);
+            u64::from_ne_bytes(x)
+        }
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<Big, 2>>();
+        let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
+        let mut r = ring.reader();
+        let big: Big = core::array::from_fn(|i| i as u64 * 3);
+        w.publish_one(&big);
+        assert_eq!(r.recv_wait_with(None, last), Ok((511 * 3, 0)));
+        for _ in 0..5 {
+            w.publish_one(&big);
+        }
+        assert!(matches!(r.recv_wait_with(None, last), Err(Error::Lagged(_))));
     }
 
     #[test]

@@ -270,10 +270,30 @@ impl<T: Shareable> Latest<T> {
     /// Readers never write shared memory, except that a reader that goes to sleep here counts itself in the
     /// slot's waiter count (on its own line) so that the writer knows to wake it.
     pub fn wait_newer(&self, after: u64, timeout: Option<Duration>) -> Result<(T, u64), Error> {
-        self.wait_newer_with(after, timeout, liveness::judge)
+        self.wait_newer_judged(after, timeout, liveness::judge)
     }
 
-    pub(crate) fn wait_newer_with(
+    /// Gives the latest value to `f` in place, as atomic bytes (nothing is copied unless `f` copies: a large value
+    /// can be processed piecewise with [`SharedBytes::load`]), and returns what `f` returned with the value's
+    /// sequence number, but only if the writer did not change the value while `f` ran. Otherwise `f` runs again
+    /// on the newer value, so it may run several times and must not act on what it sees before it returns.
+    /// Errors as for [`read`](Self::read).
+    pub fn read_with<R>(&self, f: impl FnMut(SharedBytes<'_>) -> R) -> Result<(R, u64), Error> {
+        read_validated(self, f)
+    }
+
+    /// [`wait_newer`](Self::wait_newer) for large values: waits as `wait_newer` does, then reads in place as
+    /// [`read_with`](Self::read_with) does.
+    pub fn wait_newer_with<R>(
+        &self,
+        after: u64,
+        timeout: Option<Duration>,
+        f: impl FnMut(SharedBytes<'_>) -> R,
+    ) -> Result<(R, u64), Error> {
+        wait_newer(self, after, timeout, liveness::judge, f)
+    }
+
+    pub(crate) fn wait_newer_judged(
         &self,
         after: u64,
         timeout: Option<Duration>,
@@ -393,6 +413,27 @@ mod tests {
         fn ok(&self) -> bool {
             *self == Self::new(self.n)
         }
+    }
+
+    /// A value too large to move through the stack comfortably is read in place, validated like any read.
+    #[test]
+    fn large_values_are_read_in_place() {
+        type Big = [u64; 512];
+        fn word(i: usize) -> impl FnMut(SharedBytes<'_>) -> u64 {
+            move |b| {
+                let mut x = [0u8; 8];
+                b.load(i * 8, &mut x);
+                u64::from_ne_bytes(x)
+            }
+        }
+        let slot = crate::buffer::zeroed_box::<Latest<Big>>();
+        assert_eq!(slot.read_with(word(0)), Err(Error::Empty));
+        let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
+        w.write(&core::array::from_fn(|i| 7 + i as u64));
+        assert_eq!(slot.read_with(word(0)), Ok((7, 1)));
+        assert_eq!(slot.wait_newer_with(0, None, word(511)), Ok((7 + 511, 1)));
+        w.write(&core::array::from_fn(|i| 100 + i as u64));
+        assert_eq!(slot.wait_newer_with(1, None, word(3)), Ok((103, 2)));
     }
 
     #[test]
@@ -522,7 +563,7 @@ mod tests {
                 .map(|_| {
                     let slot = &*slot;
                     s.spawn(move || {
-                        slot.wait_newer_with(1, Some(Duration::from_secs(60)), |_| liveness::Liveness::Alive)
+                        slot.wait_newer_judged(1, Some(Duration::from_secs(60)), |_| liveness::Liveness::Alive)
                     })
                 })
                 .collect();
@@ -589,7 +630,10 @@ mod loom_tests {
                 w.write(&7);
                 core::mem::forget(w);
             });
-            assert_eq!(slot.wait_newer_with(0, None, |_| liveness::Liveness::Alive), Ok((7, 1)));
+            assert_eq!(
+                slot.wait_newer_judged(0, None, |_| liveness::Liveness::Alive),
+                Ok((7, 1))
+            );
             t.join().unwrap();
         });
     }

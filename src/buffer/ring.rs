@@ -672,6 +672,27 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
         self.core.pop_wait(timeout, load::<T>)
     }
 
+    /// Gives the oldest sample to `f` in place, as atomic bytes (nothing is copied unless `f` copies: a large
+    /// sample can be processed piecewise with [`SharedBytes::load`] into a small buffer), then frees its slot and
+    /// returns what `f` returned. [`Error::Empty`] if there is none.
+    pub fn try_pop_with<R>(&mut self, f: impl FnOnce(SharedBytes<'_>) -> R) -> Result<R, Error> {
+        self.core.try_pop(f)
+    }
+
+    /// [`pop_wait`](Self::pop_wait) for large samples: waits as `pop_wait` does, then gives the sample to `f` in
+    /// place and frees its slot, as [`try_pop_with`](Self::try_pop_with) does. `f` runs once, on success.
+    pub fn pop_wait_with<R>(
+        &mut self,
+        timeout: Option<Duration>,
+        f: impl FnOnce(SharedBytes<'_>) -> R,
+    ) -> Result<R, Error> {
+        let mut f = Some(f);
+        // The core's wait loop takes an `FnMut`; it calls it only for an available sample, and returns at once.
+        self.core
+            .pop_wait(timeout, |data| f.take().map(|f| f(data)))?
+            .ok_or(Error::Empty)
+    }
+
     /// Gives in-place access to the oldest sample without freeing its slot (until [`ReadSlot::release`]).
     /// [`Error::Empty`] if there is none.
     pub fn peek(&mut self) -> Result<ReadSlot<'_, 'a, T, N>, Error> {
@@ -787,6 +808,39 @@ mod tests {
             p.try_push(Sample::new(i)).unwrap();
             assert_eq!(c.try_pop().unwrap().seq, i);
         }
+    }
+
+    /// A sample too large to move through the stack comfortably is read in place, one word at a time.
+    #[test]
+    fn large_samples_are_read_in_place() {
+        type Big = [u64; 1024];
+        fn sum(b: SharedBytes<'_>) -> u64 {
+            (0..b.len() / 8)
+                .map(|i| {
+                    let mut w = [0u8; 8];
+                    b.load(i * 8, &mut w);
+                    u64::from_ne_bytes(w)
+                })
+                .sum()
+        }
+        let ring = crate::buffer::zeroed_box::<SpscRing<Big, 2>>();
+        let mut p = ring.producer_with(&P, alive).unwrap();
+        let mut c = ring.consumer_with(&C, alive).unwrap();
+        assert_eq!(c.try_pop_with(sum), Err(Error::Empty));
+        for s in 0..2u64 {
+            let mut w = p.reserve().unwrap();
+            for i in 0..1024u64 {
+                w.bytes().store(i as usize * 8, &(s * 10_000 + i).to_ne_bytes());
+            }
+            w.commit();
+        }
+        assert_eq!(p.reserve().err(), Some(Error::Full));
+        assert_eq!(c.try_pop_with(sum), Ok((0..1024).sum()));
+        assert_eq!(c.pop_wait_with(None, sum), Ok((0..1024).map(|i| 10_000 + i).sum()));
+        assert_eq!(c.try_pop_with(sum), Err(Error::Empty));
+        // Both slots were freed.
+        assert!(p.reserve().is_ok());
+        assert_eq!(c.position(), 2);
     }
 
     #[test]
