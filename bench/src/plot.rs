@@ -5,8 +5,6 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde_json::Value;
 
-use crate::report::size_name;
-
 pub const CHARTS: [&str; 3] = ["latency_p50.svg", "latency_p99.svg", "throughput.svg"];
 
 /// (transport, [(size, value)]) for the entries of `list` in `mode`, sorted by size.
@@ -33,7 +31,27 @@ fn series(doc: &Value, list: &str, mode: &str, field: &str) -> Vec<(String, Vec<
     out
 }
 
-fn chart(path: &Path, title: &str, y_desc: &str, data: &[(String, Vec<(f64, f64)>)]) -> Result<(), String> {
+/// A decimal tick label with an SI prefix (the log axes put their ticks at powers of ten).
+fn si(v: f64, unit: &str) -> String {
+    let (x, p) = match v {
+        v if v >= 1e9 => (v / 1e9, "G"),
+        v if v >= 1e6 => (v / 1e6, "M"),
+        v if v >= 1e3 => (v / 1e3, "k"),
+        v => (v, ""),
+    };
+    format!("{x:.0} {p}{unit}")
+}
+
+fn ns(v: f64) -> String {
+    match v {
+        v if v >= 1e9 => format!("{:.0} s", v / 1e9),
+        v if v >= 1e6 => format!("{:.0} ms", v / 1e6),
+        v if v >= 1e3 => format!("{:.0} µs", v / 1e3),
+        v => format!("{v:.0} ns"),
+    }
+}
+
+fn chart(path: &Path, title: &str, y_unit: &str, data: &[(String, Vec<(f64, f64)>)]) -> Result<(), String> {
     let e = |e: &dyn std::fmt::Display| format!("{}: {e}", path.display());
     let (mut lo, mut hi) = (f64::INFINITY, 0f64);
     for (_, pts) in data {
@@ -55,10 +73,10 @@ fn chart(path: &Path, title: &str, y_desc: &str, data: &[(String, Vec<(f64, f64)
         .build_cartesian_2d((6f64..1.6e6f64).log_scale(), (lo / 1.5..hi * 1.5).log_scale())
         .map_err(|x| e(&x))?;
     c.configure_mesh()
-        .x_desc("message size")
-        .y_desc(y_desc)
-        .x_label_formatter(&|x| size_name(*x as usize))
-        .y_label_formatter(&|y| format!("{y:.0e}"))
+        .x_desc("message size (8 B, 64 B, 1 KiB, 64 KiB, 1 MiB)")
+        .y_desc(if y_unit == "ns" { "one-way latency" } else { y_unit })
+        .x_label_formatter(&|x| si(*x, "B"))
+        .y_label_formatter(&|y| if y_unit == "ns" { ns(*y) } else { si(*y, y_unit) })
         .draw()
         .map_err(|x| e(&x))?;
     for (i, (name, pts)) in data.iter().enumerate() {
@@ -95,7 +113,7 @@ pub fn charts(out: &Path, doc: &Value) -> Result<(), String> {
     chart(
         &out.join(CHARTS[2]),
         "throughput, one producer and one consumer",
-        "bytes/s",
+        "B/s",
         &series(doc, "throughput", "stream", "bytes_per_s"),
     )
 }
