@@ -146,9 +146,6 @@ pub fn size_name(size: usize) -> String {
     }
 }
 
-/// Samples the producer publishes for the RSS measurement (long enough to be seen running).
-const PRODUCER_SAMPLES: &str = "2000000";
-
 /// Stripped sizes of the static programs (`*.stripped`) in each target's directory, and the peak RSS of
 /// `producer` run once.
 pub fn footprint(static_dirs: &[(String, PathBuf)], producer: Option<&Path>) -> Value {
@@ -171,18 +168,13 @@ pub fn footprint(static_dirs: &[(String, PathBuf)], producer: Option<&Path>) -> 
     }
     let mut out = json!({ "stripped_bytes": programs });
     if let Some(p) = producer {
-        match crate::sys::run_for_rss(
-            std::process::Command::new(p)
-                .arg(PRODUCER_SAMPLES)
-                .stdout(std::process::Stdio::null()),
-        ) {
+        match crate::sys::run_for_rss(std::process::Command::new(p).stdout(std::process::Stdio::null())) {
             Ok((status, rss)) => {
                 out["producer"] = json!({
                     "program": p.file_name().map(|f| f.to_string_lossy().into_owned()),
                     "stripped_bytes": std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
                     "exit_status": status,
-                    "samples": PRODUCER_SAMPLES,
-                    "peak_rss_kib": rss,
+                                        "peak_rss_kib": rss,
                 });
             }
             Err(e) => out["producer"] = json!({ "error": e.to_string() }),
