@@ -102,6 +102,8 @@ const ALL_KINDS: &[Kind] = &[
     Kind::RawRing,
     #[cfg(feature = "iceoryx2")]
     Kind::Iceoryx2,
+    #[cfg(feature = "iceoryx2")]
+    Kind::Iceoryx2Event,
 ];
 
 /// Every case, with iteration counts scaled by `scale` (1.0: the README's run).
@@ -138,6 +140,8 @@ pub fn plan(scale: f64) -> Vec<Case> {
         Kind::Futex,
         Kind::Pipe,
         Kind::Eventfd,
+        #[cfg(feature = "iceoryx2")]
+        Kind::Iceoryx2Event,
     ] {
         plan.push(Case {
             subject: Subject::Transport(k),

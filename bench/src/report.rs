@@ -114,6 +114,7 @@ fn ratio_specs() -> Vec<RatioSpec> {
         (Kind::LatestWait, None),
         (Kind::Pipe, None),
         (Kind::Eventfd, None),
+        (Kind::Iceoryx2Event, None),
     ] {
         v.push(RatioSpec {
             name: format!("{} wake p50 / bare futex wake p50 (receiver asleep)", k.name()),

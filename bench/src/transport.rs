@@ -66,6 +66,9 @@ pub enum Kind {
     RawRing,
     /// iceoryx2 0.10 publish-subscribe, `loan_slice_uninit` + `write_from_slice`, busy `receive`.
     Iceoryx2,
+    /// The same, with an iceoryx2 event service beside it: the sender notifies after each sample, the receiver
+    /// sleeps in the listener's `blocking_wait` when nothing has arrived.
+    Iceoryx2Event,
 }
 
 impl Kind {
@@ -86,6 +89,7 @@ impl Kind {
             Kind::Futex => "bare futex",
             Kind::RawRing => "raw shared ring (memcpy)",
             Kind::Iceoryx2 => "iceoryx2 0.10",
+            Kind::Iceoryx2Event => "iceoryx2 0.10 event",
         }
     }
 
@@ -101,6 +105,7 @@ impl Kind {
                 | Kind::UnixDgram
                 | Kind::Eventfd
                 | Kind::Futex
+                | Kind::Iceoryx2Event
         )
     }
 
@@ -110,7 +115,7 @@ impl Kind {
         const ALL: &[usize] = &[8, 64, 1024, 65536, 1 << 20];
         match self {
             Kind::Floor | Kind::Eventfd | Kind::Futex => &ALL[..1],
-            Kind::SpscValue => &ALL[..3],
+            Kind::SpscValue | Kind::Iceoryx2Event => &ALL[..3],
             Kind::SpscWait | Kind::BroadcastWait | Kind::LatestWait | Kind::UnixDgram => &ALL[..4],
             _ => ALL,
         }
@@ -157,17 +162,18 @@ pub fn channel(kind: Kind, size: usize, id: u64) -> Result<Box<dyn Channel>, Str
         Kind::Eventfd => Box::new(FdChannel::eventfd()?),
         Kind::Futex => Box::new(FutexChannel(SharedMem::new(4096).map_err(|e| e.to_string())?)),
         Kind::RawRing => Box::new(RawRing::new(size, slots(size))?),
-        Kind::Iceoryx2 => iceoryx2_channel(size, id)?,
+        Kind::Iceoryx2 => iceoryx2_channel(size, id, false)?,
+        Kind::Iceoryx2Event => iceoryx2_channel(size, id, true)?,
     })
 }
 
 #[cfg(feature = "iceoryx2")]
-fn iceoryx2_channel(size: usize, id: u64) -> Result<Box<dyn Channel>, String> {
-    Ok(Box::new(crate::iox::IoxChannel::new(size, id)))
+fn iceoryx2_channel(size: usize, id: u64, event: bool) -> Result<Box<dyn Channel>, String> {
+    Ok(Box::new(crate::iox::IoxChannel::new(size, id, event)))
 }
 
 #[cfg(not(feature = "iceoryx2"))]
-fn iceoryx2_channel(_: usize, _: u64) -> Result<Box<dyn Channel>, String> {
+fn iceoryx2_channel(_: usize, _: u64, _: bool) -> Result<Box<dyn Channel>, String> {
     Err("built without the iceoryx2 feature".into())
 }
 
