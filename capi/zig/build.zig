@@ -14,7 +14,8 @@ pub fn build(b: *std.Build) void {
         .root_source_file = b.path("../include/shmfusion.h"),
         .target = target,
         .optimize = optimize,
-        // Headers only (stdint.h, stddef.h for the target, from Zig's own copies); the program links no libc.
+        // For the target's stdint.h and stddef.h. It also links the programs with a C library (Zig's musl for a
+        // `-linux` target, its glibc stubs for a `-gnu` one); the shmfusion library itself needs none.
         .link_libc = true,
     });
     const shmfusion = b.addModule("shmfusion", .{

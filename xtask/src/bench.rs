@@ -121,7 +121,9 @@ pub fn command(root: &Path, target_dir: PathBuf, args: &[String]) -> Result<(), 
 /// The smoke run's build (the same command in the prebuild and in the suite, so the suite finds it done).
 fn build(ctx: &Ctx) -> Command {
     let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root).args(["build", "-p", "shmfusion-bench"]);
+    cmd.current_dir(&ctx.root)
+        .args(["build", "-p", "shmfusion-bench"])
+        .env("CARGO_TARGET_DIR", crate::host::host_target_dir(ctx));
     suites::quick_profile(&mut cmd);
     cmd
 }
@@ -158,7 +160,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
     }
     let out_dir = ctx.target_dir.join("bench-smoke");
     let _ = std::fs::remove_dir_all(&out_dir);
-    let mut run = Command::new(ctx.target_dir.join("debug/shmfusion-bench"));
+    let mut run = Command::new(crate::host::host_target_dir(ctx).join("debug/shmfusion-bench"));
     run.arg("--smoke").arg("--out").arg(&out_dir);
     let (c, details) = match proc::run(&mut run, SMOKE_TIMEOUT) {
         Ok(o) if o.success() && o.text.lines().any(|l| l.starts_with(CHECK_OK)) => {

@@ -382,23 +382,36 @@ fn attitudes_follow_driver(text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Zig's name of a target (`-Dtarget`), for the targets the suite builds the Zig peer for.
-fn zig_target(t: &Target) -> Option<&'static str> {
+/// How Zig names a target: `-Dtarget`, and `-Dcpu` where its default is not the Rust target's. The glibc ABIs link
+/// against Zig's glibc stubs (nothing to compile; the qemu-user runs find the cross sysroot's glibc), where a musl
+/// target would compile musl first (minutes on two cores).
+fn zig_target(t: &Target) -> (&'static str, Option<&'static str>) {
     match t.triple {
-        "x86_64-unknown-linux-gnu" => Some("x86_64-linux"),
-        "aarch64-unknown-linux-gnu" => Some("aarch64-linux"),
-        _ => None,
+        "x86_64-unknown-linux-gnu" => ("x86_64-linux", None),
+        "i686-unknown-linux-musl" => ("x86-linux-gnu", None),
+        "aarch64-unknown-linux-gnu" => ("aarch64-linux", None),
+        // ARMv7-A with VFPv3-D16, hard-float calls: the Rust target's baseline (its objects' ABI attributes).
+        "armv7-unknown-linux-gnueabihf" => ("arm-linux-gnueabihf", Some("generic+v7a+vfp3d16")),
+        _ => ("riscv64-linux-gnu", None),
     }
+}
+
+/// Whether the demo pipeline (it needs the fusion example built for the target too) runs on this target: one native
+/// target and one under qemu-user.
+fn runs_pipeline(t: &Target) -> bool {
+    matches!(t.triple, "x86_64-unknown-linux-gnu" | "aarch64-unknown-linux-gnu")
 }
 
 /// `zig build` of capi/zig (the Zig module, its `echo` peer and the demo's `attitude` reader) for a target, linked
 /// with `lib`, with `key` built in; the directory of the programs.
-fn zig_build(ctx: &Ctx, zig_target: &str, lib: &Path, key: i32, out: &Path) -> Result<PathBuf, String> {
+fn zig_build(ctx: &Ctx, t: &Target, lib: &Path, key: i32, out: &Path) -> Result<PathBuf, String> {
+    let (zig_target, cpu) = zig_target(t);
     let python = crate::python::venv(&ctx.root).join("bin/python");
     let mut cmd = Command::new(python);
     cmd.current_dir(ctx.root.join("capi/zig"))
         .args(["-m", "ziglang", "build"])
         .arg(format!("-Dtarget={zig_target}"))
+        .args(cpu.map(|c| format!("-Dcpu={c}")))
         .arg(format!("-Dlib={}", lib.display()))
         .arg(format!("-Dkey={key}"))
         .arg("--cache-dir")
@@ -407,6 +420,46 @@ fn zig_build(ctx: &Ctx, zig_target: &str, lib: &Path, key: i32, out: &Path) -> R
         .arg(out);
     succeeds(&mut cmd, CARGO_TIMEOUT)?;
     Ok(out.join("bin"))
+}
+
+/// The static and shared library of a target (the same command in the prebuild and in the suite).
+fn library_build(ctx: &Ctx, t: &Target) -> Command {
+    let mut build = Command::new(&ctx.cargo);
+    build
+        .current_dir(ctx.root.join("capi"))
+        .args(["build", "--release", "--target", t.triple])
+        .args(library_build_args(t))
+        .env("CARGO_TARGET_DIR", ctx.target_dir.join("capi"));
+    build
+}
+
+/// The first SysV key of this run's exchanges (fresh per run; four per exchange).
+fn key_base() -> i32 {
+    0x4800_0000 + (std::process::id() % 0x10_0000) as i32 * 16
+}
+
+/// The Zig programs' key, built in (they take no arguments): the echo peer's first object, then the demo's
+/// attitude slot. Part of their build, so the prebuild and the suite agree on it.
+fn zig_key() -> i32 {
+    key_base() + 12
+}
+
+/// The libraries and the Zig programs of every target, built in the background lane ahead of the suite (whose own
+/// builds then find them done; a failure shows there, with its details).
+pub fn prebuild(ctx: &Ctx) {
+    for &t in &ctx.targets {
+        let name = t.triple.split('-').next().unwrap_or(t.triple);
+        let lib = ctx
+            .target_dir
+            .join("capi")
+            .join(t.triple)
+            .join("release/libshmfusion.a");
+        let out = ctx.target_dir.join("capi-c").join(format!("zig-{name}"));
+        crate::host::prebuild(&format!("capi {name}"), &mut library_build(ctx, t));
+        if lib.exists() && zig_build(ctx, t, &lib, zig_key(), &out).is_err() {
+            println!("[host] prebuild capi {name} Zig programs: failed (the suite reports why)");
+        }
+    }
 }
 
 /// The `capi` suite: the header is up to date; per target, the libraries build, the header's layout is the Rust
@@ -429,13 +482,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
     let _ = fs::create_dir_all(&out_dir);
     for &t in &ctx.targets {
         let name = t.triple.split('-').next().unwrap_or(t.triple);
-        let mut build = Command::new(&ctx.cargo);
-        build
-            .current_dir(&capi)
-            .args(["build", "--release", "--target", t.triple])
-            .args(library_build_args(t))
-            .env("CARGO_TARGET_DIR", &target_dir);
-        if let Err(e) = succeeds(&mut build, CARGO_TIMEOUT) {
+        if let Err(e) = succeeds(&mut library_build(ctx, t), CARGO_TIMEOUT) {
             check(&mut c, &mut details, &format!("{name} build"), Err(e));
             continue;
         }
@@ -489,12 +536,11 @@ pub fn suite(ctx: &Ctx) -> Counts {
             .and_then(|out| if out.contains("ok") { Ok(()) } else { Err(out) });
         check(&mut c, &mut details, &format!("{name} smoke.c"), result);
         let peer = out_dir.join(format!("peer-{name}"));
-        let zig = zig_target(t);
         let mut rust_peer = Command::new(&ctx.cargo);
         rust_peer
             .current_dir(&ctx.root)
             .args(["build", "--example", "capi_peer", "--target", t.triple]);
-        if zig.is_some() {
+        if runs_pipeline(t) {
             // The demo pipeline's fusion process.
             rust_peer.args(["--example", "fusion"]);
         }
@@ -502,7 +548,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
         let built = compile("tests/peer.c", &["-O1", "-static"], &[], Some(&peer))
             .and_then(|()| succeeds(&mut rust_peer, CARGO_TIMEOUT).map(drop));
         let rust = ctx.target_dir.join(t.triple).join("debug/examples/capi_peer");
-        let base = 0x4800_0000 + (std::process::id() % 0x10_0000) as i32 * 16;
+        let base = key_base();
         for (i, (what, mode, kill_after)) in [
             ("broadcast, spsc and latest exchange", ("serve", "echo"), None),
             ("SIGKILLed C producer", ("killed", "spin"), Some("pushing")),
@@ -516,23 +562,23 @@ pub fn suite(ctx: &Ctx) -> Counts {
                 .and_then(|()| exchange(t, &rust, &peer, mode, base + 4 * i as i32, kill_after));
             check(&mut c, &mut details, &format!("{name} {what}"), result);
         }
-        if let Some(zt) = zig {
-            // The Zig programs' key is built in (they take no arguments): the echo peer's first object, then the
-            // demo's attitude slot.
-            let key = base + 12;
-            let zig_bin = built.clone().and_then(|()| {
-                zig_build(
-                    ctx,
-                    zt,
-                    &lib_dir.join("libshmfusion.a"),
-                    key,
-                    &out_dir.join(format!("zig-{name}")),
-                )
-            });
-            let result = zig_bin
-                .clone()
-                .and_then(|bin| exchange(t, &rust, &bin.join("echo"), ("serve", "echo"), key, None));
-            check(&mut c, &mut details, &format!("{name} Zig peer exchange"), result);
+        // The Zig programs' key is built in (they take no arguments): the echo peer's first object, then the
+        // demo's attitude slot.
+        let key = zig_key();
+        let zig_bin = built.clone().and_then(|()| {
+            zig_build(
+                ctx,
+                t,
+                &lib_dir.join("libshmfusion.a"),
+                key,
+                &out_dir.join(format!("zig-{name}")),
+            )
+        });
+        let result = zig_bin
+            .clone()
+            .and_then(|bin| exchange(t, &rust, &bin.join("echo"), ("serve", "echo"), key, None));
+        check(&mut c, &mut details, &format!("{name} Zig peer exchange"), result);
+        if runs_pipeline(t) {
             let driver = out_dir.join(format!("imu_driver-{name}"));
             let result = zig_bin.and_then(|bin| {
                 compile("examples/imu_driver.c", &["-O1", "-static"], &["-lm"], Some(&driver))?;

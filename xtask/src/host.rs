@@ -36,7 +36,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "loom", x86_64: true, default: true, background: true, prebuild: None, run: loom },
     Suite { name: "miri", x86_64: true, default: true, background: true, prebuild: None, run: miri },
     Suite { name: "abi-mix", x86_64: true, default: true, background: false, prebuild: None, run: abi_mix },
-    Suite { name: "capi", x86_64: true, default: true, background: false, prebuild: None, run: crate::capi::suite },
+    Suite { name: "capi", x86_64: true, default: true, background: false, prebuild: Some(crate::capi::prebuild), run: crate::capi::suite },
     Suite { name: "lint", x86_64: false, default: true, background: true, prebuild: None, run: lint },
     Suite { name: "xtask", x86_64: false, default: true, background: false, prebuild: None, run: xtask },
     Suite { name: "python", x86_64: false, default: true, background: false, prebuild: None, run: crate::python::run },
@@ -63,7 +63,7 @@ pub fn prebuild(what: &str, cmd: &mut Command) {
 
 /// The companion crates' builds go to a target dir of their own, so that the background lane's
 /// prebuilds never wait for the build lock of the targets' suites.
-fn host_target_dir(ctx: &Ctx) -> PathBuf {
+pub fn host_target_dir(ctx: &Ctx) -> PathBuf {
     ctx.target_dir.join("host")
 }
 

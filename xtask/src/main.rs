@@ -274,8 +274,8 @@ fn run(o: &Options) -> bool {
         program_args: o.program_args.clone(),
         targets: targets.clone(),
     };
-    // The background lane: suites that touch nothing system-wide, then the companion crates'
-    // builds, beside the targets' suites. On two cores it fills what they leave idle (kernel boots,
+    // The background lane: the companion crates' builds, then the suites that touch nothing
+    // system-wide, beside the targets' suites. On two cores it fills what they leave idle (kernel boots,
     // single-threaded links, tests that wait); niced, so that the foreground's tests keep their pace.
     let background = {
         let ctx = ctx.clone();
@@ -285,15 +285,16 @@ fn run(o: &Options) -> bool {
             .collect();
         std::thread::spawn(move || {
             lower_priority();
-            let ran: Vec<(&str, Counts)> = selected
-                .iter()
-                .filter(|h| h.background)
-                .map(|h| (h.name, (h.run)(&ctx)))
-                .collect();
+            // Prebuilds first: the foreground's host suites wait for them, while nothing waits for the
+            // background suites until the very end.
             for prebuild in selected.iter().filter_map(|h| h.prebuild) {
                 prebuild(&ctx);
             }
-            ran
+            selected
+                .iter()
+                .filter(|h| h.background)
+                .map(|h| (h.name, (h.run)(&ctx)))
+                .collect::<Vec<(&str, Counts)>>()
         })
     };
 
