@@ -12,11 +12,19 @@
 //! the reading side, Boehm's seqlock reader). This is RFC 3301's "atomic per byte" memcpy done with words: a
 //! racing copy may tear, which is harmless for a `Shareable` type and is detected by the protocol.
 //!
+//! Copies of at least [`arch::MIN_BYTES`] take a faster path for their word-aligned middle: one `asm!` block per
+//! architecture (`rep movsb` on x86 and x86_64, q-register `ldp`/`stp` on aarch64), which the compiler cannot see
+//! into, so a racing peer is governed by the hardware memory model, not the language's (see [`arch`] for why that
+//! is sound). The word loop stays for the edges, for short copies, for armv7 and riscv64, and under Miri and loom.
+//! Either way each side copies once, straight between the slot and the caller's buffer.
+//!
 //! Storage: in normal builds a `SlotCell<T>` is an `UnsafeCell<MaybeUninit<T>>` in an `align(8)` wrapper,
 //! viewed as `[Word]` through a pointer cast (what `AtomicU64::from_ptr` does). That works on stable Rust
 //! without computing a word count from `T` in a type (which would need `generic_const_exprs`), and the all-zero
 //! state is valid. loom cannot turn raw memory into atomics, so under `cfg(loom)` the cell is a small array of
 //! loom atomic words instead (models use payloads of at most [`LOOM_WORDS`] words).
+
+mod arch;
 
 use super::sync::{Ordering::Relaxed, WORD_BYTES, Word, WordInt};
 use crate::Shareable;
@@ -272,15 +280,11 @@ pub(crate) fn store_bytes(words: &[Word], len: usize, offset: usize, src: &[u8])
         src = &src[take..];
     }
     let first = pos / WORD_BYTES;
-    let chunks = src.chunks_exact(WORD_BYTES);
-    let rest = chunks.remainder();
-    let mut i = first;
-    for (w, c) in words[first..].iter().zip(chunks) {
-        w.store(word_from(c), Relaxed);
-        i += 1;
-    }
+    let whole = src.len() / WORD_BYTES;
+    let (middle, rest) = src.split_at(whole * WORD_BYTES);
+    store_words(&words[first..first + whole], middle);
     if !rest.is_empty() {
-        let w = &words[i];
+        let w = &words[first + whole];
         if pos + src.len() >= len {
             // The rest of this word is padding: no need to keep it.
             w.store(word_from(rest), Relaxed);
@@ -306,17 +310,52 @@ pub(crate) fn load_bytes(words: &[Word], offset: usize, out: &mut [u8]) {
         out = &mut out[take..];
     }
     let first = pos / WORD_BYTES;
-    let mut chunks = out.chunks_exact_mut(WORD_BYTES);
-    let mut i = first;
-    for (c, w) in (&mut chunks).zip(&words[first..]) {
-        c.copy_from_slice(&w.load(Relaxed).to_ne_bytes());
-        i += 1;
-    }
-    let rest = chunks.into_remainder();
+    let whole = out.len() / WORD_BYTES;
+    let (middle, rest) = out.split_at_mut(whole * WORD_BYTES);
+    load_words(&words[first..first + whole], middle);
     if !rest.is_empty() {
-        let b = words[i].load(Relaxed).to_ne_bytes();
+        let b = words[first + whole].load(Relaxed).to_ne_bytes();
         let n = rest.len();
         rest.copy_from_slice(&b[..n]);
+    }
+}
+
+/// Stores `src` (`words.len()` whole words of bytes) into `words`: the bulk copy for the largest multiple of its
+/// grain, `Relaxed` word stores for the rest.
+#[inline]
+fn store_words(words: &[Word], src: &[u8]) {
+    debug_assert_eq!(src.len(), words.len() * WORD_BYTES);
+    let bulk = arch::bulk_len(src.len());
+    if bulk != 0 {
+        // SAFETY: `words` is `src.len() >= bulk` bytes of shared memory that this process accesses only atomically
+        // or through bulk copies (see `SlotCell::words` and the views' `slot`), valid and writable through the
+        // `UnsafeCell`s of its atomics for the borrow; `src` is a distinct private slice of the same length.
+        unsafe { arch::copy(words.as_ptr().cast::<u8>().cast_mut(), src.as_ptr(), bulk) };
+    }
+    for (w, c) in words[bulk / WORD_BYTES..]
+        .iter()
+        .zip(src[bulk..].chunks_exact(WORD_BYTES))
+    {
+        w.store(word_from(c), Relaxed);
+    }
+}
+
+/// Loads `words` into `out` (`words.len()` whole words of bytes): the bulk copy for the largest multiple of its
+/// grain, `Relaxed` word loads for the rest.
+#[inline]
+fn load_words(words: &[Word], out: &mut [u8]) {
+    debug_assert_eq!(out.len(), words.len() * WORD_BYTES);
+    let bulk = arch::bulk_len(out.len());
+    if bulk != 0 {
+        // SAFETY: as in `store_words`, the other way round: `words` is shared memory read only atomically or by bulk
+        // copies, `out` a distinct private slice of `words.len() * WORD_BYTES >= bulk` bytes.
+        unsafe { arch::copy(out.as_mut_ptr(), words.as_ptr().cast::<u8>(), bulk) };
+    }
+    for (c, w) in out[bulk..]
+        .chunks_exact_mut(WORD_BYTES)
+        .zip(&words[bulk / WORD_BYTES..])
+    {
+        c.copy_from_slice(&w.load(Relaxed).to_ne_bytes());
     }
 }
 
@@ -374,6 +413,58 @@ mod tests {
                 let mut out = [0u8; 29];
                 c.bytes().load(off, &mut out[..n]);
                 assert_eq!(&out[..n], &model[off..off + n], "load at {off}+{n}");
+            }
+        }
+    }
+
+    /// Copies long enough for the bulk path (and just too short for it), at every word offset, with lengths
+    /// around its thresholds and grain, to and from private buffers at odd addresses.
+    #[test]
+    fn long_copies_at_odd_offsets_lengths_and_addresses() {
+        const N: usize = 1100;
+        let c = zeroed::<[u8; N]>();
+        let mut model = [0u8; N];
+        let lengths = [
+            0,
+            1,
+            8,
+            63,
+            arch::MIN_BYTES - 8,
+            arch::MIN_BYTES - 1,
+            arch::MIN_BYTES,
+            arch::MIN_BYTES + 1,
+            arch::MIN_BYTES + 7,
+            arch::MIN_BYTES + 64,
+            511,
+            513,
+            1037,
+            N,
+        ];
+        let mut k = 1u8;
+        for offset in [0, 1, 3, 7, 8, 9, 15, 63] {
+            for &n in lengths.iter().filter(|&&n| offset + n <= N) {
+                for shift in [0, 1, 5] {
+                    let mut src = [0u8; N + 8];
+                    for b in &mut src {
+                        *b = k;
+                        k = k.wrapping_mul(31).wrapping_add(7);
+                    }
+                    let src = &src[shift..shift + n];
+                    c.bytes_mut().store(offset, src);
+                    model[offset..offset + n].copy_from_slice(src);
+                    assert_eq!(c.load(), model, "store of {n} bytes at {offset} from +{shift}");
+                    let mut out = [0xa5u8; N + 16];
+                    c.bytes().load(offset, &mut out[shift..shift + n]);
+                    assert_eq!(
+                        &out[shift..shift + n],
+                        &model[offset..offset + n],
+                        "load of {n} at {offset}"
+                    );
+                    assert!(
+                        out[..shift].iter().chain(&out[shift + n..]).all(|&b| b == 0xa5),
+                        "load wrote outside"
+                    );
+                }
             }
         }
     }
