@@ -44,7 +44,7 @@ use core::time::Duration;
 
 use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
 use super::sync::{AtomicU64, Ordering, Word, fence};
-use super::wait::WaitCell;
+use super::wait::{Notifier, WaitCell};
 use super::{CachePadded, Error};
 use crate::Shareable;
 use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
@@ -297,8 +297,8 @@ pub(crate) struct WriterCore<'a, A> {
     role: RoleGuard<'a>,
     /// The ring's wait line, woken when the role is released.
     wait: &'a WaitCell,
-    /// Consecutive wakes that found nobody asleep (see the wait module).
-    empty_wakes: u32,
+    /// How this process wakes waiters (see the wait module).
+    notifier: Notifier,
 }
 
 impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
@@ -322,7 +322,7 @@ impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
             tail,
             role,
             wait: ring.head().1,
-            empty_wakes: 0,
+            notifier: ring.head().1.notifier(),
         })
     }
 
@@ -340,7 +340,7 @@ impl<'a, A: RingAccess<'a>> WriterCore<'a, A> {
         self.tail = self.tail.wrapping_add(n);
         let (writer, wait) = self.ring.head();
         writer.tail.store(self.tail, Ordering::Release);
-        wait.notify(&mut self.empty_wakes);
+        wait.notify(&mut self.notifier);
     }
 
     #[inline]

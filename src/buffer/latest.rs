@@ -32,7 +32,7 @@ use core::time::Duration;
 
 use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
 use super::sync::{AtomicU64, Ordering, Word, fence, spin_hint};
-use super::wait::WaitCell;
+use super::wait::{Notifier, WaitCell};
 use super::{CachePadded, Error};
 use crate::Shareable;
 use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
@@ -315,8 +315,8 @@ pub(crate) struct LatestWriterCore<'a, A> {
     role: RoleGuard<'a>,
     /// The slot's wait cell (also for `Drop`, which knows nothing of `A`).
     wait: &'a WaitCell,
-    /// Consecutive wakes that found nobody asleep (see the wait module).
-    empty_wakes: u32,
+    /// How this process wakes waiters (see the wait module).
+    notifier: Notifier,
 }
 
 impl<'a, A: LatestAccess<'a>> LatestWriterCore<'a, A> {
@@ -329,7 +329,7 @@ impl<'a, A: LatestAccess<'a>> LatestWriterCore<'a, A> {
             seq,
             role,
             wait,
-            empty_wakes: 0,
+            notifier: wait.notifier(),
         })
     }
 
@@ -353,7 +353,7 @@ impl<'a, A: LatestAccess<'a>> LatestWriterCore<'a, A> {
         SharedBytesMut::from_words(words, len).store(0, value);
         seq.store(next, Ordering::Release);
         self.seq = next;
-        wait.notify(&mut self.empty_wakes);
+        wait.notify(&mut self.notifier);
         next
     }
 }

@@ -37,7 +37,7 @@ use core::time::Duration;
 
 use super::atomic_copy::{SharedBytes, SharedBytesMut, SlotCell};
 use super::sync::{AtomicU64, Ordering, Word};
-use super::wait::WaitCell;
+use super::wait::{Notifier, WaitCell};
 use super::{CachePadded, Error};
 use crate::Shareable;
 use crate::liveness::{self, Holder, Judge, Role, RoleGuard};
@@ -318,8 +318,8 @@ pub(crate) struct ProducerCore<'a, A> {
     head: u64,
     judge: Judge,
     role: RoleGuard<'a>,
-    /// Consecutive wakes that found nobody asleep (see the wait module).
-    empty_wakes: u32,
+    /// How this process wakes waiters (see the wait module).
+    notifier: Notifier,
 }
 
 impl<'a, A: SpscAccess<'a>> ProducerCore<'a, A> {
@@ -336,7 +336,7 @@ impl<'a, A: SpscAccess<'a>> ProducerCore<'a, A> {
             head,
             judge,
             role,
-            empty_wakes: 0,
+            notifier: parts.data_wait.notifier(),
         })
     }
 
@@ -369,7 +369,7 @@ impl<'a, A: SpscAccess<'a>> ProducerCore<'a, A> {
     pub(crate) fn commit(&mut self, n: u64) {
         self.tail = self.tail.wrapping_add(n);
         self.parts.producer.pos.store(self.tail, Ordering::Release);
-        self.parts.data_wait.notify(&mut self.empty_wakes);
+        self.parts.data_wait.notify(&mut self.notifier);
     }
 
     /// The slot `ahead` places after the next one to publish, as writable bytes (the caller has checked that it
@@ -437,8 +437,8 @@ pub(crate) struct ConsumerCore<'a, A> {
     tail: u64,
     judge: Judge,
     role: RoleGuard<'a>,
-    /// Consecutive wakes that found nobody asleep (see the wait module).
-    empty_wakes: u32,
+    /// How this process wakes waiters (see the wait module).
+    notifier: Notifier,
 }
 
 impl<'a, A: SpscAccess<'a>> ConsumerCore<'a, A> {
@@ -455,7 +455,7 @@ impl<'a, A: SpscAccess<'a>> ConsumerCore<'a, A> {
             tail,
             judge,
             role,
-            empty_wakes: 0,
+            notifier: parts.space_wait.notifier(),
         })
     }
 
@@ -487,7 +487,7 @@ impl<'a, A: SpscAccess<'a>> ConsumerCore<'a, A> {
     pub(crate) fn release(&mut self, n: u64) {
         self.head = self.head.wrapping_add(n);
         self.parts.consumer.pos.store(self.head, Ordering::Release);
-        self.parts.space_wait.notify(&mut self.empty_wakes);
+        self.parts.space_wait.notify(&mut self.notifier);
     }
 
     /// The slot `ahead` places after the oldest unreleased one (the caller has checked that it is available).

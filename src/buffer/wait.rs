@@ -2,17 +2,58 @@
 //!
 //! The protocol (no lost wake-ups, no syscall on the writer's path when nobody sleeps) is Dekker's:
 //!
-//! - the writer publishes (a release store of its position), then `fence(SeqCst)`, then loads the waiter count;
-//!   only if it is non-zero does it bump the event word and call `FUTEX_WAKE`;
+//! - the writer (the *notifier*) publishes (a release store of its position), then orders that store before a
+//!   load of the waiter count (see below for how), and only if the count is non-zero bumps the event word and
+//!   calls `FUTEX_WAKE`;
 //! - a waiter loads the event word, registers in the waiter count, `fence(SeqCst)`, re-checks its condition, and
 //!   only then calls `FUTEX_WAIT` with the event value it loaded.
 //!
-//! The two sequentially consistent fences guarantee that the writer sees the waiter or the waiter sees the
-//! publication. If the writer saw it, it bumps the event word after the waiter loaded it, so the kernel's
-//! compare-and-sleep either refuses to sleep (`EAGAIN`) or is woken. The futex is **not** private
-//! (`Flags::empty()`): the kernel keys it by the backing page, so a wake in one process reaches a sleeper in
-//! another whatever the two mappings' addresses. `EINTR`, `EAGAIN`, timeouts and spurious wake-ups all lead back
-//! to re-checking the condition.
+//! Either the notifier sees the waiter or the waiter sees the publication. If the notifier saw it, it bumps the
+//! event word after the waiter loaded it, so the kernel's compare-and-sleep either refuses to sleep (`EAGAIN`) or
+//! is woken. The futex is **not** private (`Flags::empty()`): the kernel keys it by the backing page, so a wake in
+//! one process reaches a sleeper in another whatever the two mappings' addresses. `EINTR`, `EAGAIN`, timeouts and
+//! spurious wake-ups all lead back to re-checking the condition.
+//!
+//! # Asymmetric fences: nothing on the publishing path
+//!
+//! The notifier's ordering is where the cost is: a `fence(SeqCst)` on every publication (`lock or` on x86_64,
+//! `dmb ish` on aarch64), whether or not anybody ever sleeps. Waiters are rare and already on a slow path, so the
+//! cost is moved to them (the asymmetric fence of Linux's `membarrier(2)`, as in liburcu and folly):
+//!
+//! - A notifier whose process registered with `membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED)` (once per
+//!   process, when its first handle is claimed) orders its store and its load with a compiler fence only.
+//! - A waiter that finds the notifier's [protocol word](WaitCell) set (see below), after registering and its
+//!   `fence(SeqCst)`, calls `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)` before re-checking its condition. The
+//!   kernel runs a full barrier on every CPU that runs a thread of a registered process and returns once all have
+//!   (a thread not running has passed through the scheduler's barrier). So the notifier's instruction stream is
+//!   cut at a point P by a full barrier that lies, in time, between the waiter's registration and its re-check:
+//!   if P follows the notifier's store, the waiter's re-check sees the publication; if P precedes it, P also
+//!   precedes the notifier's load (the compiler fence keeps the two in program order), which then sees the
+//!   registration. Either way one of the two sees the other, as with two `SeqCst` fences.
+//!
+//! The notifier's choice is per cell, in its protocol word (the third word of the wait line, 0 in a zero-filled
+//! segment): when it claims its role, the notifier stores 1 there if it registered (0 if it did not), then
+//! `fence(SeqCst)`, before publishing anything. A waiter loads the word after its own `fence(SeqCst)`. If it reads
+//! 0 although the notifier has set it, the waiter's fence precedes the notifier's in the `SeqCst` order, so every
+//! load of the waiter count by that notifier sees the registration: skipping the membarrier is then safe.
+//!
+//! Fallbacks, each decided once per process:
+//!
+//! - `membarrier` missing (`ENOSYS` on old kernels or an emulator, `EINVAL`, `EPERM` from a seccomp filter): the
+//!   notifier does not register, stores 0 and keeps the `fence(SeqCst)`: the symmetric protocol above.
+//! - A waiter that cannot issue the global barrier (its own seccomp filter or kernel refuses it) although the
+//!   notifier's word says 1 (a peer in another container, or a hostile word) cannot close the race with the
+//!   futex; it sleeps in slices of at most [`SHORT_SLICE`] and re-checks, so a missed wake-up costs at most that.
+//! - Peers of the previous wait protocol (which read no protocol word) are kept out by the header's format version
+//!   ([`FORMAT_VERSION`](crate::object::FORMAT_VERSION) 3): opening across the change is a typed error, never a
+//!   waiter that sleeps against a notifier that skips its fence.
+//!
+//! Whatever a peer writes into these words, every sleep is also bounded by the liveness poll below, so no waiter
+//! sleeps forever because of a notifier that does not wake it.
+//!
+//! The cost of the global barrier falls on waiters only, just before they sleep (after spinning): the syscall and
+//! an IPI to each CPU that is running a registered process at that moment (a few microseconds; an interruption of
+//! that order for those CPUs' threads, which real-time deployments with isolated cores should know about).
 //!
 //! # Peers that go away
 //!
@@ -65,16 +106,34 @@ const YIELDS: u32 = 4;
 #[cfg(all(loom, test))]
 const YIELDS: u32 = 0;
 
-/// The shared part of a wait: all-zero is the initial state.
+/// The longest sleep of a waiter that cannot pair with a notifier that skips its fence (see the module docs).
+pub(crate) const SHORT_SLICE: Duration = Duration::from_millis(1);
+
+/// The shared part of a wait: all-zero is the initial state (symmetric protocol, no waiters).
 #[repr(C)]
 pub(crate) struct WaitCell {
     event: AtomicU32,
-    /// Epoch (high 16 bits) and number of registered waiters (low 16 bits).
+    /// The waiter word: epoch, registration sequence and count (see [`COUNT_MASK`] and the module docs).
     waiters: AtomicU32,
+    /// 1 when the notifier orders its publications with a compiler fence only and relies on waiters' global
+    /// membarrier (see the module docs); 0 for the symmetric protocol.
+    protocol: AtomicU32,
     #[cfg(all(loom, test))]
     model: loom::sync::Mutex<usize>,
     #[cfg(all(loom, test))]
     cond: loom::sync::Condvar,
+    /// Whether this model's waiters can issue the global barrier (loom models only).
+    #[cfg(all(loom, test))]
+    model_membarrier: bool,
+}
+
+/// A notifier's process-local state: how it orders its publications, and its count of wakes that found nobody
+/// asleep (see the module docs). Made by [`WaitCell::notifier`] when the notifier's role is claimed.
+pub(crate) struct Notifier {
+    empty_wakes: u32,
+    /// Whether this process is registered for global expedited membarriers (its publications need only a compiler
+    /// fence).
+    asymmetric: bool,
 }
 
 /// What a waiter learns about the peer it waits for: `probe` is true when it is time to ask the liveness
@@ -96,27 +155,85 @@ impl WaitCell {
         Self {
             event: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
+            protocol: AtomicU32::new(0),
         }
+    }
+
+    /// A cell whose waiters can issue the global barrier if `membarrier` (loom model).
+    #[cfg(all(loom, test))]
+    pub(crate) fn new() -> Self {
+        Self::new_model(true)
     }
 
     #[cfg(all(loom, test))]
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new_model(membarrier: bool) -> Self {
         Self {
             event: AtomicU32::new(0),
             waiters: AtomicU32::new(0),
+            protocol: AtomicU32::new(0),
             model: loom::sync::Mutex::new(0),
             cond: loom::sync::Condvar::new(),
+            model_membarrier: membarrier,
         }
     }
 
-    /// Called by the writer after each publication (after its release store). `empty_wakes` is the writer's
-    /// process-local count of consecutive wakes that found nobody asleep.
-    #[inline]
-    pub(crate) fn notify(&self, empty_wakes: &mut u32) {
+    /// Makes the calling process this cell's notifier: called once the notifier's role is claimed, before its
+    /// first publication. Records in the cell whether its publications skip the fence (see the module docs).
+    #[cfg(not(all(loom, test)))]
+    pub(crate) fn notifier(&self) -> Notifier {
+        self.notifier_as(barrier::notifier_registered())
+    }
+
+    /// In loom models the notifier "registered" exactly when the model's waiters can issue the global barrier,
+    /// so the buffers' own models run the asymmetric protocol.
+    #[cfg(all(loom, test))]
+    pub(crate) fn notifier(&self) -> Notifier {
+        self.notifier_as(self.model_membarrier)
+    }
+
+    /// [`notifier`](Self::notifier) with the process's registration given (tests choose it).
+    pub(crate) fn notifier_as(&self, asymmetric: bool) -> Notifier {
+        self.protocol.store(u32::from(asymmetric), Ordering::Relaxed);
+        // Orders the word before every later load of the waiter count by this notifier (see the module docs).
         fence(Ordering::SeqCst);
+        Notifier {
+            empty_wakes: 0,
+            asymmetric,
+        }
+    }
+
+    /// Called by the notifier after each publication (after its release store).
+    #[inline]
+    pub(crate) fn notify(&self, notifier: &mut Notifier) {
+        if notifier.asymmetric {
+            self.light_fence();
+        } else {
+            fence(Ordering::SeqCst);
+        }
         let seen = self.waiters.load(Ordering::Relaxed);
         if seen & COUNT_MASK != 0 {
-            self.notify_slow(seen, empty_wakes);
+            self.notify_slow(seen, &mut notifier.empty_wakes);
+        }
+    }
+
+    /// The notifier's half of the asymmetric fence: keeps its publication and its load of the waiter count in
+    /// program order; the waiter's global membarrier supplies the hardware barrier between them.
+    #[cfg(not(all(loom, test)))]
+    #[inline(always)]
+    fn light_fence(&self) {
+        core::sync::atomic::compiler_fence(Ordering::SeqCst);
+    }
+
+    /// loom cannot model `membarrier` itself. Its effect (see the module docs) is a full barrier at a point of
+    /// the notifier's instruction stream that lies in time between the waiter's registration and its re-check;
+    /// for this protocol every such point is as good as one between the notifier's store and its load, which is
+    /// what a `SeqCst` fence here models. So with waiters that issue the barrier this is that fence, and with
+    /// waiters that cannot (`model_membarrier` false) it is nothing at all: those models check that the protocol
+    /// word and the short slices alone keep a waiter from missing the publication.
+    #[cfg(all(loom, test))]
+    fn light_fence(&self) {
+        if self.model_membarrier {
+            fence(Ordering::SeqCst);
         }
     }
 
@@ -206,7 +323,16 @@ impl WaitCell {
             let expected = self.event.load(Ordering::Acquire);
             let epoch = self.register();
             fence(Ordering::SeqCst);
-            let outcome = self.sleep_once(expected, &mut ready, &mut peer, deadline, poll, &mut next_probe);
+            let short = !self.pair_with_notifier();
+            let slice = if short { duration_ns(SHORT_SLICE) } else { poll };
+            let outcome = self.sleep_once(
+                expected,
+                &mut ready,
+                &mut peer,
+                deadline,
+                (poll, slice),
+                &mut next_probe,
+            );
             self.deregister(epoch);
             if let Some(outcome) = outcome {
                 return outcome;
@@ -214,13 +340,37 @@ impl WaitCell {
         }
     }
 
+    /// The waiter's half of the handshake, after registering and its `fence(SeqCst)`: if the notifier skips its
+    /// fence, issue the global barrier. Returns false if the waiter could not pair with the notifier (it must
+    /// then sleep only in short slices).
+    fn pair_with_notifier(&self) -> bool {
+        if self.protocol.load(Ordering::Relaxed) == 0 {
+            return true;
+        }
+        self.global_barrier()
+    }
+
+    #[cfg(not(all(loom, test)))]
+    fn global_barrier(&self) -> bool {
+        barrier::global()
+    }
+
+    /// See [`light_fence`](Self::light_fence): the barrier's effect is modelled on the notifier's side.
+    #[cfg(all(loom, test))]
+    fn global_barrier(&self) -> bool {
+        fence(Ordering::SeqCst);
+        self.model_membarrier
+    }
+
+    /// One round of the sleep loop: re-check, probe the peer when due, then sleep for at most `slice` (the
+    /// liveness poll, or [`SHORT_SLICE`]) and never past the next probe or the deadline.
     fn sleep_once<R>(
         &self,
         expected: u32,
         ready: &mut impl FnMut() -> Result<Option<R>, Error>,
         peer: &mut impl Peer,
         deadline: Option<u64>,
-        poll: u64,
+        (poll, slice_max): (u64, u64),
         next_probe: &mut u64,
     ) -> Option<Result<R, Error>> {
         match ready() {
@@ -237,7 +387,7 @@ impl WaitCell {
         if let Some(e) = peer.check(probe) {
             return Some(last_look(ready, e));
         }
-        let mut slice = next_probe.saturating_sub(now).clamp(1, poll);
+        let mut slice = next_probe.saturating_sub(now).clamp(1, poll).min(slice_max);
         if let Some(d) = deadline {
             if now >= d {
                 return Some(Err(Error::Timeout));
@@ -269,9 +419,15 @@ impl WaitCell {
     }
 
     /// loom model of `FUTEX_WAIT`: the kernel's check-and-sleep is atomic with respect to `FUTEX_WAKE`, which a
-    /// mutex reproduces; time is not modelled (a lost wake-up shows up as a loom deadlock).
+    /// mutex reproduces; time is not modelled (a lost wake-up shows up as a loom deadlock), except that a short
+    /// slice (a waiter that could not pair with the notifier) does not sleep at all: it re-checks, as it would
+    /// after at most [`SHORT_SLICE`].
     #[cfg(all(loom, test))]
-    fn futex_wait(&self, expected: u32, _slice_ns: u64) {
+    fn futex_wait(&self, expected: u32, slice_ns: u64) {
+        if slice_ns <= duration_ns(SHORT_SLICE) {
+            loom::thread::yield_now();
+            return;
+        }
         let mut sleepers = self.model.lock().unwrap();
         if self.event.load(Ordering::Relaxed) != expected {
             return;
@@ -292,6 +448,76 @@ impl WaitCell {
     #[cfg(test)]
     pub(crate) fn waiter_count(&self) -> u32 {
         self.waiters.load(Ordering::Relaxed) & COUNT_MASK
+    }
+}
+
+/// The process-wide half of the asymmetric fence: `membarrier(2)`, each capability decided once per process.
+mod barrier {
+    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+
+    const UNKNOWN: u8 = 0;
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+
+    /// Set once the kernel refused the registration (inherited by a forked child, which would be refused too).
+    static REFUSED: AtomicU8 = AtomicU8::new(UNKNOWN);
+    /// Whether this process can issue a global expedited barrier (so its waiters can pair with such notifiers).
+    static GLOBAL: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    /// Registers the process (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`); false if the kernel, an emulator or a
+    /// seccomp filter refuses it, which is remembered. Asked at every claim, not cached: a registration belongs to
+    /// an address space, and a child forked after its parent registered starts without one (its copy of a cached
+    /// "yes" would be a lie). A repeated registration returns at once.
+    #[cfg(not(any(all(loom, test), miri)))]
+    pub(super) fn notifier_registered() -> bool {
+        use rustix::thread::{MembarrierCommand, membarrier};
+        if REFUSED.load(Relaxed) == YES {
+            return false;
+        }
+        let ok = membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
+        if !ok {
+            REFUSED.store(YES, Relaxed);
+        }
+        ok
+    }
+
+    /// Miri and loom have no `membarrier`: the symmetric protocol.
+    #[cfg(any(all(loom, test), miri))]
+    pub(super) fn notifier_registered() -> bool {
+        let _ = (&REFUSED, YES, NO);
+        false
+    }
+
+    /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`; false if the kernel does not offer it (asked once, with
+    /// `MEMBARRIER_CMD_QUERY`) or the call fails (then never tried again in this process).
+    #[cfg(not(any(all(loom, test), miri)))]
+    pub(super) fn global() -> bool {
+        use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
+        match GLOBAL.load(Relaxed) {
+            NO => return false,
+            YES => {}
+            _ => {
+                let offered = membarrier_query().contains_command(MembarrierCommand::GlobalExpedited);
+                GLOBAL.store(if offered { YES } else { NO }, Relaxed);
+                if !offered {
+                    return false;
+                }
+            }
+        }
+        if membarrier(MembarrierCommand::GlobalExpedited).is_ok() {
+            true
+        } else {
+            GLOBAL.store(NO, Relaxed);
+            false
+        }
+    }
+
+    /// Miri has no `membarrier` (and loom models it in the wait cell).
+    #[cfg(any(all(loom, test), miri))]
+    #[allow(dead_code)]
+    pub(super) fn global() -> bool {
+        let _ = &GLOBAL;
+        false
     }
 }
 
@@ -373,9 +599,9 @@ mod tests {
         w.register();
         w.register();
         assert_eq!(w.waiter_count(), 2);
-        let mut empty = 0;
+        let mut n = w.notifier();
         for _ in 0..RESET_AFTER {
-            w.notify(&mut empty);
+            w.notify(&mut n);
         }
         assert_eq!(
             w.waiter_count(),
@@ -431,7 +657,38 @@ mod tests {
     }
 
     #[test]
-    fn wakes_a_sleeper_in_another_thread() {
+    fn wakes_a_sleeper_in_another_thread_with_either_protocol() {
+        wakes_a_sleeper_in_another_thread(false);
+        // The asymmetric protocol where this kernel offers it (without registration the notifier must not use it).
+        if barrier::notifier_registered() {
+            wakes_a_sleeper_in_another_thread(true);
+        }
+    }
+
+    #[test]
+    fn the_protocol_word_says_what_the_notifier_does() {
+        let w = WaitCell::new();
+        assert_eq!(w.protocol.load(Ordering::Relaxed), 0, "a zero-filled cell is symmetric");
+        let n = w.notifier();
+        assert_eq!(n.asymmetric, barrier::notifier_registered());
+        assert_eq!(w.protocol.load(Ordering::Relaxed), u32::from(n.asymmetric));
+        // A later notifier without registration (another process, another kernel) sets it back.
+        let n = w.notifier_as(false);
+        assert!(!n.asymmetric);
+        assert_eq!(w.protocol.load(Ordering::Relaxed), 0);
+    }
+
+    /// Whether this kernel offers the barriers (printed, so that a run shows which protocol it exercised).
+    #[test]
+    fn membarrier_is_decided_once() {
+        let registered = barrier::notifier_registered();
+        let global = barrier::global();
+        std::println!("membarrier: notifier registered {registered}, global barrier {global}");
+        assert_eq!(barrier::notifier_registered(), registered);
+        assert_eq!(barrier::global(), global);
+    }
+
+    fn wakes_a_sleeper_in_another_thread(asymmetric: bool) {
         let w = Arc::new((WaitCell::new(), AtomicU64::new(0)));
         let w2 = w.clone();
         let t = std::thread::spawn(move || {
@@ -444,13 +701,13 @@ mod tests {
                 assert_eq!(r, Ok(()));
             }
         });
-        let mut empty = 0;
+        let mut n = w.0.notifier_as(asymmetric);
         for i in 1..=200u64 {
             if i % 16 == 0 {
                 std::thread::sleep(std::time::Duration::from_millis(1));
             }
             w.1.store(i, Ordering::Release);
-            w.0.notify(&mut empty);
+            w.0.notify(&mut n);
         }
         t.join().unwrap();
     }
@@ -463,18 +720,18 @@ mod loom_tests {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// Two publications and a waiter that needs both: every interleaving of the Dekker handshake must end with
-    /// the waiter awake (a lost wake-up is a loom deadlock).
-    #[test]
-    fn loom_wait_wake_no_lost_wakeup() {
-        crate::buffer::loom_model(|| {
-            let shared = Arc::new((WaitCell::new(), AtomicU64::new(0)));
+    /// Two publications and a waiter that needs both: every interleaving of the handshake must end with the
+    /// waiter awake (a lost wake-up is a loom deadlock). The notifier takes its role (and sets the protocol word)
+    /// in its own thread, racing with the waiter going to sleep.
+    fn two_publications(asymmetric: bool, membarrier: bool) {
+        crate::buffer::loom_model(move || {
+            let shared = Arc::new((WaitCell::new_model(membarrier), AtomicU64::new(0)));
             let s2 = shared.clone();
             let t = thread::spawn(move || {
-                let mut empty = 0;
+                let mut n = s2.0.notifier_as(asymmetric);
                 for i in 1..=2 {
                     s2.1.store(i, Ordering::Release);
-                    s2.0.notify(&mut empty);
+                    s2.0.notify(&mut n);
                 }
             });
             let r = shared.0.wait(
@@ -487,6 +744,27 @@ mod loom_tests {
         });
     }
 
+    /// The symmetric protocol: `fence(SeqCst)` on both sides.
+    #[test]
+    fn loom_wait_wake_no_lost_wakeup() {
+        two_publications(false, true);
+    }
+
+    /// The asymmetric protocol: the notifier's compiler fence paired with the waiter's global barrier (modelled as
+    /// described at `WaitCell::light_fence`).
+    #[test]
+    fn loom_asymmetric_wait_wake_no_lost_wakeup() {
+        two_publications(true, true);
+    }
+
+    /// A notifier that skips its fence (nothing at all orders its store and its load in this model) and a waiter
+    /// that cannot issue the global barrier: the waiter either reads the protocol word as 0, and then the
+    /// notifier's fence at claim makes it see the registration, or reads 1 and re-checks in short slices.
+    #[test]
+    fn loom_asymmetric_notifier_and_a_waiter_without_membarrier() {
+        two_publications(true, false);
+    }
+
     /// A stale registration (a waiter killed asleep) makes the writer reset the count after its empty wakes,
     /// while a live waiter races with it: the live waiter must still be woken.
     #[test]
@@ -497,10 +775,11 @@ mod loom_tests {
             let s2 = shared.clone();
             let t = thread::spawn(move || {
                 // Start one short of a reset, so that the first publication's empty wake resets the count.
-                let mut empty = RESET_AFTER - 1;
+                let mut n = s2.0.notifier();
+                n.empty_wakes = RESET_AFTER - 1;
                 for i in 1..=2 {
                     s2.1.store(i, Ordering::Release);
-                    s2.0.notify(&mut empty);
+                    s2.0.notify(&mut n);
                 }
             });
             let r = shared.0.wait(

@@ -15,7 +15,11 @@ use crate::liveness::{Role, RoleRecord};
 pub const MAGIC: u64 = u64::from_le_bytes(*b"shmfusn\x01");
 
 /// The format version this library writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+///
+/// 3: the buffers' wait lines carry the notifier's protocol word, and notifiers may skip their fence (the
+/// asymmetric wake-up protocol of the buffers' wait module); a process of version 2 would sleep without the barrier
+/// such a notifier relies on, so the two refuse each other's objects.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// `state`: the segment is new (zero-filled) or its creator has not started.
 pub const EMPTY: u32 = 0;
