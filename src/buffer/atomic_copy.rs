@@ -193,6 +193,7 @@ impl<'a> SharedBytes<'a> {
     /// # Panics
     ///
     /// If `offset + out.len()` exceeds [`len`](Self::len) (a caller bug, like slice indexing).
+    #[inline]
     pub fn load(&self, offset: usize, out: &mut [u8]) {
         check_range(offset, out.len(), self.len);
         load_bytes(self.words, offset, out);
@@ -222,6 +223,7 @@ impl<'a> SharedBytesMut<'a> {
     /// # Panics
     ///
     /// If `offset + src.len()` exceeds [`len`](Self::len).
+    #[inline]
     pub fn store(&mut self, offset: usize, src: &[u8]) {
         check_range(offset, src.len(), self.len);
         store_bytes(self.words, self.len, offset, src);
@@ -232,6 +234,7 @@ impl<'a> SharedBytesMut<'a> {
     /// # Panics
     ///
     /// If `offset + out.len()` exceeds [`len`](Self::len).
+    #[inline]
     pub fn load(&self, offset: usize, out: &mut [u8]) {
         check_range(offset, out.len(), self.len);
         load_bytes(self.words, offset, out);
