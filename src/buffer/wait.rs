@@ -452,25 +452,29 @@ impl WaitCell {
 }
 
 /// The process-wide half of the asymmetric fence: `membarrier(2)`, each capability decided once per process.
+/// (Miri has no `membarrier`: the symmetric protocol; loom models the barrier in the wait cell.)
+#[cfg(not(all(loom, test)))]
 mod barrier {
+    #[cfg(not(miri))]
     use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    #[cfg(not(miri))]
+    use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
 
+    #[cfg(not(miri))]
     const UNKNOWN: u8 = 0;
+    #[cfg(not(miri))]
     const YES: u8 = 1;
+    #[cfg(not(miri))]
     const NO: u8 = 2;
 
-    /// Set once the kernel refused the registration (inherited by a forked child, which would be refused too).
-    static REFUSED: AtomicU8 = AtomicU8::new(UNKNOWN);
-    /// Whether this process can issue a global expedited barrier (so its waiters can pair with such notifiers).
-    static GLOBAL: AtomicU8 = AtomicU8::new(UNKNOWN);
-
     /// Registers the process (`MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED`); false if the kernel, an emulator or a
-    /// seccomp filter refuses it, which is remembered. Asked at every claim, not cached: a registration belongs to
-    /// an address space, and a child forked after its parent registered starts without one (its copy of a cached
-    /// "yes" would be a lie). A repeated registration returns at once.
-    #[cfg(not(any(all(loom, test), miri)))]
+    /// seccomp filter refuses it, which is remembered (a forked child would be refused too). Asked at every
+    /// claim, not cached: a registration belongs to an address space, and a child forked after its parent
+    /// registered starts without one (its copy of a cached "yes" would be a lie). A repeated registration
+    /// returns at once.
+    #[cfg(not(miri))]
     pub(super) fn notifier_registered() -> bool {
-        use rustix::thread::{MembarrierCommand, membarrier};
+        static REFUSED: AtomicU8 = AtomicU8::new(UNKNOWN);
         if REFUSED.load(Relaxed) == YES {
             return false;
         }
@@ -481,24 +485,17 @@ mod barrier {
         ok
     }
 
-    /// Miri and loom have no `membarrier`: the symmetric protocol.
-    #[cfg(any(all(loom, test), miri))]
-    pub(super) fn notifier_registered() -> bool {
-        let _ = (&REFUSED, YES, NO);
-        false
-    }
-
     /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`; false if the kernel does not offer it (asked once, with
     /// `MEMBARRIER_CMD_QUERY`) or the call fails (then never tried again in this process).
-    #[cfg(not(any(all(loom, test), miri)))]
+    #[cfg(not(miri))]
     pub(super) fn global() -> bool {
-        use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
-        match GLOBAL.load(Relaxed) {
+        static OFFERED: AtomicU8 = AtomicU8::new(UNKNOWN);
+        match OFFERED.load(Relaxed) {
             NO => return false,
             YES => {}
             _ => {
                 let offered = membarrier_query().contains_command(MembarrierCommand::GlobalExpedited);
-                GLOBAL.store(if offered { YES } else { NO }, Relaxed);
+                OFFERED.store(if offered { YES } else { NO }, Relaxed);
                 if !offered {
                     return false;
                 }
@@ -507,16 +504,18 @@ mod barrier {
         if membarrier(MembarrierCommand::GlobalExpedited).is_ok() {
             true
         } else {
-            GLOBAL.store(NO, Relaxed);
+            OFFERED.store(NO, Relaxed);
             false
         }
     }
 
-    /// Miri has no `membarrier` (and loom models it in the wait cell).
-    #[cfg(any(all(loom, test), miri))]
-    #[allow(dead_code)]
+    #[cfg(miri)]
+    pub(super) fn notifier_registered() -> bool {
+        false
+    }
+
+    #[cfg(miri)]
     pub(super) fn global() -> bool {
-        let _ = &GLOBAL;
         false
     }
 }
