@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use shmfusion::buffer::{BroadcastRing, Error as BufferError};
+use shmfusion::buffer::{BroadcastRing, Error as BufferError, Latest};
 use shmfusion::fusion::{GnssFix, ImuSample, MagSample, Quaternion, Stamped};
-use shmfusion::object::{ObjectOptions, sysv};
+use shmfusion::object::{ObjectOptions, SharedState, sysv};
 use shmfusion::shm::{Key, ShmId};
 use zenoh::Wait;
 use zenoh::handlers::FifoChannel;
@@ -19,7 +19,7 @@ use crate::raw::RawCodec;
 use crate::rmw::{self, Attachment};
 use crate::ros2map::Ros2Sample;
 use crate::session::SessionOptions;
-use crate::spec::{ChannelSpec, Direction, Format, Kind, Policy, Segment};
+use crate::spec::{Buffer, ChannelSpec, Direction, Format, Kind, Policy, Segment};
 use crate::stats::{BridgeStats, ChannelStats, EXPORT, IMPORT, MAX_CHANNELS, StatsSlot};
 
 /// How often the loops look at the stop flag when nothing arrives.
@@ -214,20 +214,28 @@ macro_rules! by_capacity {
     };
 }
 
+/// A latest-value slot has no capacity to dispatch on.
+macro_rules! slot {
+    ($f:ident, $t:ty, $spec:expr, $($args:expr),*) => {
+        $f::<$t>($spec, $($args),*)
+    };
+}
+
 fn dispatch(spec: &ChannelSpec, index: usize, shared: &Shared, stop: &AtomicBool) -> Result<(), BridgeError> {
     macro_rules! by_kind {
-        ($f:ident) => {
+        ($by:ident, $f:ident) => {
             match spec.kind {
-                Kind::Imu => by_capacity!($f, ImuSample, spec, index, shared, stop),
-                Kind::Mag => by_capacity!($f, MagSample, spec, index, shared, stop),
-                Kind::Gnss => by_capacity!($f, GnssFix, spec, index, shared, stop),
-                Kind::Attitude => by_capacity!($f, Quaternion, spec, index, shared, stop),
+                Kind::Imu => $by!($f, ImuSample, spec, index, shared, stop),
+                Kind::Mag => $by!($f, MagSample, spec, index, shared, stop),
+                Kind::Gnss => $by!($f, GnssFix, spec, index, shared, stop),
+                Kind::Attitude => $by!($f, Quaternion, spec, index, shared, stop),
             }
         };
     }
-    match spec.direction {
-        Direction::Export => by_kind!(export),
-        Direction::Import => by_kind!(import),
+    match (spec.direction, spec.buffer) {
+        (Direction::Export, Buffer::Ring) => by_kind!(by_capacity, export_ring),
+        (Direction::Export, Buffer::Latest) => by_kind!(slot, export_latest),
+        (Direction::Import, _) => by_kind!(by_capacity, import),
     }
 }
 
@@ -247,24 +255,27 @@ pub fn data_key<T: Ros2Sample>(spec: &ChannelSpec) -> String {
 }
 
 type Ring<T, const N: usize> = BroadcastRing<Stamped<T>, N>;
+type Slot<T> = Latest<Stamped<T>>;
 
-fn open_source<T: Ros2Sample, const N: usize>(
-    segment: Segment,
-    stop: &AtomicBool,
-) -> Option<sysv::SysvShared<Ring<T, N>>> {
-    // The producer may start after the bridge: look again until it exists.
+/// Opens an export's local buffer; the producer may start after the bridge, so it looks again until the buffer
+/// exists or `stop` is set (then `None`).
+fn open_source<S: SharedState>(spec: &ChannelSpec, stop: &AtomicBool) -> Option<sysv::SysvShared<S>> {
+    let options = spec.object_options();
     let mut last_error = String::new();
     while !stop.load(Ordering::SeqCst) {
-        let opened = match segment {
-            Segment::Key(k) => sysv::open::<Ring<T, N>>(Key::from_raw(k), &ObjectOptions::new()),
-            Segment::Id(id) => sysv::open_id::<Ring<T, N>>(ShmId::from_raw(id), &ObjectOptions::new()),
+        let opened = match spec.segment {
+            Segment::Key(k) => sysv::open::<S>(Key::from_raw(k), &options),
+            Segment::Id(id) => sysv::open_id::<S>(ShmId::from_raw(id), &options),
         };
         match opened {
             Ok(o) => return Some(o),
             Err(e) => {
                 let e = e.to_string();
                 if e != last_error {
-                    eprintln!("shmfusion-bridge: waiting for ring {segment:?}: {e}");
+                    eprintln!(
+                        "shmfusion-bridge: waiting for {:?} {:?}: {e}",
+                        spec.buffer, spec.segment
+                    );
                     last_error = e;
                 }
                 thread::sleep(POLL);
@@ -274,103 +285,171 @@ fn open_source<T: Ros2Sample, const N: usize>(
     None
 }
 
-fn export<T: Ros2Sample, const N: usize>(
-    spec: &ChannelSpec,
+/// The network side of an export: its publisher (and, for ROS 2, its liveliness token and GID), and how it frames
+/// and counts what it sends.
+struct Outlet<'a, T: Ros2Sample> {
+    spec: &'a ChannelSpec,
     index: usize,
-    shared: &Shared,
-    stop: &AtomicBool,
-) -> Result<(), BridgeError> {
-    let key = data_key::<T>(spec);
-    let publisher = shared
-        .session
-        .declare_publisher(key.clone())
-        .congestion_control(congestion(spec.policy))
-        .wait()
-        .map_err(|e| BridgeError(format!("publisher {key}: {e}")))?;
-    let mut gid = [0u8; rmw::GID_SIZE];
-    let _token = if spec.format == Format::Ros2 {
-        let token = rmw::publisher_token(
-            spec.domain,
-            &shared.session.zid().to_string(),
-            0,
-            index as u32 + 1,
-            "",
-            &shared.node,
-            &spec.key,
-            &T::TYPE,
-            spec.distro,
-            &rmw::qos_chunk(spec.policy == Policy::Block, spec.capacity.min(1000) as u32),
-        );
-        gid = rmw::gid_for(&token);
-        Some(
-            shared
-                .session
-                .liveliness()
-                .declare_token(token)
-                .wait()
-                .map_err(|e| BridgeError(format!("liveliness: {e}")))?,
-        )
-    } else {
-        None
-    };
-    shared.ready.fetch_add(1, Ordering::SeqCst);
-    let Some(object) = open_source::<T, N>(spec.segment, stop) else {
-        return Ok(());
-    };
-    // Only what is published from now on: a restarted bridge does not replay the ring.
-    let mut reader = object.get().reader();
-    let codec = RawCodec::<T>::new();
-    let mut frame = Vec::with_capacity(128);
-    while !stop.load(Ordering::SeqCst) {
-        let sample = match reader.recv_wait(Some(POLL)) {
-            Ok((s, _)) => s,
-            Err(BufferError::Lagged(n)) => {
-                shared.update(index, |c| c.lagged += n);
-                continue;
-            }
-            Err(BufferError::Timeout | BufferError::Empty) => continue,
-            Err(BufferError::WriterGone) => {
-                // The producer died; a new one carries on from the ring's tail.
-                thread::sleep(POLL);
-                continue;
-            }
-            Err(e) => {
-                shared.update(index, |c| c.rejected += 1);
-                eprintln!("shmfusion-bridge: ring of channel {}: {e}", spec.channel);
-                thread::sleep(POLL);
-                continue;
-            }
+    shared: &'a Shared,
+    key: String,
+    publisher: zenoh::pubsub::Publisher<'static>,
+    gid: [u8; rmw::GID_SIZE],
+    _token: Option<zenoh::liveliness::LivelinessToken>,
+    codec: RawCodec<T>,
+    frame: Vec<u8>,
+}
+
+impl<'a, T: Ros2Sample> Outlet<'a, T> {
+    /// Declares the publisher (and token) and counts the channel as ready.
+    fn declare(spec: &'a ChannelSpec, index: usize, shared: &'a Shared) -> Result<Self, BridgeError> {
+        let key = data_key::<T>(spec);
+        let publisher = shared
+            .session
+            .declare_publisher(key.clone())
+            .congestion_control(congestion(spec.policy))
+            .wait()
+            .map_err(|e| BridgeError(format!("publisher {key}: {e}")))?;
+        let mut gid = [0u8; rmw::GID_SIZE];
+        let token = if spec.format == Format::Ros2 {
+            let token = rmw::publisher_token(
+                spec.domain,
+                &shared.session.zid().to_string(),
+                0,
+                index as u32 + 1,
+                "",
+                &shared.node,
+                &spec.key,
+                &T::TYPE,
+                spec.distro,
+                &rmw::qos_chunk(spec.policy == Policy::Block, spec.capacity.min(1000) as u32),
+            );
+            gid = rmw::gid_for(&token);
+            Some(
+                shared
+                    .session
+                    .liveliness()
+                    .declare_token(token)
+                    .wait()
+                    .map_err(|e| BridgeError(format!("liveliness: {e}")))?,
+            )
+        } else {
+            None
         };
+        shared.ready.fetch_add(1, Ordering::SeqCst);
+        Ok(Self {
+            spec,
+            index,
+            shared,
+            key,
+            publisher,
+            gid,
+            _token: token,
+            codec: RawCodec::new(),
+            frame: Vec::with_capacity(128),
+        })
+    }
+
+    /// Publishes one sample.
+    fn send(&mut self, sample: &Stamped<T>) {
         let offset = clock::wall_offset_ns();
-        let put = match spec.format {
+        let put = match self.spec.format {
             Format::Raw => {
-                codec.encode(&sample, offset, &mut frame);
-                publisher.put(frame.as_slice())
+                self.codec.encode(sample, offset, &mut self.frame);
+                self.publisher.put(self.frame.as_slice())
             }
             Format::Ros2 => {
                 let attachment = Attachment {
                     sequence_number: sample.header.seq.wrapping_add(1) as i64,
                     source_timestamp: clock::wall_now_ns(),
-                    gid,
+                    gid: self.gid,
                 };
-                publisher
+                self.publisher
                     .put(
                         sample
                             .payload
-                            .to_cdr(clock::to_wall_ns(sample.header.stamp, offset), &spec.frame_id),
+                            .to_cdr(clock::to_wall_ns(sample.header.stamp, offset), &self.spec.frame_id),
                     )
                     .attachment(attachment.encode().to_vec())
             }
         };
         match put.wait() {
-            Ok(()) => shared.update(index, |c| {
+            Ok(()) => self.shared.update(self.index, |c| {
                 c.forwarded += 1;
                 c.last_seq = sample.header.seq;
             }),
             Err(e) => {
-                shared.update(index, |c| c.rejected += 1);
-                eprintln!("shmfusion-bridge: put on {key}: {e}");
+                self.shared.update(self.index, |c| c.rejected += 1);
+                eprintln!("shmfusion-bridge: put on {}: {e}", self.key);
             }
+        }
+    }
+
+    /// Counts `n` samples the local buffer overwrote before this export read them.
+    fn lagged(&self, n: u64) {
+        self.shared.update(self.index, |c| c.lagged += n);
+    }
+
+    /// Counts and reports a local read that failed on bad shared data, then backs off.
+    fn refused(&self, e: BufferError) {
+        self.shared.update(self.index, |c| c.rejected += 1);
+        eprintln!("shmfusion-bridge: local buffer of channel {}: {e}", self.spec.channel);
+        thread::sleep(POLL);
+    }
+}
+
+fn export_ring<T: Ros2Sample, const N: usize>(
+    spec: &ChannelSpec,
+    index: usize,
+    shared: &Shared,
+    stop: &AtomicBool,
+) -> Result<(), BridgeError> {
+    let mut outlet = Outlet::<T>::declare(spec, index, shared)?;
+    let Some(object) = open_source::<Ring<T, N>>(spec, stop) else {
+        return Ok(());
+    };
+    // Only what is published from now on: a restarted bridge does not replay the ring.
+    let mut reader = object.get().reader();
+    while !stop.load(Ordering::SeqCst) {
+        match reader.recv_wait(Some(POLL)) {
+            Ok((s, _)) => outlet.send(&s),
+            Err(BufferError::Lagged(n)) => outlet.lagged(n),
+            Err(BufferError::Timeout | BufferError::Empty) => {}
+            // The producer closed the ring or died; a new one carries on from the ring's tail.
+            Err(BufferError::WriterGone | BufferError::Closed) => thread::sleep(POLL),
+            Err(e) => outlet.refused(e),
+        }
+    }
+    Ok(())
+}
+
+fn export_latest<T: Ros2Sample>(
+    spec: &ChannelSpec,
+    index: usize,
+    shared: &Shared,
+    stop: &AtomicBool,
+) -> Result<(), BridgeError> {
+    let mut outlet = Outlet::<T>::declare(spec, index, shared)?;
+    let Some(object) = open_source::<Slot<T>>(spec, stop) else {
+        return Ok(());
+    };
+    let slot = object.get();
+    // The slot's sequence number counts its writes: a jump of more than one is values it overwrote before this
+    // export read them. Only what is written from now on is forwarded, as for rings.
+    let mut seen = slot.sequence();
+    while !stop.load(Ordering::SeqCst) {
+        match slot.wait_newer(seen, Some(POLL)) {
+            Ok((s, version)) => {
+                let skipped = version.saturating_sub(seen).saturating_sub(1);
+                if skipped > 0 {
+                    outlet.lagged(skipped);
+                }
+                seen = version;
+                outlet.send(&s);
+            }
+            Err(BufferError::Timeout | BufferError::Empty) => {}
+            // The writer closed the slot or died; a successor takes the role over and carries on.
+            Err(BufferError::WriterGone | BufferError::Closed) => thread::sleep(POLL),
+            Err(e) => outlet.refused(e),
         }
     }
     Ok(())
@@ -385,7 +464,7 @@ fn import<T: Ros2Sample, const N: usize>(
     let Segment::Key(k) = spec.segment else {
         return Err(BridgeError("an import needs a System V key".into()));
     };
-    let (object, _created) = sysv::open_or_create::<Ring<T, N>>(Key::from_raw(k), &ObjectOptions::new())
+    let (object, _created) = sysv::open_or_create::<Ring<T, N>>(Key::from_raw(k), &spec.object_options())
         .map_err(|e| BridgeError(format!("ring {k:#x}: {e}")))?;
     let ring = object.get();
     let mut writer = ring

@@ -3,8 +3,9 @@
 //! ```text
 //! shmfusion-bridge [--listen tcp/ADDR:PORT]... [--connect tcp/ADDR:PORT]... [--lease-ms MS] [--retry-ms MS]
 //!                  [--stats-key KEY] [--node NAME] [--export SPEC]... [--import SPEC]...
-//! SPEC: kind=imu|mag|gnss|attitude,shm=KEY|shmid=ID,key=ZENOH_KEY|topic=ROS_TOPIC[,cap=512][,format=raw|ros2]
-//!       [,policy=block|drop][,channel=N][,frame=FRAME_ID][,domain=0][,distro=jazzy|humble]
+//! SPEC: kind=imu|mag|gnss|attitude,shm=KEY|shmid=ID,key=ZENOH_KEY|topic=ROS_TOPIC[,cap=512][,buffer=ring|latest]
+//!       [,type=NAME][,format=raw|ros2][,policy=block|drop][,channel=N][,frame=FRAME_ID][,domain=0]
+//!       [,distro=jazzy|humble]
 //! ```
 //!
 //! Runs until SIGINT or SIGTERM, then prints one summary line per channel.

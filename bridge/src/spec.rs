@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use shmfusion::object::ObjectOptions;
+
 use crate::rmw::Distro;
 
 /// Export (local ring → Zenoh) or import (Zenoh → local ring).
@@ -46,6 +48,18 @@ pub enum Policy {
     DropNewest,
 }
 
+/// Which kind of local buffer a channel uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buffer {
+    /// A `BroadcastRing<Stamped<T>, N>` (`buffer=ring`, the default): an export forwards every sample in order and
+    /// counts what the ring overwrote before it read it (`Lagged(n)`); an import writes into one.
+    Ring,
+    /// A latest-value slot `Latest<Stamped<T>>` (`buffer=latest`, exports only), such as the attitude the fusion
+    /// demo writes: the export forwards each new value and counts the values the slot overwrote before it read
+    /// them as lagged.
+    Latest,
+}
+
 /// Where the local ring is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Segment {
@@ -62,8 +76,14 @@ pub struct ChannelSpec {
     pub direction: Direction,
     /// Payload type.
     pub kind: Kind,
-    /// The ring's capacity `N` (16, 64, 256, 512, 1024 or 4096).
+    /// The ring's capacity `N` (16, 64, 256, 512, 1024 or 4096); unused for a latest-value slot.
     pub capacity: usize,
+    /// A ring or (exports only) a latest-value slot.
+    pub buffer: Buffer,
+    /// The shared object's type name (`type=`, e.g. `shmfusion.StampedImu` for rings made by the C library), if it
+    /// is not the Rust type's name: both sides of a shared object must use the same (see
+    /// `shmfusion::object::ObjectOptions::type_name`).
+    pub type_name: Option<String>,
     /// The local ring.
     pub segment: Segment,
     /// The Zenoh key expression (raw) or the ROS 2 topic name (ros2).
@@ -106,8 +126,9 @@ fn int(s: &str) -> Option<i64> {
 }
 
 impl ChannelSpec {
-    /// Parses `kind=imu,shm=0x5100,key=robot/imu[,cap=512][,format=raw|ros2][,policy=block|drop][,channel=N]
-    /// [,frame=imu_link][,domain=0][,distro=jazzy|humble]` (or `shmid=N` instead of `shm=` for exports).
+    /// Parses `kind=imu,shm=0x5100,key=robot/imu[,cap=512][,buffer=ring|latest][,type=NAME][,format=raw|ros2]
+    /// [,policy=block|drop][,channel=N][,frame=imu_link][,domain=0][,distro=jazzy|humble]` (or `shmid=N` instead of
+    /// `shm=` for exports).
     ///
     /// # Errors
     /// A [`SpecError`] naming the bad or missing field.
@@ -118,6 +139,8 @@ impl ChannelSpec {
             direction,
             kind: Kind::Imu,
             capacity: 512,
+            buffer: Buffer::Ring,
+            type_name: None,
             segment: Segment::Key(0),
             key: String::new(),
             format: Format::Raw,
@@ -152,6 +175,14 @@ impl ChannelSpec {
                     }
                     spec.capacity = n;
                 }
+                "buffer" => {
+                    spec.buffer = match value {
+                        "ring" => Buffer::Ring,
+                        "latest" => Buffer::Latest,
+                        _ => return Err(bad(format!("buffer {value:?}: expected ring or latest"))),
+                    }
+                }
+                "type" => spec.type_name = Some(value.to_owned()),
                 "format" => {
                     spec.format = match value {
                         "raw" => Format::Raw,
@@ -189,7 +220,18 @@ impl ChannelSpec {
         if direction == Direction::Import && matches!(spec.segment, Segment::Id(_)) {
             return Err(bad("an import creates its ring: give shm=<key>, not shmid=".into()));
         }
+        if direction == Direction::Import && spec.buffer == Buffer::Latest {
+            return Err(bad("an import writes a ring: buffer=latest is for exports".into()));
+        }
         Ok(spec)
+    }
+
+    /// The options to open (or create) the local buffer with: its type name, if one was given.
+    pub fn object_options(&self) -> ObjectOptions {
+        match &self.type_name {
+            Some(name) => ObjectOptions::new().type_name(name),
+            None => ObjectOptions::new(),
+        }
     }
 }
 
@@ -213,5 +255,22 @@ mod tests {
         assert!(ChannelSpec::parse(Direction::Export, "kind=lidar,shm=1,key=a").is_err());
         assert!(ChannelSpec::parse(Direction::Import, "kind=imu,shmid=1,key=a").is_err());
         assert!(ChannelSpec::parse(Direction::Export, "kind=imu,key=a").is_err());
+        let s = ChannelSpec::parse(
+            Direction::Export,
+            "kind=attitude,shm=7,key=a,buffer=latest,type=shmfusion.StampedQuaternion",
+        )
+        .unwrap();
+        assert_eq!(
+            (s.buffer, s.type_name.as_deref()),
+            (Buffer::Latest, Some("shmfusion.StampedQuaternion"))
+        );
+        assert_eq!(
+            ChannelSpec::parse(Direction::Export, "kind=imu,shm=7,key=a")
+                .unwrap()
+                .buffer,
+            Buffer::Ring
+        );
+        assert!(ChannelSpec::parse(Direction::Import, "kind=attitude,shm=7,key=a,buffer=latest").is_err());
+        assert!(ChannelSpec::parse(Direction::Export, "kind=imu,shm=7,key=a,buffer=spsc").is_err());
     }
 }
