@@ -44,8 +44,8 @@ and `bench` (the benchmark builds, and a smoke run of every case passes its outp
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
   --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
-                 static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge, bench or bridge-net;
-                 by default all but bridge-net (opt-in), with the host suites left out when --target
+                 static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge, bridge-net, bench or
+                 bridge-cross; by default all but bridge-cross (opt-in), with the host suites left out when --target
                  excludes x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
   --no-setup     skip the setup steps
@@ -496,11 +496,21 @@ mod tests {
         assert_eq!(
             parsed("test").host,
             [
-                "loom", "miri", "abi-mix", "capi", "lint", "xtask", "python", "cli", "bridge", "bench"
+                "loom",
+                "miri",
+                "abi-mix",
+                "capi",
+                "lint",
+                "xtask",
+                "python",
+                "cli",
+                "bridge",
+                "bridge-net",
+                "bench"
             ]
         );
-        assert_eq!(parsed("test --target x86").host.len(), 10);
-        assert_eq!(parsed("test --suite bridge-net").host, ["bridge-net"]);
+        assert_eq!(parsed("test --target x86").host.len(), 11);
+        assert_eq!(parsed("test --suite bridge-cross").host, ["bridge-cross"]);
         assert!(parsed("test --target armv7").host.is_empty());
         let o = parsed("test --target armv7 --suite miri");
         assert_eq!((o.host, o.lib), (vec!["miri"], false));

@@ -13,7 +13,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use shmfusion::buffer::BroadcastRing;
-use shmfusion::fusion::{ImuSample, Quaternion, SampleHeader, Stamped, Timestamp, Vector3};
+use shmfusion::fusion::{ImuSample, Payload, Quaternion, SampleHeader, Stamped, Timestamp, Vector3};
 use shmfusion::object::{ObjectOptions, sysv};
 use shmfusion::shm::Key;
 
@@ -38,6 +38,9 @@ pub fn run(cmd: &mut Command) -> Result<String, String> {
 pub fn sh(args: &[&str]) -> Result<String, String> {
     run(Command::new(args[0]).args(&args[1..]))
 }
+
+/// The most TCP waits between retransmissions in the test namespaces (`net.ipv4.tcp_rto_max_ms`).
+pub const RTO_MAX_MS: u32 = 1000;
 
 /// Two network namespaces, `a` (10.X.Y.1) and `b` (10.X.Y.2), joined by a veth pair; deleted on drop.
 pub struct NetPair {
@@ -90,6 +93,16 @@ impl NetPair {
                 let args: Vec<&str> = cmd.split(' ').collect();
                 sh(&args).unwrap_or_else(|e| panic!("network setup: {e}"));
             }
+            // TCP doubles its retransmission timeout on a dead link (0.2, 0.4, 0.8, 1.6, 3.2 s ...), so after a
+            // 3 s outage its next try can come 3 s after the repair. Cap it at 1 s, as a robot's network should
+            // be set up (README "Beyond one machine"); Linux 6.15+ has the setting, per network namespace.
+            let set = Command::new("ip")
+                .args(["netns", "exec", ns, "sh", "-c"])
+                .arg(format!("echo {RTO_MAX_MS} > /proc/sys/net/ipv4/tcp_rto_max_ms"))
+                .output();
+            if !set.is_ok_and(|o| o.status.success()) {
+                println!("note: cannot cap TCP's retransmission timeout in {ns} (Linux before 6.15?)");
+            }
         }
         pair
     }
@@ -137,7 +150,25 @@ pub fn our_namespaces() -> Vec<String> {
         .collect()
 }
 
-/// A bridge process (optionally inside a namespace); SIGTERM then SIGKILL on drop, reaped either way.
+/// The fusion demo (examples/fusion.rs), built by `cargo build --example fusion` into the same target dir (where
+/// `cargo xtask test` builds it), or `SHMFUSION_FUSION`.
+pub fn fusion_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("SHMFUSION_FUSION") {
+        return PathBuf::from(p);
+    }
+    // This test runs from <target>/debug/deps/.
+    let exe = std::env::current_exe().expect("test executable");
+    let path = exe.parent().and_then(|d| d.parent()).map(|d| d.join("examples/fusion"));
+    match path {
+        Some(p) if p.exists() => p,
+        _ => panic!(
+            "the fusion demo is not built: `cargo build --example fusion` (same CARGO_TARGET_DIR) or set SHMFUSION_FUSION"
+        ),
+    }
+}
+
+/// A child process (a bridge, optionally inside a namespace, or the fusion demo); SIGTERM then SIGKILL on drop,
+/// reaped either way.
 pub struct BridgeProc {
     pub child: Option<Child>,
     pub lines: Arc<Mutex<Vec<String>>>,
@@ -145,7 +176,8 @@ pub struct BridgeProc {
 }
 
 impl BridgeProc {
-    pub fn start(netns: Option<&str>, program: &[String], args: &[String]) -> BridgeProc {
+    /// Starts `program` with `args`; it is ready once it prints a line starting with `ready_line`.
+    pub fn start(netns: Option<&str>, program: &[String], args: &[String], ready_line: &'static str) -> BridgeProc {
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = Command::new("ip");
@@ -176,7 +208,7 @@ impl BridgeProc {
             let tx = tx.clone();
             thread::spawn(move || {
                 for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    if is_out && line.starts_with("shmfusion-bridge ready") {
+                    if is_out && line.starts_with(ready_line) {
                         let _ = tx.send(());
                     }
                     lines.lock().unwrap().push(line);
@@ -191,13 +223,52 @@ impl BridgeProc {
     }
 
     pub fn bridge(netns: Option<&str>, args: &[String]) -> BridgeProc {
-        Self::start(netns, &[bridge_bin().display().to_string()], args)
+        Self::start(
+            netns,
+            &[bridge_bin().display().to_string()],
+            args,
+            "shmfusion-bridge ready",
+        )
+    }
+
+    /// The fusion demo's fusion stage: fuses the IMU ring under `imu_key` into a new attitude slot under
+    /// `attitude_key` until the IMU ring is closed.
+    pub fn fusion(imu_key: i32, attitude_key: i32) -> BridgeProc {
+        let p = Self::start(
+            None,
+            &[fusion_bin().display().to_string()],
+            &[
+                "--imu-key".into(),
+                imu_key.to_string(),
+                "--attitude-key".into(),
+                attitude_key.to_string(),
+            ],
+            "ready",
+        );
+        p.wait_ready(Duration::from_secs(20));
+        p
+    }
+
+    /// Waits (bounded) for the process to end by itself; returns its output, or `None` if it is still running.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<String> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.child = None;
+                    thread::sleep(Duration::from_millis(100));
+                    return Some(self.output());
+                }
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        None
     }
 
     /// Waits (at most `limit`) for the "ready" line.
     pub fn wait_ready(&self, limit: Duration) {
         if self.ready.recv_timeout(limit).is_err() {
-            panic!("bridge not ready within {limit:?}; output:\n{}", self.output());
+            panic!("not ready within {limit:?}; output:\n{}", self.output());
         }
     }
 
@@ -295,15 +366,43 @@ impl Drop for Keys {
     }
 }
 
-/// The deterministic IMU payload of sample `seq` (checked bit for bit on the far side).
+/// The IMU ring's type name: the C library's (capi/examples/imu_driver.c creates the same ring), which the fusion
+/// demo opens.
+pub const IMU_TYPE: &str = "shmfusion.StampedImu";
+/// The attitude slot's type name, as the fusion demo creates it.
+pub const ATTITUDE_TYPE: &str = "shmfusion.StampedQuaternion";
+
+/// The motion the IMU measures (the C driver's, capi/examples/imu_driver.c): turning in place at 0.5 rad/s of yaw
+/// while rocking in roll (0.15 rad at 0.25 Hz), pitch 0.
+pub const YAW_RATE: f64 = 0.5;
+pub const ROLL_AMPLITUDE: f64 = 0.15;
+pub const ROLL_HZ: f64 = 0.25;
+
+/// `(roll, pitch, yaw)` in radians at `t` seconds.
+pub fn motion(t: f64) -> (f64, f64, f64) {
+    let roll = ROLL_AMPLITUDE * (2.0 * std::f64::consts::PI * ROLL_HZ * t).sin();
+    (roll, 0.0, YAW_RATE * t)
+}
+
+/// The deterministic IMU payload of sample `seq` (at `seq` ms): the ideal readings of [`motion`], as the C driver
+/// computes them (checked bit for bit on the far side).
 pub fn imu_payload(seq: u64) -> ImuSample {
-    let t = seq as f32 * 0.001;
+    const GRAVITY: f64 = 9.80665;
+    let t = seq as f64 * 1e-3;
+    let w = 2.0 * std::f64::consts::PI * ROLL_HZ;
+    let roll = motion(t).0;
+    let roll_rate = ROLL_AMPLITUDE * w * (w * t).cos();
     ImuSample {
-        accel: Vector3::new(t.sin(), t.cos(), 9.81 + seq as f32 * 1e-6),
-        gyro: Vector3::new(seq as f32, -(seq as f32) * 0.5, 0.25),
+        accel: Vector3::new(0.0, (GRAVITY * roll.sin()) as f32, (GRAVITY * roll.cos()) as f32),
+        gyro: Vector3::new(
+            roll_rate as f32,
+            (YAW_RATE * roll.sin()) as f32,
+            (YAW_RATE * roll.cos()) as f32,
+        ),
     }
 }
 
+/// A deterministic attitude for sample `seq` (a slow yaw turn).
 pub fn attitude_payload(seq: u64) -> Quaternion {
     let a = seq as f32 * 0.01;
     Quaternion::new((a / 2.0).cos(), 0.0, 0.0, (a / 2.0).sin())
@@ -311,38 +410,46 @@ pub fn attitude_payload(seq: u64) -> Quaternion {
 
 pub type ImuRing = BroadcastRing<Stamped<ImuSample>, 512>;
 pub type ImuImportRing = BroadcastRing<Stamped<ImuSample>, 4096>;
-pub type AttitudeRing = BroadcastRing<Stamped<Quaternion>, 64>;
-pub type AttitudeImportRing = BroadcastRing<Stamped<Quaternion>, 256>;
+pub type AttitudeImportRing = BroadcastRing<Stamped<Quaternion>, 4096>;
 
-/// A producer thread: publishes IMU at `hz` (and attitude every tenth sample) into new rings; records when each
-/// sequence number was published (monotonic ns).
+/// A producer thread standing in for the C IMU driver: publishes IMU samples at `hz` into a new ring (the
+/// driver's: 512 samples, its type name), stamped on a grid of `1/hz` from its start (as a driver stamps sensor
+/// samples); records when each sequence number was actually published (monotonic ns).
 pub struct Producer {
     stop: Arc<AtomicBool>,
     handle: Option<thread::JoinHandle<()>>,
     pub published: Arc<Mutex<Vec<u64>>>,
+    go: Option<mpsc::Sender<()>>,
+    t0_rx: mpsc::Receiver<u64>,
+    t0: u64,
+    period: u64,
 }
 
 pub const IMU_CHANNEL: u32 = 1;
-pub const ATTITUDE_CHANNEL: u32 = 2;
 
 impl Producer {
-    pub fn start(imu_key: i32, attitude_key: Option<i32>, hz: u64) -> Producer {
+    /// Creates the ring; publishing starts with [`Producer::go`], so that a reader started in between (the fusion
+    /// process) sees the stream from its first sample.
+    pub fn start(imu_key: i32, hz: u64) -> Producer {
         let stop = Arc::new(AtomicBool::new(false));
         let published = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
+        let (created_tx, created) = mpsc::channel();
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (t0_tx, t0_rx) = mpsc::channel();
+        let period = 1_000_000_000 / hz;
         let handle = {
             let stop = stop.clone();
             let published = published.clone();
             thread::spawn(move || {
-                let imu = sysv::create::<ImuRing>(Key::from_raw(imu_key), &ObjectOptions::new()).expect("imu ring");
-                let att = attitude_key.map(|k| {
-                    sysv::create::<AttitudeRing>(Key::from_raw(k), &ObjectOptions::new()).expect("attitude ring")
-                });
+                let options = ObjectOptions::new().type_name(IMU_TYPE);
+                let imu = sysv::create::<ImuRing>(Key::from_raw(imu_key), &options).expect("imu ring");
                 let mut w = imu.get().writer().expect("imu writer");
-                let mut aw = att.as_ref().map(|a| a.get().writer().expect("attitude writer"));
-                let _ = tx.send(());
-                let period = 1_000_000_000 / hz;
+                let _ = created_tx.send(());
+                if go_rx.recv().is_err() {
+                    return;
+                }
                 let t0 = Timestamp::now().as_nanos();
+                let _ = t0_tx.send(t0);
                 let mut seq = 0u64;
                 while !stop.load(Ordering::SeqCst) {
                     let due = t0 + seq * period;
@@ -350,37 +457,43 @@ impl Producer {
                     if now < due {
                         thread::sleep(Duration::from_nanos(due - now));
                     }
-                    let stamp = Timestamp::now();
                     let header = SampleHeader {
-                        stamp,
+                        stamp: Timestamp::from_nanos(due),
                         seq,
                         channel: IMU_CHANNEL,
                         flags: (seq % 7) as u32,
                     };
                     w.publish_one(&Stamped::new(header, imu_payload(seq)));
-                    if seq % 10 == 0 {
-                        if let Some(aw) = aw.as_mut() {
-                            let h = SampleHeader {
-                                stamp,
-                                seq: seq / 10,
-                                channel: ATTITUDE_CHANNEL,
-                                flags: 0,
-                            };
-                            aw.publish_one(&Stamped::new(h, attitude_payload(seq / 10)));
-                        }
-                    }
-                    published.lock().unwrap().push(stamp.as_nanos());
+                    published.lock().unwrap().push(Timestamp::now().as_nanos());
                     seq += 1;
                 }
-                // Dropping the objects removes the rings (the producer created them).
+                // A clean close tells readers (the fusion process) that nothing more comes; dropping the object
+                // removes the ring (the producer created it).
+                drop(w);
             })
         };
-        rx.recv_timeout(Duration::from_secs(10))
-            .expect("producer did not start");
+        created
+            .recv_timeout(Duration::from_secs(10))
+            .expect("producer did not create its ring");
         Producer {
             stop,
             handle: Some(handle),
             published,
+            go: Some(go),
+            t0_rx,
+            t0: 0,
+            period,
+        }
+    }
+
+    /// Starts publishing.
+    pub fn go(&mut self) {
+        if let Some(go) = self.go.take() {
+            let _ = go.send(());
+            self.t0 = self
+                .t0_rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("producer did not start");
         }
     }
 
@@ -388,13 +501,20 @@ impl Producer {
         self.published.lock().unwrap().len() as u64
     }
 
-    /// Publish time of `seq`.
+    /// When `seq` was published (monotonic ns).
     pub fn time_of(&self, seq: u64) -> Option<u64> {
         self.published.lock().unwrap().get(seq as usize).copied()
     }
 
+    /// The stamp of `seq` (its slot on the sampling grid).
+    pub fn stamp_of(&self, seq: u64) -> u64 {
+        self.t0 + seq * self.period
+    }
+
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // A producer that never started publishing ends when its go channel closes.
+        self.go = None;
         if let Some(h) = self.handle.take() {
             let _ = h.join();
         }
@@ -407,22 +527,31 @@ impl Drop for Producer {
     }
 }
 
-/// What the consumer saw on an imported IMU ring.
-#[derive(Default)]
-pub struct Seen {
-    pub samples: Vec<(Stamped<ImuSample>, u64)>,
+/// What the consumer saw on an imported ring: each sample with when it was read (monotonic ns).
+pub struct Seen<T> {
+    pub samples: Vec<(Stamped<T>, u64)>,
     pub lagged: u64,
 }
 
-/// Reads an imported IMU ring until `stop`; waits (bounded) for the ring to exist.
-pub struct Consumer {
-    stop: Arc<AtomicBool>,
-    handle: Option<thread::JoinHandle<()>>,
-    pub seen: Arc<Mutex<Seen>>,
+impl<T> Default for Seen<T> {
+    fn default() -> Self {
+        Seen {
+            samples: Vec::new(),
+            lagged: 0,
+        }
+    }
 }
 
-impl Consumer {
-    pub fn start(key: i32) -> Consumer {
+/// Reads an imported ring (`BroadcastRing<Stamped<T>, 4096>` of type `type_name`) until `stop`; waits (bounded)
+/// for the ring to exist.
+pub struct Consumer<T: Payload> {
+    stop: Arc<AtomicBool>,
+    handle: Option<thread::JoinHandle<()>>,
+    pub seen: Arc<Mutex<Seen<T>>>,
+}
+
+impl<T: Payload + Send + Sync + 'static> Consumer<T> {
+    pub fn start(key: i32, type_name: &'static str) -> Consumer<T> {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(Seen::default()));
         let handle = {
@@ -430,8 +559,9 @@ impl Consumer {
             let seen = seen.clone();
             thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(20);
+                let options = ObjectOptions::new().type_name(type_name);
                 let ring = loop {
-                    match sysv::open::<ImuImportRing>(Key::from_raw(key), &ObjectOptions::new()) {
+                    match sysv::open::<BroadcastRing<Stamped<T>, 4096>>(Key::from_raw(key), &options) {
                         Ok(r) => break r,
                         Err(_) if Instant::now() < deadline && !stop.load(Ordering::SeqCst) => {
                             thread::sleep(Duration::from_millis(20))
@@ -475,7 +605,7 @@ impl Consumer {
         false
     }
 
-    pub fn stop(&mut self) -> Seen {
+    pub fn stop(&mut self) -> Seen<T> {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.handle.take() {
             let _ = h.join();
@@ -484,7 +614,7 @@ impl Consumer {
     }
 }
 
-impl Drop for Consumer {
+impl<T: Payload> Drop for Consumer<T> {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(h) = self.handle.take() {
