@@ -38,6 +38,15 @@ pub struct BridgeConfig {
     pub node: String,
 }
 
+/// Declares a liveliness token (what makes a ROS 2 node or publisher appear in `ros2 node list`/`topic list`).
+fn declare_token(session: &zenoh::Session, token: String) -> Result<zenoh::liveliness::LivelinessToken, BridgeError> {
+    session
+        .liveliness()
+        .declare_token(token)
+        .wait()
+        .map_err(|e| BridgeError(format!("liveliness: {e}")))
+}
+
 /// Why a bridge stopped.
 #[derive(Debug)]
 pub struct BridgeError(pub String);
@@ -117,13 +126,7 @@ pub fn run(
             .find(|c| c.format == Format::Ros2)
             .map_or(0, |c| c.domain);
         let token = rmw::node_token(domain, &session.zid().to_string(), 0, "", &shared.node);
-        Some(
-            session
-                .liveliness()
-                .declare_token(token)
-                .wait()
-                .map_err(|e| BridgeError(format!("liveliness: {e}")))?,
-        )
+        Some(declare_token(&session, token)?)
     } else {
         None
     };
@@ -324,14 +327,7 @@ impl<'a, T: Ros2Sample> Outlet<'a, T> {
                 &rmw::qos_chunk(spec.policy == Policy::Block, spec.capacity.min(1000) as u32),
             );
             gid = rmw::gid_for(&token);
-            Some(
-                shared
-                    .session
-                    .liveliness()
-                    .declare_token(token)
-                    .wait()
-                    .map_err(|e| BridgeError(format!("liveliness: {e}")))?,
-            )
+            Some(declare_token(&shared.session, token)?)
         } else {
             None
         };
