@@ -55,7 +55,7 @@
 //! an IPI to each CPU that is running a registered process at that moment (a few microseconds; an interruption of
 //! that order for those CPUs' threads, which real-time deployments with isolated cores should know about). On
 //! this project's 2-vCPU VM, where an IPI exits to the hypervisor, the benchmark's wake-up of a sleeping receiver
-//! (a ping-pong with 200 µs gaps: the sender goes to sleep while the receiver is waking) took about 4-6 µs longer
+//! (a ping-pong with 200 µs gaps: the sender goes to sleep while the receiver is waking) took about 4 to 9 µs longer
 //! than with the symmetric protocol. A first sleep without the barrier, bounded by a short timeout, would avoid
 //! most IPIs but can lose a wake-up for the length of that timeout, so it is not done.
 //!
