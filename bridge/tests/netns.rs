@@ -101,13 +101,13 @@ fn importer_args(net: &NetPair, keys: &Keys) -> Vec<String> {
 /// the attitude slot, and an exporting bridge; machine B: an importing bridge, and this test reading both
 /// imported rings. Returns once samples flow.
 ///
-/// Start-up is not lossless, and cannot be with Zenoh 1.10 peers: once connected, the exporter's session sends
-/// everything to the importer's until the importer answers its initial interest (declarations so far, then a
-/// final), and afterwards only what matches a declared subscriber; a subscriber the importer declares after
-/// that answer (its channels start once its session is open) gets nothing until its declaration arrives. Seen:
-/// 12 consecutive samples lost, 150 ms into a stream (zenoh `src/net/routing/hat/peer/pubsub.rs`,
-/// `compute_data_route`). The importer counts them in its gap like any other loss; the tests check that count
-/// exactly, and check that nothing is lost after start-up.
+/// Start-up is not lossless between Zenoh 1.10 peers. Seen: up to 12 consecutive samples lost 150-300 ms into a
+/// stream, put with `Block` by the exporter while the import already received. Likely cause (zenoh
+/// `src/net/routing/hat/peer/pubsub.rs`, `compute_data_route`): once connected, the exporter's session sends
+/// everything to the importer's until the importer answers its initial interest, and afterwards only what matches
+/// a declared subscriber; a subscriber the importer declares after that answer (its channels start once its
+/// session is open) gets nothing until its declaration arrives. The importer counts them in its gap like any
+/// other loss; the tests check that count exactly, and check that nothing is lost after start-up.
 fn setup(tag: u8, policy: &'static str) -> Setup {
     let net = NetPair::new(tag);
     let keys = Keys::new(tag as i32);
