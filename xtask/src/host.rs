@@ -47,7 +47,7 @@ pub const SUITES: &[Suite] = &[
     // Opt-in: cross-building zenoh for aarch64 and riscv64 costs over ten minutes of CPU on two cores.
     Suite { name: "bridge-cross", x86_64: true, default: false, background: false, prebuild: None, run: bridge_cross },
     // Opt-in: an outage longer than the lease left the exporter blocked in a put past the new session once in
-    // five loaded runs (see README "Beyond one machine").
+    // nine loaded runs (see README "Beyond one machine").
     Suite { name: "bridge-lease", x86_64: true, default: false, background: false, prebuild: None, run: bridge_lease },
 ];
 
