@@ -520,10 +520,7 @@ fn realtime_ns() -> u64 {
 
 #[cfg(not(miri))]
 fn realtime_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::Realtime);
-    (t.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(t.tv_nsec as u64)
+    crate::sys::realtime_ns()
 }
 
 /// The process's anchor, cached. `LOCK` holds the pid of the process whose thread is creating the anchor: a

@@ -111,6 +111,39 @@ pub(crate) fn get_auxv(buf: &mut [usize]) -> Result<usize> {
     decode(ret)
 }
 
+/// `CLOCK_REALTIME` in nanoseconds since the epoch (0 if the clock cannot be read), by the `clock_gettime`
+/// syscall itself.
+///
+/// Not through the vDSO, as rustix's `clock_gettime` does: finding a vDSO symbol means parsing the vDSO's ELF
+/// image, a few KiB of code in every static program that claims a role, while the callers read this clock once
+/// per role claim, where the cost of a syscall does not matter. 32-bit targets use `clock_gettime64` (Linux
+/// 5.1+), whose `__kernel_timespec` has 64-bit seconds like the 64-bit targets' `clock_gettime`, and fall back to
+/// the 32-bit call on older kernels.
+pub(crate) fn realtime_ns() -> u64 {
+    const CLOCK_REALTIME: usize = 0;
+    let to_ns = |sec: i64, nsec: i64| (sec as u64).saturating_mul(1_000_000_000).saturating_add(nsec as u64);
+    // `__kernel_timespec`: seconds and nanoseconds, both 64-bit.
+    let mut ts = [0i64; 2];
+    #[cfg(target_pointer_width = "64")]
+    let call = nr::__NR_clock_gettime;
+    #[cfg(not(target_pointer_width = "64"))]
+    let call = nr::__NR_clock_gettime64;
+    // SAFETY: the kernel writes one `__kernel_timespec` (16 bytes) through the pointer, which is valid for that.
+    let ret = unsafe { arch::syscall3(call, CLOCK_REALTIME, ts.as_mut_ptr() as usize, 0) };
+    match decode(ret) {
+        Ok(_) => to_ns(ts[0], ts[1]),
+        #[cfg(not(target_pointer_width = "64"))]
+        Err(Errno::NOSYS) => {
+            // The 32-bit `timespec` of kernels before 5.1.
+            let mut old = [0i32; 2];
+            // SAFETY: the kernel writes one 32-bit `timespec` (8 bytes) through the pointer, valid for that.
+            let ret = unsafe { arch::syscall3(nr::__NR_clock_gettime, CLOCK_REALTIME, old.as_mut_ptr() as usize, 0) };
+            decode(ret).map_or(0, |_| to_ns(old[0].into(), old[1].into()))
+        }
+        Err(_) => 0,
+    }
+}
+
 /// `clone(SIGCHLD)`: a fork without libc. Returns 0 in the child and the child's pid in the parent.
 ///
 /// # Safety

@@ -18,8 +18,28 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Static, libc-free linking: rust-lld, no PIE, no C runtime. `link-self-contained=no` keeps
 /// rustc from adding musl's crt1.o (its own `_start`) on i686-unknown-linux-musl.
-const STATIC_RUSTFLAGS: &str = "-C linker=rust-lld -C linker-flavor=ld.lld -C relocation-model=static \
-     -C target-feature=+crt-static -C link-self-contained=no";
+const STATIC_RUSTFLAGS: &[&str] = &[
+    "-C",
+    "linker=rust-lld",
+    "-C",
+    "linker-flavor=ld.lld",
+    "-C",
+    "relocation-model=static",
+    "-C",
+    "target-feature=+crt-static",
+    "-C",
+    "link-self-contained=no",
+];
+
+/// [`STATIC_RUSTFLAGS`] and the runtime's linker script, which drops the unwind tables no
+/// panic of an `rt` program reads (see `src/rt/no-unwind.ld`), as `CARGO_ENCODED_RUSTFLAGS`
+/// (one argument per field, so a checkout path with spaces stays one argument).
+fn static_rustflags(root: &Path) -> String {
+    let script = format!("link-arg=-T{}", root.join("src/rt/no-unwind.ld").display());
+    let mut flags: Vec<&str> = STATIC_RUSTFLAGS.to_vec();
+    flags.extend(["-C", &script, "-C", "link-arg=--no-eh-frame-hdr"]);
+    flags.join("\x1f")
+}
 
 #[derive(Clone)]
 pub struct Ctx {
@@ -173,8 +193,8 @@ pub fn build_static(ctx: &Ctx, t: &Target, programs: &[&Program]) -> Vec<Result<
             "--target-dir",
         ])
         .arg(&dir)
-        .env("RUSTFLAGS", STATIC_RUSTFLAGS)
-        .env_remove("CARGO_ENCODED_RUSTFLAGS");
+        .env("CARGO_ENCODED_RUSTFLAGS", static_rustflags(&ctx.root))
+        .env_remove("RUSTFLAGS");
     if t.triple != HOST {
         // Overrides the cross gcc of .cargo/config.toml. Not for the host: there the same
         // setting would also link the build scripts, which need the C library.
@@ -395,6 +415,22 @@ pub fn static_check(t: &Target, p: &Program, b: &Built) -> Counts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_flags_keep_a_spaced_script_path_in_one_field() {
+        let flags = static_rustflags(Path::new("/a b/repo"));
+        let fields: Vec<&str> = flags.split('\x1f').collect();
+        assert!(
+            fields.contains(&"link-arg=-T/a b/repo/src/rt/no-unwind.ld"),
+            "{fields:?}"
+        );
+        assert!(fields.contains(&"relocation-model=static"), "{fields:?}");
+        assert!(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../src/rt/no-unwind.ld")
+                .is_file()
+        );
+    }
 
     #[test]
     fn libtest_summaries_are_summed() {
