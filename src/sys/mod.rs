@@ -270,6 +270,27 @@ mod i386 {
 mod tests {
     use super::*;
 
+    /// The syscall's clock agrees with std's (libc's vDSO) to well within a second, and lies between two reads of it.
+    #[test]
+    #[cfg_attr(miri, ignore = "syscall")]
+    fn realtime_clock_agrees_with_std() {
+        let std_ns = || {
+            let d = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap();
+            d.as_secs() * 1_000_000_000 + u64::from(d.subsec_nanos())
+        };
+        let before = std_ns();
+        let ours = realtime_ns();
+        let after = std_ns();
+        // A little slack: the two readings may come from different clock sources' rounding.
+        assert!(
+            ours + 1_000_000 >= before && ours <= after + 1_000_000,
+            "{before} <= {ours} <= {after}"
+        );
+        assert!(ours > 1_700_000_000 * 1_000_000_000, "{ours}");
+    }
+
     #[test]
     fn decodes_only_the_errno_range() {
         assert_eq!(decode(0), Ok(0));
