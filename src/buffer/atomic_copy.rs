@@ -443,10 +443,16 @@ mod tests {
             1037,
             N,
         ];
+        // Miri runs the word loop only (no asm), slowly: a few cases there.
+        let (offsets, shifts): (&[usize], &[usize]) = if cfg!(miri) {
+            (&[0, 3], &[1])
+        } else {
+            (&[0, 1, 3, 7, 8, 9, 15, 63], &[0, 1, 5])
+        };
         let mut k = 1u8;
-        for offset in [0, 1, 3, 7, 8, 9, 15, 63] {
+        for &offset in offsets {
             for &n in lengths.iter().filter(|&&n| offset + n <= N) {
-                for shift in [0, 1, 5] {
+                for &shift in shifts {
                     let mut src = [0u8; N + 8];
                     for b in &mut src {
                         *b = k;
