@@ -138,7 +138,7 @@ pub fn prebuild(ctx: &Ctx) {
 /// every case produced numbers. Two counts: the build and the smoke run.
 pub fn suite(ctx: &Ctx) -> Counts {
     const WHO: &str = "host";
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let built = match proc::run(&mut build(ctx), suites::CARGO_TIMEOUT) {
         Ok(o) if o.success() => Ok(()),
         Ok(o) => Err(format!(
@@ -149,13 +149,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
         Err(e) => Err(format!("cannot run cargo: {e}")),
     };
     if let Err(e) = built {
-        say(
-            WHO,
-            "bench",
-            Counts { passed: 0, failed: 2 },
-            t0.elapsed().as_secs_f64(),
-            &e,
-        );
+        say(WHO, "bench", Counts { passed: 0, failed: 2 }, t0.took(), &e);
         return Counts { passed: 0, failed: 2 };
     }
     let out_dir = ctx.target_dir.join("bench-smoke");
@@ -181,7 +175,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
             format!("cannot run the smoke run: {e}"),
         ),
     };
-    say(WHO, "bench", c, t0.elapsed().as_secs_f64(), &details);
+    say(WHO, "bench", c, t0.took(), &details);
     if c.failed == 0 {
         println!("    {details}");
     }

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::proc;
 use crate::report::Counts;
@@ -466,7 +466,7 @@ pub fn prebuild(ctx: &Ctx) {
 /// layout (`_Static_assert`s), a libc-free `-nostdlib -static` program and a hosted one work with the static
 /// library; the shared library exports exactly the header's functions.
 pub fn suite(ctx: &Ctx) -> Counts {
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let mut c = Counts::default();
     let mut details = Vec::new();
     check(
@@ -605,7 +605,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
             check(&mut c, &mut details, &format!("{name} exported symbols"), result);
         }
     }
-    say(WHO, "capi", c, t0.elapsed().as_secs_f64(), &details.join("\n"));
+    say(WHO, "capi", c, t0.took(), &details.join("\n"));
     c
 }
 

@@ -4,9 +4,9 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::proc;
+use crate::proc::{self, Took};
 use crate::report::Counts;
 use crate::suites::{self, CARGO_TIMEOUT, Ctx, HOST, excerpt, say};
 
@@ -85,7 +85,7 @@ fn loom(ctx: &Ctx) -> Counts {
 /// The buffer tests under Miri (nightly; setup installs it).
 fn miri(ctx: &Ctx) -> Counts {
     let fail = |why: String| {
-        say(WHO, "miri", Counts::FAIL, 0.0, &why);
+        say(WHO, "miri", Counts::FAIL, Took::default(), &why);
         Counts::FAIL
     };
     let toolchains = proc::query("rustup", &["toolchain", "list"]).unwrap_or_default();
@@ -135,7 +135,7 @@ fn tests_ran(c: Counts, suite: &str) -> Counts {
 
 /// examples/object_peer built for x86_64 and i686: each creates an object that the other opens.
 fn abi_mix(ctx: &Ctx) -> Counts {
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let mut peers: Vec<(&str, PathBuf)> = Vec::new();
     for (bits, triple) in [("64", HOST), ("32", "i686-unknown-linux-musl")] {
         let mut cmd = Command::new(&ctx.cargo);
@@ -159,13 +159,7 @@ fn abi_mix(ctx: &Ctx) -> Counts {
             Err(e) => format!("cannot run cargo: {e}"),
         };
         let c = Counts { passed: 0, failed: 2 };
-        say(
-            WHO,
-            "abi-mix",
-            c,
-            t0.elapsed().as_secs_f64(),
-            &format!("{triple}: {why}"),
-        );
+        say(WHO, "abi-mix", c, t0.took(), &format!("{triple}: {why}"));
         return c;
     }
     let mut c = Counts::default();
@@ -181,7 +175,7 @@ fn abi_mix(ctx: &Ctx) -> Counts {
             }
         }
     }
-    say(WHO, "abi-mix", c, t0.elapsed().as_secs_f64(), &details.join("\n"));
+    say(WHO, "abi-mix", c, t0.took(), &details.join("\n"));
     c
 }
 
@@ -215,7 +209,7 @@ fn pair(creator: &Path, opener: &Path, key: &str) -> Result<(), String> {
 
 /// `cargo fmt --check` and clippy with warnings denied, in the root workspace and in capi/: one check each.
 fn lint(ctx: &Ctx) -> Counts {
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let mut c = Counts::default();
     let mut details = Vec::new();
     // capi/ is a workspace of its own (see its Cargo.toml), linted in its own directory.
@@ -248,7 +242,7 @@ fn lint(ctx: &Ctx) -> Counts {
             }
         }
     }
-    say(WHO, "lint", c, t0.elapsed().as_secs_f64(), &details.join("\n"));
+    say(WHO, "lint", c, t0.took(), &details.join("\n"));
     c
 }
 
@@ -273,7 +267,7 @@ fn cli(ctx: &Ctx) -> Counts {
             Some(bin)
         }
         Err(why) => {
-            say(WHO, "cli static", Counts::FAIL, 0.0, &why);
+            say(WHO, "cli static", Counts::FAIL, Took::default(), &why);
             c.add(Counts::FAIL);
             None
         }
@@ -306,7 +300,7 @@ fn cli_prebuild(ctx: &Ctx) {
 /// Builds the tool for `CLI_STATIC_TARGET`, linked by rust-lld against the toolchain's self-contained musl, and
 /// proves the result static: an aarch64 executable without an interpreter or needed libraries.
 fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let out = proc::run(&mut cli_static_build(ctx), CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.success() {
         return Err(format!(
@@ -329,10 +323,10 @@ fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
         return Err(problems.join("\n"));
     }
     println!(
-        "[{WHO}] cli static: {} ({} KiB, static, {:.1} s)",
+        "[{WHO}] cli static: {} ({} KiB, static, {})",
         bin.display(),
         data.len() / 1024,
-        t0.elapsed().as_secs_f64()
+        t0.took()
     );
     Ok(bin)
 }
@@ -395,11 +389,11 @@ fn bridge_lease(ctx: &Ctx) -> Counts {
 
 /// Runs the namespace tests with the fusion demo built, passing `filter` to the test binary.
 fn netns_tests(ctx: &Ctx, suite: &str, filter: &[&str]) -> Counts {
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let fusion = match fusion_demo(ctx) {
         Ok(path) => path,
         Err(why) => {
-            say(WHO, suite, Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
+            say(WHO, suite, Counts::FAIL, t0.took(), &why);
             return Counts::FAIL;
         }
     };
@@ -445,7 +439,7 @@ fn fusion_demo(ctx: &Ctx) -> Result<PathBuf, String> {
 /// (`bridge/tests/cross.rs`). Opt-in (`cargo xtask test --suite bridge-cross`): the two zenoh cross builds cost
 /// over ten minutes of CPU on two cores; they run at nice 10.
 fn bridge_cross(ctx: &Ctx) -> Counts {
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let mut cross = Vec::new();
     for triple in ["aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"] {
         let mut cmd = Command::new("nice");
@@ -465,10 +459,7 @@ fn bridge_cross(ctx: &Ctx) -> Counts {
         match proc::run(&mut cmd, CARGO_TIMEOUT) {
             Ok(out) if out.success() => {
                 let bin = host_target_dir(ctx).join(triple).join("debug/shmfusion-bridge");
-                println!(
-                    "[{WHO}] bridge-cross: cross build {triple} ({:.1} s)",
-                    out.elapsed.as_secs_f64()
-                );
+                println!("[{WHO}] bridge-cross: cross build {triple} ({})", out.took());
                 cross.push(format!("{triple}={}", bin.display()));
             }
             Ok(out) => {
@@ -477,12 +468,12 @@ fn bridge_cross(ctx: &Ctx) -> Counts {
                     excerpt(&out.text),
                     out.describe(CARGO_TIMEOUT)
                 );
-                say(WHO, "bridge-cross", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
+                say(WHO, "bridge-cross", Counts::FAIL, t0.took(), &why);
                 return Counts::FAIL;
             }
             Err(e) => {
                 let why = format!("cannot run cargo: {e}");
-                say(WHO, "bridge-cross", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
+                say(WHO, "bridge-cross", Counts::FAIL, t0.took(), &why);
                 return Counts::FAIL;
             }
         }
@@ -503,6 +494,6 @@ fn bridge_cross(ctx: &Ctx) -> Counts {
         .env("CARGO_TARGET_DIR", host_target_dir(ctx))
         .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"));
     let c = tests_ran(suites::cargo_test(WHO, "bridge-cross", &mut cmd), "bridge-cross");
-    println!("[{WHO}] bridge-cross: whole suite {:.1} s", t0.elapsed().as_secs_f64());
+    println!("[{WHO}] bridge-cross: whole suite {}", t0.took());
     c
 }

@@ -15,10 +15,12 @@ mod setup;
 mod suites;
 mod targets;
 
+use std::collections::VecDeque;
 use std::env;
 use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use report::{Cell, Counts, Row, Table};
@@ -277,12 +279,20 @@ fn run(o: &Options) -> bool {
     // The background lane: the companion crates' builds, then the suites that touch nothing
     // system-wide, beside the targets' suites. On two cores it fills what they leave idle (kernel boots,
     // single-threaded links, tests that wait); niced, so that the foreground's tests keep their pace.
-    let background = {
-        let ctx = ctx.clone();
-        let selected: Vec<&'static host::Suite> = host::SUITES
+    // Its suites wait in a queue that the foreground also takes from once its own work is done.
+    let selected: Vec<&'static host::Suite> = host::SUITES
+        .iter()
+        .filter(|h| o.host.contains(&h.name) && host::applicable(h))
+        .collect();
+    let queue = Arc::new(Mutex::new(
+        selected
             .iter()
-            .filter(|h| o.host.contains(&h.name) && host::applicable(h))
-            .collect();
+            .copied()
+            .filter(|h| h.background)
+            .collect::<VecDeque<_>>(),
+    ));
+    let background = {
+        let (ctx, queue) = (ctx.clone(), Arc::clone(&queue));
         std::thread::spawn(move || {
             lower_priority();
             // Prebuilds first: the foreground's host suites wait for them, while nothing waits for the
@@ -290,11 +300,7 @@ fn run(o: &Options) -> bool {
             for prebuild in selected.iter().filter_map(|h| h.prebuild) {
                 prebuild(&ctx);
             }
-            selected
-                .iter()
-                .filter(|h| h.background)
-                .map(|h| (h.name, (h.run)(&ctx)))
-                .collect::<Vec<(&str, Counts)>>()
+            run_queued(&queue, &ctx)
         })
     };
 
@@ -386,10 +392,11 @@ fn run(o: &Options) -> bool {
         .iter()
         .map(|h| (o.host.contains(&h.name) && host::applicable(h) && !h.background).then(|| (h.run)(&ctx)))
         .collect();
-    let background = background.join().unwrap_or_else(|_| {
+    let mut background_results = run_queued(&queue, &ctx);
+    background_results.extend(background.join().unwrap_or_else(|_| {
         problems.push("the background lane panicked".into());
         Vec::new()
-    });
+    }));
     if !o.host.is_empty() {
         let cells = host::SUITES.iter().zip(foreground).map(|(h, ran)| {
             if !o.host.contains(&h.name) {
@@ -399,7 +406,10 @@ fn run(o: &Options) -> bool {
             } else if let Some(c) = ran {
                 Cell::Ran(c)
             } else {
-                let c = background.iter().find(|(name, _)| *name == h.name).map(|(_, c)| *c);
+                let c = background_results
+                    .iter()
+                    .find(|(name, _)| *name == h.name)
+                    .map(|(_, c)| *c);
                 Cell::Ran(c.unwrap_or(Counts::FAIL))
             }
         });
@@ -471,9 +481,25 @@ fn run(o: &Options) -> bool {
             total.add(Counts::FAIL);
         }
     }
-    println!("time: {:.0} s", start.elapsed().as_secs_f64());
+    println!(
+        "time: {:.0} s, cpu {:.0} s in all commands",
+        start.elapsed().as_secs_f64(),
+        proc::all_children_cpu().as_secs_f64()
+    );
     println!("{} passed, {} failed", total.passed, total.failed);
     total.failed == 0
+}
+
+/// Runs the queued suites one at a time until the queue is empty (both lanes call this).
+fn run_queued(queue: &Mutex<VecDeque<&'static host::Suite>>, ctx: &suites::Ctx) -> Vec<(&'static str, Counts)> {
+    let mut results = Vec::new();
+    // The lock is released before the suite runs: `while let` would hold it throughout.
+    loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        let Some(h) = next else { break };
+        results.push((h.name, (h.run)(ctx)));
+    }
+    results
 }
 
 /// Lowers the calling thread's scheduling priority (nice 10); the processes it starts inherit it.

@@ -1,7 +1,9 @@
 //! Running child processes with a deadline and capturing what they print.
 
+use std::cell::Cell;
+use std::fmt;
 use std::io::{BufRead, BufReader, Read};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,6 +19,9 @@ pub struct Output {
     /// stdout and stderr interleaved line by line, as they arrived.
     pub text: String,
     pub elapsed: Duration,
+    /// CPU time (user and system) of the child and every descendant it waited for: compilers, test
+    /// binaries, qemu. Unlike `elapsed`, it hardly changes with what else the machine is doing.
+    pub cpu: Duration,
 }
 
 impl Output {
@@ -29,6 +34,72 @@ impl Output {
         match self.status {
             None => format!("killed after {} s (timeout)", timeout.as_secs()),
             Some(s) => s.to_string(),
+        }
+    }
+
+    /// Wall and CPU time, for result lines.
+    pub fn took(&self) -> Took {
+        Took {
+            wall: self.elapsed,
+            cpu: self.cpu,
+        }
+    }
+}
+
+thread_local! {
+    /// CPU time of the children this thread has reaped (each lane of the test command is one thread).
+    static CHILDREN_CPU: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+}
+
+/// Wall time, and the CPU time of the commands this thread ran meanwhile.
+#[derive(Clone, Copy, Default)]
+pub struct Took {
+    pub wall: Duration,
+    pub cpu: Duration,
+}
+
+impl fmt::Display for Took {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:.1} s", self.wall.as_secs_f64())?;
+        if !self.cpu.is_zero() {
+            write!(f, ", cpu {:.0} s", self.cpu.as_secs_f64())?;
+        }
+        Ok(())
+    }
+}
+
+/// CPU time of every child this process has reaped, on every thread (`getrusage(RUSAGE_CHILDREN)`).
+pub fn all_children_cpu() -> Duration {
+    // SAFETY: all-zero bytes are a valid `rusage`.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: a live, writable `rusage` for the kernel to fill.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage) };
+    cpu_time(&usage)
+}
+
+fn cpu_time(usage: &libc::rusage) -> Duration {
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Measures a suite made of several commands run by this thread.
+pub struct Stopwatch {
+    start: Instant,
+    cpu: Duration,
+}
+
+impl Stopwatch {
+    pub fn start() -> Self {
+        Stopwatch {
+            start: Instant::now(),
+            cpu: CHILDREN_CPU.get(),
+        }
+    }
+
+    pub fn took(&self) -> Took {
+        Took {
+            wall: self.start.elapsed(),
+            cpu: CHILDREN_CPU.get().saturating_sub(self.cpu),
         }
     }
 }
@@ -47,6 +118,8 @@ pub struct Running {
     text: Arc<Mutex<String>>,
     readers: [thread::JoinHandle<()>; 2],
     start: Instant,
+    /// Set once `poll` has reaped the child: its status and CPU time.
+    reaped: Option<(ExitStatus, Duration)>,
 }
 
 /// Starts `cmd` as `run` does, for callers that act while it runs (see `Running`).
@@ -67,6 +140,7 @@ pub fn start(cmd: &mut Command) -> std::io::Result<Running> {
         text,
         readers,
         start,
+        reaped: None,
     })
 }
 
@@ -78,7 +152,7 @@ impl Running {
             if self.text.lock().unwrap().contains(s) {
                 return true;
             }
-            if Instant::now() > deadline || !matches!(self.child.try_wait(), Ok(None)) {
+            if Instant::now() > deadline || !matches!(self.poll(), Ok(false)) {
                 return false;
             }
             thread::sleep(Duration::from_millis(10));
@@ -87,23 +161,48 @@ impl Running {
 
     /// Sends SIGKILL to the child itself (a crash the child cannot clean up after); `finish` then reaps it.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
+        // Once reaped, the pid may belong to another process.
+        if self.reaped.is_none() {
+            let _ = self.child.kill();
+        }
+    }
+
+    /// Reaps the child if it has exited (`wait4`, for its resource usage, which `Child::try_wait` drops).
+    fn poll(&mut self) -> std::io::Result<bool> {
+        if self.reaped.is_none() {
+            let pid = self.child.id() as libc::pid_t;
+            let mut status = 0;
+            // SAFETY: all-zero bytes are a valid `rusage` (integers and timevals only).
+            let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+            // SAFETY: `pid` is our own unreaped child (nothing else waits for it: `Child::try_wait` and
+            // `wait` are not used), and both pointers are to live locals.
+            match unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) } {
+                0 => {}
+                r if r == pid => {
+                    let cpu = cpu_time(&usage);
+                    CHILDREN_CPU.set(CHILDREN_CPU.get() + cpu);
+                    self.reaped = Some((ExitStatus::from_raw(status), cpu));
+                }
+                _ => return Err(std::io::Error::last_os_error()),
+            }
+        }
+        Ok(self.reaped.is_some())
     }
 
     /// Waits for the child until `timeout` after its start, then kills its process group.
     pub fn finish(mut self, timeout: Duration) -> std::io::Result<Output> {
-        let status = loop {
-            if let Some(status) = self.child.try_wait()? {
-                break Some(status);
-            }
-            if self.start.elapsed() > timeout {
+        let mut timed_out = false;
+        while !self.poll()? {
+            if self.start.elapsed() > timeout && !timed_out {
+                // Not reaped yet, so the pid is still ours: the group and the child get SIGKILL.
                 kill_group(self.child.id());
                 let _ = self.child.kill();
-                let _ = self.child.wait();
-                break None;
+                timed_out = true;
             }
             thread::sleep(Duration::from_millis(20));
-        };
+        }
+        let (status, cpu) = self.reaped.expect("poll returned true");
+        let status = (!timed_out).then_some(status);
         for r in self.readers {
             let _ = r.join();
         }
@@ -112,6 +211,7 @@ impl Running {
             status,
             text,
             elapsed: self.start.elapsed(),
+            cpu,
         })
     }
 }
@@ -168,6 +268,19 @@ mod tests {
         assert!(out.status.is_none());
         assert!(out.elapsed < Duration::from_secs(10));
         assert_eq!(out.text, "started\n");
+    }
+
+    #[test]
+    fn the_cpu_time_of_a_child_and_its_waited_for_children_is_counted() {
+        let watch = Stopwatch::start();
+        // The work happens in a grandchild that the child waits for.
+        let mut cmd = Command::new("sh");
+        cmd.args(["-c", "sh -c 'i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done'"]);
+        let out = run(&mut cmd, Duration::from_secs(60)).unwrap();
+        assert!(out.success());
+        assert!(out.cpu > Duration::ZERO);
+        assert!(watch.took().cpu >= out.cpu);
+        assert!(all_children_cpu() >= out.cpu);
     }
 
     #[test]

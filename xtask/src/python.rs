@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::proc;
 use crate::report::Counts;
@@ -94,9 +94,9 @@ fn checked(cmd: &mut Command, what: &str) -> Result<(), String> {
 
 /// Builds the peer and the wheel, installs the wheel, runs pytest and counts its results.
 pub fn run(ctx: &Ctx) -> Counts {
-    let t0 = Instant::now();
+    let t0 = proc::Stopwatch::start();
     let fail = |why: String| {
-        say(WHO, "python", Counts::FAIL, t0.elapsed().as_secs_f64(), &why);
+        say(WHO, "python", Counts::FAIL, t0.took(), &why);
         Counts::FAIL
     };
     let python = python(&ctx.root);
@@ -168,7 +168,7 @@ pub fn run(ctx: &Ctx) -> Counts {
         suites::last_lines(&out.text, 60).join("\n"),
         out.describe(PYTEST_TIMEOUT)
     );
-    say(WHO, "python", c, t0.elapsed().as_secs_f64(), &details);
+    say(WHO, "python", c, t0.took(), &details);
     c
 }
 

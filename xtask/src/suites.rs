@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::elf;
-use crate::proc::{self, Output};
+use crate::proc::{self, Output, Took};
 use crate::qemu;
 use crate::report::Counts;
 use crate::targets::{Kernel, Program, Target};
@@ -55,11 +55,8 @@ pub struct Ctx {
 }
 
 /// Prints a result line for a target (or `host`), and details below it when something failed.
-pub fn say(who: &str, suite: &str, c: Counts, secs: f64, details: &str) {
-    println!(
-        "[{who}] {suite}: {} passed, {} failed ({secs:.1} s)",
-        c.passed, c.failed
-    );
+pub fn say(who: &str, suite: &str, c: Counts, took: Took, details: &str) {
+    println!("[{who}] {suite}: {} passed, {} failed ({took})", c.passed, c.failed);
     if c.failed > 0 && !details.trim().is_empty() {
         for line in details.trim_end().lines() {
             println!("    {line}");
@@ -103,7 +100,13 @@ pub fn cargo_test(who: &str, suite: &str, cmd: &mut Command) -> Counts {
     let out = match proc::run(cmd, CARGO_TIMEOUT) {
         Ok(out) => out,
         Err(e) => {
-            say(who, suite, Counts::FAIL, 0.0, &format!("cannot run cargo: {e}"));
+            say(
+                who,
+                suite,
+                Counts::FAIL,
+                Took::default(),
+                &format!("cannot run cargo: {e}"),
+            );
             return Counts::FAIL;
         }
     };
@@ -113,7 +116,7 @@ pub fn cargo_test(who: &str, suite: &str, cmd: &mut Command) -> Counts {
         c.failed += 1;
     }
     let details = format!("{}\ncargo: {}", excerpt(&out.text), out.describe(CARGO_TIMEOUT));
-    say(who, suite, c, out.elapsed.as_secs_f64(), &details);
+    say(who, suite, c, out.took(), &details);
     c
 }
 
@@ -214,12 +217,8 @@ pub fn build_static(ctx: &Ctx, t: &Target, programs: &[&Program]) -> Vec<Result<
         Some(proc::run(&mut cmd, CARGO_TIMEOUT))
     };
     if let Some(Ok(out)) = &build {
-        let (what, secs) = (out.describe(CARGO_TIMEOUT), out.elapsed.as_secs_f64());
-        println!(
-            "[{}] static build: {} ({what}, {secs:.1} s)",
-            t.triple,
-            present.join(" ")
-        );
+        let (what, took) = (out.describe(CARGO_TIMEOUT), out.took());
+        println!("[{}] static build: {} ({what}, {took})", t.triple, present.join(" "));
     }
     let build_error = match &build {
         Some(Ok(out)) if out.success() => None,
@@ -260,7 +259,13 @@ pub fn build_static(ctx: &Ctx, t: &Target, programs: &[&Program]) -> Vec<Result<
 
 /// Reports a program that could not be built: one failure in each of its cells.
 pub fn not_built(t: &Target, p: &Program, suite: &str, why: &str) -> Counts {
-    say(t.triple, &format!("{}{suite}", p.example), Counts::FAIL, 0.0, why);
+    say(
+        t.triple,
+        &format!("{}{suite}", p.example),
+        Counts::FAIL,
+        Took::default(),
+        why,
+    );
     Counts::FAIL
 }
 
@@ -279,7 +284,13 @@ pub fn run_user(ctx: &Ctx, t: &Target, p: &Program, b: &Built) -> Counts {
     match proc::run(&mut cmd, RUN_TIMEOUT) {
         Ok(out) => program_result(t, &suite, p, &out, true),
         Err(e) => {
-            say(t.triple, &suite, Counts::FAIL, 0.0, &format!("cannot run: {e}"));
+            say(
+                t.triple,
+                &suite,
+                Counts::FAIL,
+                Took::default(),
+                &format!("cannot run: {e}"),
+            );
             Counts::FAIL
         }
     }
@@ -300,7 +311,7 @@ pub fn run_kernel(ctx: &Ctx, t: &Target, k: &Kernel, image: &Path, p: &Program, 
                 t.triple,
                 &suite,
                 Counts::FAIL,
-                0.0,
+                Took::default(),
                 &format!("cannot boot {}: {e}", k.qemu),
             );
             Counts::FAIL
@@ -333,7 +344,7 @@ fn program_result(t: &Target, suite: &str, p: &Program, out: &Output, check_exit
         c.failed += 1;
         details.push(format!("exited with {}", out.describe(RUN_TIMEOUT)));
     }
-    say(t.triple, suite, c, out.elapsed.as_secs_f64(), &details.join("\n"));
+    say(t.triple, suite, c, out.took(), &details.join("\n"));
     c
 }
 
@@ -408,7 +419,13 @@ pub fn static_check(t: &Target, p: &Program, b: &Built) -> Counts {
     if let Some(max) = p.max_size {
         check(b.size <= max, format!("stripped size {} B exceeds {max} B", b.size));
     }
-    say(t.triple, &format!("{} static", p.example), c, 0.0, &problems.join("\n"));
+    say(
+        t.triple,
+        &format!("{} static", p.example),
+        c,
+        Took::default(),
+        &problems.join("\n"),
+    );
     c
 }
 
