@@ -56,11 +56,11 @@ pub fn applicable(h: &Suite) -> bool {
     !h.x86_64 || cfg!(target_arch = "x86_64")
 }
 
-/// Builds a prebuild's command quietly: a failure shows again, with its details, when the suite runs it.
+/// Runs a prebuild's command, in one line: a failure shows again, with its details, when the suite runs it.
 pub fn prebuild(what: &str, cmd: &mut Command) {
-    let ok = proc::run(cmd, CARGO_TIMEOUT).is_ok_and(|out| out.success());
-    if !ok {
-        println!("[{WHO}] prebuild {what}: failed (the suite reports why)");
+    match proc::run(cmd, CARGO_TIMEOUT) {
+        Ok(out) if out.success() => println!("[{WHO}] prebuild {what}: built ({})", out.took()),
+        _ => println!("[{WHO}] prebuild {what}: failed (the suite reports why)"),
     }
 }
 
