@@ -233,15 +233,12 @@ fn run(o: &Options) -> bool {
         Vec::new()
     });
 
-    let mut kernels = std::collections::HashMap::new();
     if o.setup {
         let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
         step("rust targets", &mut problems, || setup::rust_targets(&triples));
+        // Not in the background lane: it changes the toolchain the foreground's builds use.
         if o.host.contains(&"lint") {
             step("rust components", &mut problems, setup::lint_components);
-        }
-        if o.host.contains(&"miri") {
-            step("nightly toolchain", &mut problems, setup::nightly);
         }
         step("debian packages", &mut problems, setup::apt_packages);
         if o.host.contains(&"cli") {
@@ -249,24 +246,41 @@ fn run(o: &Options) -> bool {
                 setup::rust_targets(&[host::CLI_STATIC_TARGET])
             });
         }
-        if o.host.contains(&"python") || o.host.contains(&"cli") || o.host.iter().any(|h| h.starts_with("bridge")) {
-            step("python venv", &mut problems, || python::setup(&root, &o.host));
+    }
+    // What only the host suites need (the Python venv with its pip downloads, the Zig compiler among them;
+    // the nightly toolchain for Miri) is set up at the start of the background lane, and the kernels
+    // are fetched by a thread of their own: none of it delays the first targets' builds.
+    type SetupStep = (&'static str, Box<dyn FnOnce() -> Result<String, String> + Send>);
+    let mut host_setup: Vec<SetupStep> = Vec::new();
+    if o.setup {
+        if ["python", "cli", "capi", "bridge", "bridge-net"]
+            .iter()
+            .any(|h| o.host.contains(h))
+        {
+            let (root, hosts) = (root.clone(), o.host.clone());
+            host_setup.push(("python venv", Box::new(move || python::setup(&root, &hosts))));
+        }
+        if o.host.contains(&"miri") {
+            host_setup.push(("nightly toolchain", Box::new(setup::nightly)));
         }
     }
-    if o.kernel {
-        let t0 = Instant::now();
+    let kernel_fetch = o.kernel.then(|| {
         let cache = setup::kernel_cache(&root);
-        let wanted: Vec<&targets::Kernel> = targets.iter().filter_map(|t| t.kernel.as_ref()).collect();
-        kernels = setup::kernels(&cache, &wanted);
-        let mut found: Vec<&str> = kernels.iter().filter(|(_, k)| k.is_ok()).map(|(a, _)| *a).collect();
-        found.sort();
-        println!(
-            "setup: kernels: {} in {} ({:.1} s)",
-            found.join(" "),
-            cache.display(),
-            t0.elapsed().as_secs_f64()
-        );
-    }
+        let wanted: Vec<&'static targets::Kernel> = targets.iter().filter_map(|t| t.kernel.as_ref()).collect();
+        std::thread::spawn(move || {
+            let t0 = Instant::now();
+            let kernels = setup::kernels(&cache, &wanted);
+            let mut found: Vec<&str> = kernels.iter().filter(|(_, k)| k.is_ok()).map(|(a, _)| *a).collect();
+            found.sort();
+            println!(
+                "setup: kernels: {} in {} ({:.1} s)",
+                found.join(" "),
+                cache.display(),
+                t0.elapsed().as_secs_f64()
+            );
+            kernels
+        })
+    });
 
     let ctx = suites::Ctx {
         root: root.clone(),
@@ -291,10 +305,17 @@ fn run(o: &Options) -> bool {
             .filter(|h| h.background)
             .collect::<VecDeque<_>>(),
     ));
+    let (setup_ready, setup_done) = std::sync::mpsc::channel::<Vec<String>>();
     let background = {
         let (ctx, queue) = (ctx.clone(), Arc::clone(&queue));
         std::thread::spawn(move || {
             lower_priority();
+            let mut problems = Vec::new();
+            for (name, f) in host_setup {
+                step(name, &mut problems, f);
+            }
+            // Told before any prebuild: the foreground's host suites need the setup, not the prebuilds.
+            let _ = setup_ready.send(problems);
             // Prebuilds first: the foreground's host suites wait for them, while nothing waits for the
             // background suites until the very end.
             for prebuild in selected.iter().filter_map(|h| h.prebuild) {
@@ -317,7 +338,17 @@ fn run(o: &Options) -> bool {
         rows: Vec::new(),
     };
 
+    let mut kernel_fetch = kernel_fetch;
+    let mut kernels = std::collections::HashMap::new();
     for t in &targets {
+        if t.kernel.is_some()
+            && let Some(fetch) = kernel_fetch.take()
+        {
+            kernels = fetch.join().unwrap_or_else(|_| {
+                problems.push("setup: kernels: the fetching thread panicked".into());
+                std::collections::HashMap::new()
+            });
+        }
         let pick = |selected: bool| {
             if selected {
                 Cell::Ran(Counts::default())
@@ -355,9 +386,10 @@ fn run(o: &Options) -> bool {
                         user.add(suites::run_user(&ctx, t, p, b));
                     }
                     if let (true, Some(k)) = (o.kernel, kernel) {
-                        boot.add(match &kernels[k.deb_arch] {
-                            Ok(image) => suites::run_kernel(&ctx, t, k, image, p, b),
-                            Err(e) => suites::not_built(t, p, "-kernel", e),
+                        boot.add(match kernels.get(k.deb_arch) {
+                            Some(Ok(image)) => suites::run_kernel(&ctx, t, k, image, p, b),
+                            Some(Err(e)) => suites::not_built(t, p, "-kernel", e),
+                            None => suites::not_built(t, p, "-kernel", "no kernel fetched"),
                         });
                     }
                     if o.static_check {
@@ -387,7 +419,11 @@ fn run(o: &Options) -> bool {
         sized: Vec::new(),
         rows: Vec::new(),
     };
-    // The foreground's host suites first, then the background lane's results.
+    // The foreground's host suites first (once their setup is done), then the background lane's results.
+    match setup_done.recv() {
+        Ok(setup_problems) => problems.extend(setup_problems),
+        Err(_) => problems.push("setup: the background lane stopped before the host suites' setup".into()),
+    }
     let foreground: Vec<Option<Counts>> = host::SUITES
         .iter()
         .map(|h| (o.host.contains(&h.name) && host::applicable(h) && !h.background).then(|| (h.run)(&ctx)))
