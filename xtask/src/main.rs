@@ -253,9 +253,9 @@ fn run(o: &Options) -> bool {
     type SetupStep = (&'static str, Box<dyn FnOnce() -> Result<String, String> + Send>);
     let mut host_setup: Vec<SetupStep> = Vec::new();
     if o.setup {
-        if ["python", "cli", "capi", "bridge", "bridge-net"]
+        if o.host
             .iter()
-            .any(|h| o.host.contains(h))
+            .any(|h| ["python", "cli", "capi"].contains(h) || h.starts_with("bridge"))
         {
             let (root, hosts) = (root.clone(), o.host.clone());
             host_setup.push(("python venv", Box::new(move || python::setup(&root, &hosts))));
