@@ -41,6 +41,15 @@ use x86 as imp;
 use x86_64 as imp;
 
 /// Copies shorter than this take the word loop: for a few words it is as fast and has no start-up cost.
+// Without a bulk path (armv7, riscv64, Miri, loom) only the tests' boundary cases use it.
+#[cfg_attr(
+    not(all(
+        any(target_arch = "aarch64", target_arch = "x86", target_arch = "x86_64"),
+        not(miri),
+        not(all(loom, test))
+    )),
+    allow(dead_code)
+)]
 pub(super) const MIN_BYTES: usize = 256;
 
 /// How many of `len` bytes the bulk copy takes (a multiple of its grain; 0 if the copy is short or there is no
