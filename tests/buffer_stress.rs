@@ -443,6 +443,17 @@ fn spsc_producer_killed_at_random_points_is_taken_over() {
                 Some(child.id()),
                 "new producer took over"
             );
+            // Half the kills land while the new producer starts up (its first claim also registers the process for
+            // membarrier, which costs a few milliseconds under qemu-user), half once it is publishing.
+            if rng.below(2) == 1 {
+                let claimed_at = ring.positions().1;
+                while ring.positions().1 == claimed_at && start.elapsed() < Duration::from_secs(20) {
+                    if let Ok(Some(st)) = child.try_wait() {
+                        panic!("producer exited early: {st}");
+                    }
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+            }
             let t_start = ring.positions().1;
             std::thread::sleep(Duration::from_micros(rng.below(2_000)));
             child.kill().unwrap(); // SIGKILL
@@ -460,7 +471,11 @@ fn spsc_producer_killed_at_random_points_is_taken_over() {
     });
     let dt = t0.elapsed();
     let tail = final_tail.load(Ordering::Relaxed);
-    assert!(got >= tail && tail > 0);
+    assert!(
+        got >= tail && tail > 0,
+        "{got} samples received, the last producer's tail {tail}"
+    );
+    assert!(mid_stream > 0, "no producer was killed while publishing");
     assert!(gone > 0, "the consumer never saw the dead producer");
     eprintln!(
         "spsc kills: {kills} producers SIGKILLed ({mid_stream} mid-stream), {got} samples checked, writer-gone \
