@@ -32,10 +32,24 @@
 //!   registration. Either way one of the two sees the other, as with two `SeqCst` fences.
 //!
 //! The notifier's choice is per cell, in its protocol word (the third word of the wait line, 0 in a zero-filled
-//! segment): when it claims its role, the notifier stores 1 there if it registered (0 if it did not), then
-//! `fence(SeqCst)`, before publishing anything. A waiter loads the word after its own `fence(SeqCst)`. If it reads
-//! 0 although the notifier has set it, the waiter's fence precedes the notifier's in the `SeqCst` order, so every
-//! load of the waiter count by that notifier sees the registration: skipping the membarrier is then safe.
+//! segment), and it may change it at any time: it stores the word (1: its next publications skip the fence, 0:
+//! they fence) with release, then `fence(SeqCst)`, then publishes that way. A waiter loads the word with acquire
+//! after its own `fence(SeqCst)` and before its re-check; only if it reads 1 does it issue the membarrier. Reading
+//! 0 is safe whichever store it came from:
+//!
+//! - if the notifier has since stored 1, the waiter read a store older than that 1, so its fence precedes the
+//!   notifier's fence after the 1 in the `SeqCst` order, and every later load of the waiter count by the notifier
+//!   (all its fence-less publications come after that fence) sees the registration;
+//! - the notifier's publications before the 0 it read (fence-less ones included) happen before the waiter's
+//!   re-check, through the release store and the acquire load; those after it fence, as the symmetric protocol.
+//!
+//! **When the notifier fences.** A registered notifier starts asymmetric. A publication that finds a waiter
+//! registered switches its cell to symmetric (before waking it): the waiters that follow read 0 and skip the
+//! global barrier, so a reader that sleeps on most samples (a sensor stream slower than its reader, a wake-up
+//! per request) costs one fence per publication instead of one barrier (a syscall and IPIs) per sleep. After
+//! [`QUIET_PUBLICATIONS`] publications in a row without a waiter, the notifier switches back and drops the fence
+//! again. A stream that nobody sleeps on never leaves the asymmetric protocol. Each switch costs the notifier one
+//! `fence(SeqCst)`.
 //!
 //! Fallbacks, each decided once per process:
 //!
@@ -56,8 +70,10 @@
 //! that order for those CPUs' threads, which real-time deployments with isolated cores should know about). On
 //! this project's 2-vCPU VM, where an IPI exits to the hypervisor, the benchmark's wake-up of a sleeping receiver
 //! (a ping-pong with 200 µs gaps: the sender goes to sleep while the receiver is waking) took about 4 to 9 µs longer
-//! than with the symmetric protocol. A first sleep without the barrier, bounded by a short timeout, would avoid
-//! most IPIs but can lose a wake-up for the length of that timeout, so it is not done.
+//! with a barrier before every sleep than with the symmetric protocol: hence the fall-back to the fence while
+//! waiters keep sleeping (above), which leaves one barrier per episode of sleeping, not one per sleep. A first
+//! sleep without the barrier, bounded by a short timeout, would avoid the IPIs too but can lose a wake-up for the
+//! length of that timeout, so it is not done.
 //!
 //! # Peers that go away
 //!
@@ -131,13 +147,28 @@ pub(crate) struct WaitCell {
     model_membarrier: bool,
 }
 
-/// A notifier's process-local state: how it orders its publications, and its count of wakes that found nobody
-/// asleep (see the module docs). Made by [`WaitCell::notifier`] when the notifier's role is claimed.
+/// Publications without a sleeper after which a notifier that fell back to the symmetric protocol because
+/// waiters were sleeping returns to the asymmetric one (see the module docs): long enough that a reader which
+/// sleeps now and then keeps its wake-ups free of the global barrier, short enough that a stream nobody sleeps on
+/// drops the fence again almost at once. A barrier costs a waiter microseconds (more in a VM); 256 fences cost the
+/// notifier a few.
+#[cfg(not(all(loom, test)))]
+pub(crate) const QUIET_PUBLICATIONS: u32 = 256;
+/// In loom models, one quiet publication switches back, so that the models see both switches.
+#[cfg(all(loom, test))]
+pub(crate) const QUIET_PUBLICATIONS: u32 = 1;
+
+/// A notifier's process-local state: how it orders its publications now, and its count of wakes that found
+/// nobody asleep (see the module docs). Made by [`WaitCell::notifier`] when the notifier's role is claimed.
 pub(crate) struct Notifier {
     empty_wakes: u32,
-    /// Whether this process is registered for global expedited membarriers (its publications need only a compiler
-    /// fence).
+    /// Whether this process is registered for global expedited membarriers (it may skip its fence).
+    registered: bool,
+    /// Whether its publications skip the fence now (the cell's protocol word is 1).
     asymmetric: bool,
+    /// Publications without a sleeper still to go before a registered notifier that is symmetric now switches
+    /// back to asymmetric.
+    quiet_left: u32,
 }
 
 /// What a waiter learns about the peer it waits for: `probe` is true when it is time to ask the liveness
@@ -196,14 +227,24 @@ impl WaitCell {
     }
 
     /// [`notifier`](Self::notifier) with the process's registration given (tests choose it).
-    pub(crate) fn notifier_as(&self, asymmetric: bool) -> Notifier {
-        self.protocol.store(u32::from(asymmetric), Ordering::Relaxed);
-        // Orders the word before every later load of the waiter count by this notifier (see the module docs).
-        fence(Ordering::SeqCst);
-        Notifier {
+    pub(crate) fn notifier_as(&self, registered: bool) -> Notifier {
+        let mut notifier = Notifier {
             empty_wakes: 0,
-            asymmetric,
-        }
+            registered,
+            asymmetric: false,
+            quiet_left: 0,
+        };
+        self.switch_protocol(&mut notifier, registered);
+        notifier
+    }
+
+    /// Records in the protocol word whether the notifier's next publications skip the fence, then `fence(SeqCst)`
+    /// (see the module docs for why that fence, and the release store, make every switch safe at any time).
+    fn switch_protocol(&self, notifier: &mut Notifier, asymmetric: bool) {
+        self.protocol.store(u32::from(asymmetric), Ordering::Release);
+        fence(Ordering::SeqCst);
+        notifier.asymmetric = asymmetric;
+        notifier.quiet_left = QUIET_PUBLICATIONS;
     }
 
     /// Called by the notifier after each publication (after its release store).
@@ -211,12 +252,27 @@ impl WaitCell {
     pub(crate) fn notify(&self, notifier: &mut Notifier) {
         if notifier.asymmetric {
             self.light_fence();
+            let seen = self.waiters.load(Ordering::Relaxed);
+            if seen & COUNT_MASK != 0 {
+                self.notify_slow(seen, notifier);
+            }
         } else {
             fence(Ordering::SeqCst);
+            let seen = self.waiters.load(Ordering::Relaxed);
+            if seen & COUNT_MASK != 0 {
+                self.notify_slow(seen, notifier);
+            } else if notifier.registered {
+                self.quiet_publication(notifier);
+            }
         }
-        let seen = self.waiters.load(Ordering::Relaxed);
-        if seen & COUNT_MASK != 0 {
-            self.notify_slow(seen, &mut notifier.empty_wakes);
+    }
+
+    /// A symmetric publication that found nobody asleep, by a notifier that may skip its fence: after
+    /// [`QUIET_PUBLICATIONS`] of them in a row, it does so again.
+    fn quiet_publication(&self, notifier: &mut Notifier) {
+        notifier.quiet_left = notifier.quiet_left.saturating_sub(1);
+        if notifier.quiet_left == 0 {
+            self.switch_protocol(notifier, true);
         }
     }
 
@@ -241,8 +297,15 @@ impl WaitCell {
         }
     }
 
+    /// A publication that found waiters registered: wake them, and fall back to the symmetric protocol, so that
+    /// the next waiters need no global barrier (see the module docs).
     #[cold]
-    fn notify_slow(&self, seen: u32, empty_wakes: &mut u32) {
+    fn notify_slow(&self, seen: u32, notifier: &mut Notifier) {
+        if notifier.asymmetric {
+            self.switch_protocol(notifier, false);
+        }
+        notifier.quiet_left = QUIET_PUBLICATIONS;
+        let empty_wakes = &mut notifier.empty_wakes;
         if self.wake_all() != 0 {
             *empty_wakes = 0;
             return;
@@ -348,7 +411,9 @@ impl WaitCell {
     /// fence, issue the global barrier. Returns false if the waiter could not pair with the notifier (it must
     /// then sleep only in short slices).
     fn pair_with_notifier(&self) -> bool {
-        if self.protocol.load(Ordering::Relaxed) == 0 {
+        // Acquire: a notifier's publications before it switched to the symmetric protocol are seen by the re-check
+        // (see the module docs).
+        if self.protocol.load(Ordering::Acquire) == 0 {
             return true;
         }
         self.global_barrier()
@@ -681,6 +746,37 @@ mod tests {
         assert_eq!(w.protocol.load(Ordering::Relaxed), 0);
     }
 
+    #[test]
+    fn a_notifier_fences_while_waiters_sleep_and_stops_once_they_do_not() {
+        let w = WaitCell::new();
+        let mut n = w.notifier_as(true);
+        assert_eq!(w.protocol.load(Ordering::Relaxed), 1);
+        w.notify(&mut n);
+        assert!(n.asymmetric, "nobody waits: no fence");
+        let epoch = w.register();
+        w.notify(&mut n);
+        assert!(
+            !n.asymmetric,
+            "a waiter was registered: the next waiters should not need the barrier"
+        );
+        assert_eq!(w.protocol.load(Ordering::Relaxed), 0);
+        w.deregister(epoch);
+        for i in 1..QUIET_PUBLICATIONS {
+            w.notify(&mut n);
+            assert!(!n.asymmetric, "back to asymmetric after {i} quiet publications");
+        }
+        w.notify(&mut n);
+        assert!(n.asymmetric);
+        assert_eq!(w.protocol.load(Ordering::Relaxed), 1);
+        // A notifier that could not register never skips its fence.
+        let mut n = w.notifier_as(false);
+        for _ in 0..2 * QUIET_PUBLICATIONS {
+            w.notify(&mut n);
+        }
+        assert!(!n.asymmetric);
+        assert_eq!(w.protocol.load(Ordering::Relaxed), 0);
+    }
+
     /// Whether this kernel offers the barriers (printed, so that a run shows which protocol it exercised).
     #[test]
     fn membarrier_is_decided_once() {
@@ -766,6 +862,46 @@ mod loom_tests {
     #[test]
     fn loom_asymmetric_notifier_and_a_waiter_without_membarrier() {
         two_publications(true, false);
+    }
+
+    /// The notifier switching protocols while a waiter sleeps twice: the first publication can find the waiter
+    /// (the cell goes symmetric), the second finds nobody (one quiet publication switches back in models), the
+    /// third wakes the second sleep, whichever protocol word each of the waiter's rounds read.
+    fn protocol_switches(membarrier: bool) {
+        crate::buffer::loom_model(move || {
+            let shared = Arc::new((WaitCell::new_model(membarrier), AtomicU64::new(0)));
+            let s2 = shared.clone();
+            let t = thread::spawn(move || {
+                let mut n = s2.0.notifier_as(true);
+                for i in 1..=3 {
+                    s2.1.store(i, Ordering::Release);
+                    s2.0.notify(&mut n);
+                }
+            });
+            for want in [1, 3] {
+                let r = shared.0.wait(
+                    None,
+                    || Ok((shared.1.load(Ordering::Acquire) >= want).then_some(())),
+                    |_: bool| None,
+                );
+                assert_eq!(r, Ok(()));
+            }
+            t.join().unwrap();
+        });
+    }
+
+    /// With waiters that issue the barrier (modelled as at `WaitCell::light_fence`).
+    #[test]
+    fn loom_protocol_switches_lose_no_wakeup() {
+        protocol_switches(true);
+    }
+
+    /// With waiters that cannot issue it, and fence-less publications that have nothing at all between their store
+    /// and their load: a waiter that reads 0 sleeps without any barrier, so only the protocol word's release and
+    /// fences keep it from missing a publication.
+    #[test]
+    fn loom_protocol_switches_without_membarrier_lose_no_wakeup() {
+        protocol_switches(false);
     }
 
     /// A stale registration (a waiter killed asleep) makes the writer reset the count after its empty wakes,
