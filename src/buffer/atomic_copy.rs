@@ -103,6 +103,30 @@ impl<T: Shareable> SlotCell<T> {
         unsafe { core::slice::from_raw_parts(self.cell.get().cast::<Word>(), Self::WORDS) }
     }
 
+    /// Consecutive cells as one run of atomic words, when `T` fills its cells exactly (its size a non-zero
+    /// multiple of 8): the samples' bytes then lie end to end, as in a slice of `T`, and a batch of them can be
+    /// copied at once. `None` for a `T` whose cells carry rounding.
+    #[cfg(not(all(loom, test)))]
+    #[inline]
+    pub(crate) fn run_words(cells: &[Self]) -> Option<&[Word]> {
+        if core::mem::size_of::<T>() == 0 || core::mem::size_of::<Self>() != core::mem::size_of::<T>() {
+            return None;
+        }
+        // SAFETY: an array has no gaps between elements, and each cell is exactly `WORDS` 8-byte-aligned words
+        // (see `words`), so `cells` is `cells.len() * WORDS` consecutive, properly aligned words; the pointer comes
+        // from the slice, so it covers all of them, for as long as `cells` is borrowed. Mutation through the
+        // shared reference is allowed by the cells' `UnsafeCell`s, and the words are the same ones `words` gives
+        // for each cell, accessed only atomically at this one granularity.
+        Some(unsafe { core::slice::from_raw_parts(cells.as_ptr().cast::<Word>(), cells.len() * Self::WORDS) })
+    }
+
+    /// Cells are never one run in loom models (each is an array of loom atomics of its own).
+    #[cfg(all(loom, test))]
+    #[inline]
+    pub(crate) fn run_words(_: &[Self]) -> Option<&[Word]> {
+        None
+    }
+
     /// The cell as atomic words (loom model).
     #[cfg(all(loom, test))]
     #[inline]

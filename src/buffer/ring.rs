@@ -155,6 +155,15 @@ pub(crate) trait SpscAccess<'a>: Copy {
     /// Slot `pos & (capacity - 1)`: its data words and the sample size in bytes.
     fn slot(self, pos: u64) -> (&'a [Word], usize);
 
+    /// Up to `max` (at least one) consecutive slots from slot `pos & (capacity - 1)` as one run of words, and how
+    /// many slots it holds: more than one only where samples fill their slots exactly, so that their bytes lie end
+    /// to end (the default: one slot).
+    #[inline]
+    fn run(self, pos: u64, max: u64) -> (&'a [Word], u64) {
+        let _ = max;
+        (self.slot(pos).0, 1)
+    }
+
     /// A snapshot of `(head, tail)`.
     fn positions(self) -> (u64, u64) {
         let parts = self.parts();
@@ -192,6 +201,16 @@ impl<'a, T: Shareable, const N: usize> SpscAccess<'a> for &'a SpscRing<T, N> {
     fn slot(self, pos: u64) -> (&'a [Word], usize) {
         let cell = &self.slots[(pos & SpscRing::<T, N>::MASK) as usize];
         (cell.words(), core::mem::size_of::<T>())
+    }
+
+    #[inline]
+    fn run(self, pos: u64, max: u64) -> (&'a [Word], u64) {
+        let index = (pos & SpscRing::<T, N>::MASK) as usize;
+        let count = (max as usize).clamp(1, N - index);
+        match SlotCell::run_words(&self.slots[index..index + count]) {
+            Some(words) => (words, count as u64),
+            None => (self.slots[index].words(), 1),
+        }
     }
 }
 
@@ -397,12 +416,16 @@ impl<'a, A: SpscAccess<'a>> ProducerCore<'a, A> {
         Ok(())
     }
 
-    /// Pushes as many of `values` (from the front) as fit, with one release store; returns how many.
-    pub(crate) fn push_all<'v>(&mut self, values: impl ExactSizeIterator<Item = &'v [u8]>) -> Result<usize, Error> {
-        let free = self.free(values.len() as u64)?;
-        let n = (values.len() as u64).min(free);
-        for (i, v) in values.take(n as usize).enumerate() {
-            self.slot_bytes(i as u64).store(0, v);
+    /// Pushes as many as fit of the `count` samples in `src` (`size` bytes each, end to end), copying each run of
+    /// consecutive slots at once (see [`SpscAccess::run`]), with one release store; returns how many.
+    pub(crate) fn push_packed(&mut self, src: &[u8], count: usize, size: usize) -> Result<usize, Error> {
+        let n = (count as u64).min(self.free(count as u64)?);
+        let mut done = 0;
+        while done < n {
+            let (words, run) = self.ring.run(self.tail.wrapping_add(done), n - done);
+            let (at, len) = (done as usize * size, run as usize * size);
+            SharedBytesMut::from_words(words, len).store(0, &src[at..at + len]);
+            done += run;
         }
         if n > 0 {
             self.commit(n);
@@ -508,16 +531,16 @@ impl<'a, A: SpscAccess<'a>> ConsumerCore<'a, A> {
         Ok(r)
     }
 
-    /// Gives up to `max` available samples to `read` (with their index) and frees them with one release store;
-    /// returns how many.
-    pub(crate) fn pop_many(
-        &mut self,
-        max: usize,
-        mut read: impl FnMut(usize, SharedBytes<'a>),
-    ) -> Result<usize, Error> {
-        let n = (max as u64).min(self.available(max as u64)?);
-        for i in 0..n {
-            read(i as usize, self.slot_bytes(i));
+    /// Copies up to `count` available samples into `out` (`size` bytes each, end to end), each run of consecutive
+    /// slots at once (see [`SpscAccess::run`]), and frees them with one release store; returns how many.
+    pub(crate) fn pop_packed(&mut self, out: &mut [u8], count: usize, size: usize) -> Result<usize, Error> {
+        let n = (count as u64).min(self.available(count as u64)?);
+        let mut done = 0;
+        while done < n {
+            let (words, run) = self.ring.run(self.head.wrapping_add(done), n - done);
+            let (at, len) = (done as usize * size, run as usize * size);
+            SharedBytes::from_words(words, len).load(0, &mut out[at..at + len]);
+            done += run;
         }
         if n > 0 {
             self.release(n);
@@ -578,7 +601,8 @@ impl<'a, T: Shareable, const N: usize> Producer<'a, T, N> {
     /// Pushes as many samples from the front of `values` as fit and publishes them with one release store;
     /// returns how many were pushed (0 when full).
     pub fn push_slice(&mut self, values: &[T]) -> Result<usize, Error> {
-        self.core.push_all(values.iter().map(bytemuck::bytes_of))
+        self.core
+            .push_packed(bytes_of_slice(values), values.len(), core::mem::size_of::<T>())
     }
 
     /// Pushes one sample, waiting for space up to `timeout` (`None`: no limit): spins briefly, then sleeps on
@@ -661,8 +685,9 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
     /// Pops as many samples as are available, up to `out.len()`, into the front of `out` and frees them with one
     /// release store; returns how many (0 when empty).
     pub fn pop_slice(&mut self, out: &mut [T]) -> Result<usize, Error> {
+        let count = out.len();
         self.core
-            .pop_many(out.len(), |i, data| data.load(0, bytemuck::bytes_of_mut(&mut out[i])))
+            .pop_packed(bytes_of_slice_mut(out), count, core::mem::size_of::<T>())
     }
 
     /// Pops one sample, waiting up to `timeout` (`None`: no limit): spins briefly, then sleeps on a futex.
@@ -711,6 +736,24 @@ impl<'a, T: Shareable, const N: usize> Consumer<'a, T, N> {
     pub fn ring(&self) -> &'a SpscRing<T, N> {
         self.core.ring()
     }
+}
+
+/// The bytes of `values`, end to end (none for a zero-sized `T`, which bytemuck does not cast).
+#[inline]
+fn bytes_of_slice<T: Shareable>(values: &[T]) -> &[u8] {
+    if core::mem::size_of::<T>() == 0 {
+        return &[];
+    }
+    bytemuck::cast_slice(values)
+}
+
+/// See [`bytes_of_slice`].
+#[inline]
+fn bytes_of_slice_mut<T: Shareable>(values: &mut [T]) -> &mut [u8] {
+    if core::mem::size_of::<T>() == 0 {
+        return &mut [];
+    }
+    bytemuck::cast_slice_mut(values)
 }
 
 #[inline]
@@ -890,6 +933,39 @@ mod tests {
         let mut out = [Sample::new(0); 8];
         assert_eq!(c.pop_slice(&mut out).unwrap(), 6);
         assert_eq!(&out[..6], &(6..12).map(Sample::new).collect::<Vec<_>>()[..]);
+    }
+
+    /// Batches across the end of the slot array, for samples that fill their slots (copied a run at a time),
+    /// samples whose slots carry rounding (copied one at a time) and zero-sized samples.
+    #[test]
+    fn slices_wrap_around_for_every_slot_shape() {
+        fn wrap<T: Shareable + PartialEq + core::fmt::Debug>(make: impl Fn(u64) -> T) {
+            let ring = crate::buffer::zeroed_box::<SpscRing<T, 8>>();
+            let mut p = ring.producer_with(&P, alive).unwrap();
+            let mut c = ring.consumer_with(&C, alive).unwrap();
+            let (mut sent, mut got) = (0u64, 0u64);
+            for batch in [5, 7, 8, 3, 1, 8, 6] {
+                let values: Vec<T> = (sent..sent + batch).map(&make).collect();
+                sent += p.push_slice(&values).unwrap() as u64;
+                let mut out: Vec<T> = (0..5).map(|_| make(999)).collect();
+                let n = c.pop_slice(&mut out).unwrap();
+                for v in &out[..n] {
+                    assert_eq!(*v, make(got));
+                    got += 1;
+                }
+                assert!(
+                    out[n..].iter().all(|v| *v == make(999)),
+                    "wrote past the samples popped"
+                );
+            }
+            assert_eq!(ring.positions(), (got, sent));
+            assert!(got > 8 && sent > 8, "the batches wrapped");
+        }
+        wrap(|i| i);
+        wrap(|i| [i as u32, !(i as u32)]);
+        wrap(|i| [i as u8, (i >> 8) as u8, 7, 1, 2]);
+        wrap(Sample::new);
+        wrap(|_| ());
     }
 
     #[test]
