@@ -34,9 +34,10 @@ impl Mode {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Subject {
     Transport(Kind),
-    /// `rtrb` between two threads of one process, one item per call.
+    /// `rtrb` between two threads of one process, one item per call (through the same `Tx`/`Rx` sides as the other
+    /// transports).
     Rtrb,
-    /// `rtrb` with `write_chunk_uninit` (64) / `read_chunk` (up to 256).
+    /// `rtrb` with `write_chunk_uninit` (64) / `read_chunk` (up to 256), copying in from and out to a buffer.
     RtrbChunks,
     /// shmfusion SPSC `push_slice` (64) / `pop_slice` (up to 256) between processes.
     SpscBatch,
@@ -308,13 +309,44 @@ fn try_run(case: &Case, id: u64) -> Result<Outcome, String> {
     Ok(out)
 }
 
+/// A side's message buffer, with a cache line's worth of bytes around it: when the two sides are threads of one
+/// process (`rtrb`), their buffers, written on every message, must not share a line through the allocator.
+struct Message {
+    buf: Vec<u8>,
+    size: usize,
+}
+
+const GUARD: usize = 128;
+
+impl Message {
+    fn new(size: usize, fill: u8) -> Self {
+        Self {
+            buf: vec![fill; size + 2 * GUARD],
+            size,
+        }
+    }
+}
+
+impl std::ops::Deref for Message {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[GUARD..GUARD + self.size]
+    }
+}
+
+impl std::ops::DerefMut for Message {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[GUARD..GUARD + self.size]
+    }
+}
+
 /// The sending side of a ping-pong or wake-up case: sends, waits for the echo, checks its token.
 fn ping(a: &dyn Channel, b: &dyn Channel, case: &Case, warm: usize, wake: bool, res: &SharedMem) -> Result<(), String> {
     // Receiving ends first: a publisher may wait for its subscriber (iceoryx2).
     let mut rx = b.rx();
     let mut tx = a.tx();
-    let mut msg = vec![0x5au8; case.size];
-    let mut back = vec![0u8; case.size];
+    let mut msg = Message::new(case.size, 0x5a);
+    let mut back = Message::new(case.size, 0);
     barrier(res.word(BARRIER), 2);
     let cpu0 = thread_cpu_ns();
     for i in 0..warm + case.iters {
@@ -342,7 +374,7 @@ fn ping(a: &dyn Channel, b: &dyn Channel, case: &Case, warm: usize, wake: bool, 
 fn echo(a: &dyn Channel, b: &dyn Channel, case: &Case, warm: usize, wake: bool, res: &SharedMem) -> Result<(), String> {
     let mut rx = a.rx();
     let mut tx = b.tx();
-    let mut msg = vec![0u8; case.size];
+    let mut msg = Message::new(case.size, 0);
     barrier(res.word(BARRIER), 2);
     let cpu0 = thread_cpu_ns();
     for i in 0..warm + case.iters {
@@ -359,7 +391,7 @@ fn echo(a: &dyn Channel, b: &dyn Channel, case: &Case, warm: usize, wake: bool, 
 
 fn produce(a: &dyn Channel, case: &Case, res: &SharedMem) -> Result<(), String> {
     let mut tx = a.tx();
-    let mut msg = vec![0x5au8; case.size];
+    let mut msg = Message::new(case.size, 0x5a);
     barrier(res.word(BARRIER), 2);
     let cpu0 = thread_cpu_ns();
     for i in 0..case.iters {
@@ -372,7 +404,7 @@ fn produce(a: &dyn Channel, case: &Case, res: &SharedMem) -> Result<(), String> 
 
 fn consume(a: &dyn Channel, case: &Case, res: &SharedMem) -> Result<(), String> {
     let mut rx = a.rx();
-    let mut msg = vec![0u8; case.size];
+    let mut msg = Message::new(case.size, 0);
     barrier(res.word(BARRIER), 2);
     let (t0, cpu0) = (now_ns(), thread_cpu_ns());
     for i in 0..case.iters {
@@ -431,99 +463,90 @@ fn batch_consume(ring: &SpscRing<[u8; 8], 1024>, case: &Case, res: &SharedMem) -
     Ok(())
 }
 
-/// `rtrb` between this (forked) process's main thread and a second thread pinned to `other_cpu`.
+/// `rtrb` between this (forked) process's main thread and a second thread pinned to `other_cpu`, through the same
+/// sides as the other transports: one item per call goes through [`Tx`](transport::Tx) / [`Rx`](transport::Rx)
+/// and the `ping`/`echo`/`produce`/`consume` loops (message copied in and out, the same spin on full and empty),
+/// chunks copy in from and out to a buffer as `push_slice` / `pop_slice` do.
 fn rtrb_case(case: &Case, mode: Mode, warm: usize, other_cpu: usize, res: &SharedMem) -> Result<(), String> {
-    let chunks = case.subject == Subject::RtrbChunks;
-    let iters = case.iters;
-    std::thread::scope(|s| {
-        if mode == Mode::PingPong {
-            let (mut ptx, mut prx) = rtrb::RingBuffer::<u64>::new(1024);
-            let (mut btx, mut brx) = rtrb::RingBuffer::<u64>::new(1024);
-            s.spawn(move || {
+    let joined = |r: std::thread::Result<Result<(), String>>| r.map_err(|_| "rtrb thread panicked".to_string())?;
+    let (a, b) = (&transport::RtrbChannel::new(), &transport::RtrbChannel::new());
+    std::thread::scope(|s| match (case.subject, mode) {
+        (Subject::RtrbChunks, _) => {
+            let (tx, rx) = rtrb::RingBuffer::<u64>::new(1024);
+            let consumer = s.spawn(move || {
                 sys::pin(other_cpu);
-                barrier(res.word(BARRIER), 2);
-                let cpu0 = thread_cpu_ns();
-                for _ in 0..warm + iters {
-                    let v = loop {
-                        if let Ok(v) = prx.pop() {
-                            break v;
-                        }
-                        std::hint::spin_loop();
-                    };
-                    while btx.push(v).is_err() {}
-                }
-                res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
+                rtrb_chunks_consume(rx, case, res)
             });
-            barrier(res.word(BARRIER), 2);
-            let cpu0 = thread_cpu_ns();
-            for i in 0..(warm + iters) as u64 {
-                let t0 = now_ns();
-                while ptx.push(i).is_err() {}
-                let v = loop {
-                    if let Ok(v) = brx.pop() {
-                        break v;
-                    }
-                    std::hint::spin_loop();
-                };
-                let t1 = now_ns();
-                if v != i {
-                    return Err(format!("rtrb echo {v} for {i}"));
-                }
-                if i as usize >= warm {
-                    res.word(SAMPLES + i as usize - warm)
-                        .store((t1 - t0) / 2, Ordering::Relaxed);
-                }
-            }
-            res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
-            return Ok(());
+            let r = rtrb_chunks_produce(tx, case, res);
+            joined(consumer.join()).and(r)
         }
-        let (mut tx, mut rx) = rtrb::RingBuffer::<u64>::new(1024);
-        let consumer = s.spawn(move || -> Result<(), String> {
-            sys::pin(other_cpu);
-            barrier(res.word(BARRIER), 2);
-            let (t0, cpu0) = (now_ns(), thread_cpu_ns());
-            let mut next = 0u64;
-            while next < iters as u64 {
-                if chunks {
-                    let n = rx.slots().min(256);
-                    if n == 0 {
-                        continue;
-                    }
-                    let chunk = rx.read_chunk(n).map_err(|e| e.to_string())?;
-                    for v in chunk {
-                        if v != next {
-                            return Err(format!("rtrb item {next} was {v}"));
-                        }
-                        next += 1;
-                    }
-                } else if let Ok(v) = rx.pop() {
-                    if v != next {
-                        return Err(format!("rtrb item {next} was {v}"));
-                    }
-                    next += 1;
-                }
-            }
-            res.word(ELAPSED).store(now_ns() - t0, Ordering::Release);
-            res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
-            Ok(())
-        });
-        barrier(res.word(BARRIER), 2);
-        let cpu0 = thread_cpu_ns();
-        let mut i = 0u64;
-        while i < iters as u64 {
-            if chunks {
-                let n = (tx.slots().min(64) as u64).min(iters as u64 - i) as usize;
-                if n == 0 {
-                    continue;
-                }
-                let chunk = tx.write_chunk_uninit(n).map_err(|e| e.to_string())?;
-                let filled = chunk.fill_from_iter(i..);
-                i += filled as u64;
-            } else if tx.push(i).is_ok() {
-                i += 1;
-            }
+        (_, Mode::PingPong | Mode::Wake) => {
+            let echoer = s.spawn(move || {
+                sys::pin(other_cpu);
+                echo(a, b, case, warm, false, res)
+            });
+            let r = ping(a, b, case, warm, false, res);
+            joined(echoer.join()).and(r)
         }
-        res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
-        consumer.join().map_err(|_| "rtrb consumer panicked".to_string())?
+        (_, Mode::Stream) => {
+            let consumer = s.spawn(move || {
+                sys::pin(other_cpu);
+                consume(a, case, res)
+            });
+            let r = produce(a, case, res);
+            joined(consumer.join()).and(r)
+        }
     })
+}
+
+/// [`batch_produce`] with `rtrb`'s chunks.
+fn rtrb_chunks_produce(mut tx: rtrb::Producer<u64>, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut buf = [0u64; 64];
+    barrier(res.word(BARRIER), 2);
+    let cpu0 = thread_cpu_ns();
+    let mut i = 0usize;
+    while i < case.iters {
+        let n = 64.min(case.iters - i);
+        for (k, x) in buf[..n].iter_mut().enumerate() {
+            *x = (i + k) as u64;
+        }
+        let mut done = 0;
+        while done < n {
+            let k = tx.slots().min(n - done);
+            if k > 0 {
+                let chunk = tx.write_chunk_uninit(k).map_err(|e| e.to_string())?;
+                done += chunk.fill_from_iter(buf[done..n].iter().copied());
+            }
+        }
+        i += n;
+    }
+    res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
+}
+
+/// [`batch_consume`] with `rtrb`'s chunks.
+fn rtrb_chunks_consume(mut rx: rtrb::Consumer<u64>, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut buf = [0u64; 256];
+    barrier(res.word(BARRIER), 2);
+    let (t0, cpu0) = (now_ns(), thread_cpu_ns());
+    let mut next = 0u64;
+    while next < case.iters as u64 {
+        let n = rx.slots().min(buf.len());
+        if n > 0 {
+            let chunk = rx.read_chunk(n).map_err(|e| e.to_string())?;
+            let (first, second) = chunk.as_slices();
+            buf[..first.len()].copy_from_slice(first);
+            buf[first.len()..n].copy_from_slice(second);
+            chunk.commit_all();
+        }
+        for &x in &buf[..n] {
+            if x != next {
+                return Err(format!("rtrb item {next} was {x}"));
+            }
+            next += 1;
+        }
+    }
+    res.word(ELAPSED).store(now_ns() - t0, Ordering::Release);
+    res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
+    Ok(())
 }

@@ -419,6 +419,72 @@ fn rx_fn<'a>(f: impl FnMut(&mut [u8]) + 'a) -> Box<dyn Rx + 'a> {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// rtrb, between two threads of one process: 8-byte messages (the token) through the same sides as the others.
+
+/// One direction of an `rtrb` ring of 8-byte messages; each end is taken once, by the thread that uses it.
+pub struct RtrbChannel {
+    tx: std::sync::Mutex<Option<rtrb::Producer<u64>>>,
+    rx: std::sync::Mutex<Option<rtrb::Consumer<u64>>>,
+}
+
+impl RtrbChannel {
+    pub fn new() -> Self {
+        let (tx, rx) = rtrb::RingBuffer::new(slots(8));
+        Self {
+            tx: std::sync::Mutex::new(Some(tx)),
+            rx: std::sync::Mutex::new(Some(rx)),
+        }
+    }
+}
+
+/// An end's state on lines of its own: the two ends' cached positions, written on every message by two threads of
+/// one process, must not share a line through the allocator (processes cannot share private memory).
+#[repr(align(128))]
+struct Lines<T>(T);
+
+impl<T> Lines<T> {
+    /// The state (a method, so that a closure captures the whole aligned value, not just its field).
+    fn get(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl Channel for RtrbChannel {
+    fn tx(&self) -> Box<dyn Tx + '_> {
+        let mut p = Lines(
+            self.tx
+                .lock()
+                .expect("rtrb producer")
+                .take()
+                .expect("rtrb producer taken twice"),
+        );
+        Box::new(move |msg: &[u8]| {
+            let v = token(msg);
+            while p.get().push(v).is_err() {
+                std::hint::spin_loop();
+            }
+        })
+    }
+    fn rx(&self) -> Box<dyn Rx + '_> {
+        let mut c = Lines(
+            self.rx
+                .lock()
+                .expect("rtrb consumer")
+                .take()
+                .expect("rtrb consumer taken twice"),
+        );
+        rx_fn(move |msg: &mut [u8]| {
+            loop {
+                if let Ok(v) = c.get().pop() {
+                    return set_token(msg, v);
+                }
+                std::hint::spin_loop();
+            }
+        })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // The floor: one shared word carries both directions (odd: ping, even: pong).
 
 /// Both directions of a ping-pong.
