@@ -278,7 +278,7 @@ fn try_run(case: &Case, id: u64) -> Result<Outcome, String> {
             r?;
         }
         (Subject::SpscBatch, _) => {
-            let ring = crate::transport::create_object::<SpscRing<[u8; 8], 1024>>()?;
+            let ring = crate::transport::create_object::<SpscRing<u64, 1024>>()?;
             let cons = sys::fork_pinned(cpu_b, || batch_consume(ring.get(), case, &res)).map_err(|e| e.to_string())?;
             let prod = sys::fork_pinned(cpu_a, || batch_produce(ring.get(), case, &res)).map_err(|e| e.to_string())?;
             sys::wait_all(&[prod, cons], Duration::from_secs(120))?;
@@ -418,20 +418,25 @@ fn consume(a: &dyn Channel, case: &Case, res: &SharedMem) -> Result<(), String> 
     Ok(())
 }
 
-fn batch_produce(ring: &SpscRing<[u8; 8], 1024>, case: &Case, res: &SharedMem) -> Result<(), String> {
-    let mut p = ring.producer().map_err(|e| e.to_string())?;
-    let mut buf = [[0u8; 8]; 64];
+/// The producer of a batched stream: batches of 64 consecutive numbers, each handed to `push` (which copies in as
+/// many as fit and says how many) until all of it is in.
+fn produce_batches(
+    case: &Case,
+    res: &SharedMem,
+    mut push: impl FnMut(&[u64]) -> Result<usize, String>,
+) -> Result<(), String> {
+    let mut buf = [0u64; 64];
     barrier(res.word(BARRIER), 2);
     let cpu0 = thread_cpu_ns();
     let mut i = 0usize;
     while i < case.iters {
         let n = 64.min(case.iters - i);
         for (k, x) in buf[..n].iter_mut().enumerate() {
-            *x = ((i + k) as u64).to_ne_bytes();
+            *x = (i + k) as u64;
         }
         let mut done = 0;
         while done < n {
-            done += p.push_slice(&buf[done..n]).map_err(|e| e.to_string())?;
+            done += push(&buf[done..n])?;
         }
         i += n;
     }
@@ -439,21 +444,22 @@ fn batch_produce(ring: &SpscRing<[u8; 8], 1024>, case: &Case, res: &SharedMem) -
     Ok(())
 }
 
-fn batch_consume(ring: &SpscRing<[u8; 8], 1024>, case: &Case, res: &SharedMem) -> Result<(), String> {
-    let mut c = ring.consumer().map_err(|e| e.to_string())?;
-    let mut buf = [[0u8; 8]; 256];
+/// The consumer of a batched stream: `pop` copies out up to 256 items (0 when there are none), which are checked
+/// against the sequence.
+fn consume_batches(
+    case: &Case,
+    res: &SharedMem,
+    mut pop: impl FnMut(&mut [u64]) -> Result<usize, String>,
+) -> Result<(), String> {
+    let mut buf = [0u64; 256];
     barrier(res.word(BARRIER), 2);
     let (t0, cpu0) = (now_ns(), thread_cpu_ns());
     let mut next = 0u64;
     while next < case.iters as u64 {
-        let n = match c.pop_slice(&mut buf) {
-            Ok(n) => n,
-            Err(Error::Empty) => 0,
-            Err(e) => return Err(e.to_string()),
-        };
-        for x in &buf[..n] {
-            if u64::from_ne_bytes(*x) != next {
-                return Err(format!("item {next} was {}", u64::from_ne_bytes(*x)));
+        let n = pop(&mut buf)?;
+        for &x in &buf[..n] {
+            if x != next {
+                return Err(format!("item {next} was {x}"));
             }
             next += 1;
         }
@@ -461,6 +467,20 @@ fn batch_consume(ring: &SpscRing<[u8; 8], 1024>, case: &Case, res: &SharedMem) -
     res.word(ELAPSED).store(now_ns() - t0, Ordering::Release);
     res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
     Ok(())
+}
+
+fn batch_produce(ring: &SpscRing<u64, 1024>, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut p = ring.producer().map_err(|e| e.to_string())?;
+    produce_batches(case, res, |batch| p.push_slice(batch).map_err(|e| e.to_string()))
+}
+
+fn batch_consume(ring: &SpscRing<u64, 1024>, case: &Case, res: &SharedMem) -> Result<(), String> {
+    let mut c = ring.consumer().map_err(|e| e.to_string())?;
+    consume_batches(case, res, |buf| match c.pop_slice(buf) {
+        Ok(n) => Ok(n),
+        Err(Error::Empty) => Ok(0),
+        Err(e) => Err(e.to_string()),
+    })
 }
 
 /// `rtrb` between this (forked) process's main thread and a second thread pinned to `other_cpu`, through the same
@@ -501,52 +521,28 @@ fn rtrb_case(case: &Case, mode: Mode, warm: usize, other_cpu: usize, res: &Share
 
 /// [`batch_produce`] with `rtrb`'s chunks.
 fn rtrb_chunks_produce(mut tx: rtrb::Producer<u64>, case: &Case, res: &SharedMem) -> Result<(), String> {
-    let mut buf = [0u64; 64];
-    barrier(res.word(BARRIER), 2);
-    let cpu0 = thread_cpu_ns();
-    let mut i = 0usize;
-    while i < case.iters {
-        let n = 64.min(case.iters - i);
-        for (k, x) in buf[..n].iter_mut().enumerate() {
-            *x = (i + k) as u64;
+    produce_batches(case, res, |batch| {
+        let k = tx.slots().min(batch.len());
+        if k == 0 {
+            return Ok(0);
         }
-        let mut done = 0;
-        while done < n {
-            let k = tx.slots().min(n - done);
-            if k > 0 {
-                let chunk = tx.write_chunk_uninit(k).map_err(|e| e.to_string())?;
-                done += chunk.fill_from_iter(buf[done..n].iter().copied());
-            }
-        }
-        i += n;
-    }
-    res.word(CPU_A).store(thread_cpu_ns() - cpu0, Ordering::Release);
-    Ok(())
+        let chunk = tx.write_chunk_uninit(k).map_err(|e| e.to_string())?;
+        Ok(chunk.fill_from_iter(batch.iter().copied()))
+    })
 }
 
 /// [`batch_consume`] with `rtrb`'s chunks.
 fn rtrb_chunks_consume(mut rx: rtrb::Consumer<u64>, case: &Case, res: &SharedMem) -> Result<(), String> {
-    let mut buf = [0u64; 256];
-    barrier(res.word(BARRIER), 2);
-    let (t0, cpu0) = (now_ns(), thread_cpu_ns());
-    let mut next = 0u64;
-    while next < case.iters as u64 {
+    consume_batches(case, res, |buf| {
         let n = rx.slots().min(buf.len());
-        if n > 0 {
-            let chunk = rx.read_chunk(n).map_err(|e| e.to_string())?;
-            let (first, second) = chunk.as_slices();
-            buf[..first.len()].copy_from_slice(first);
-            buf[first.len()..n].copy_from_slice(second);
-            chunk.commit_all();
+        if n == 0 {
+            return Ok(0);
         }
-        for &x in &buf[..n] {
-            if x != next {
-                return Err(format!("rtrb item {next} was {x}"));
-            }
-            next += 1;
-        }
-    }
-    res.word(ELAPSED).store(now_ns() - t0, Ordering::Release);
-    res.word(CPU_B).store(thread_cpu_ns() - cpu0, Ordering::Release);
-    Ok(())
+        let chunk = rx.read_chunk(n).map_err(|e| e.to_string())?;
+        let (first, second) = chunk.as_slices();
+        buf[..first.len()].copy_from_slice(first);
+        buf[first.len()..n].copy_from_slice(second);
+        chunk.commit_all();
+        Ok(n)
+    })
 }
