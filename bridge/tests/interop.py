@@ -42,7 +42,19 @@ conf = zenoh.Config()
 conf.insert_json5("mode", '"peer"')
 conf.insert_json5("scouting/multicast/enabled", "false")
 conf.insert_json5("connect/endpoints", f'["tcp/127.0.0.1:{port}"]')
+# Zenoh's shared-memory transport is of no use against the bridge (built without it), and with it on, each session
+# creates a POSIX shm object (/dev/shm/<n>.zenoh) that only an exit handler removes: a process that ends any other
+# way (SIGKILL on a timeout, a crash in interpreter teardown) leaves it behind. zenoh-ros2-sdk's session config
+# turns it off as well.
+conf.insert_json5("transport/shared_memory/enabled", "false")
 session = zenoh.open(conf)
+
+# The POSIX shm objects this process maps once both sessions are open (none expected): the Rust side removes
+# those it did not see before starting this process, should they outlive it.
+with open("/proc/self/maps") as maps:
+    mapped = sorted({line.split()[-1] for line in maps if line.split()[-1].startswith("/dev/shm/")})
+for path in mapped:
+    print("SHM", path, flush=True)
 
 tokens = []
 for reply in session.liveliness().get("@ros2_lv/0/**", timeout=2.0):

@@ -47,6 +47,30 @@ fn gnss_payload(seq: u64) -> GnssFix {
     }
 }
 
+/// The names in `/dev/shm`, where Linux keeps POSIX shm objects.
+fn posix_shm_objects() -> BTreeSet<String> {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(|e| Some(e.ok()?.file_name().to_str()?.to_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Removes the POSIX shm objects the Python client reported mapping (`SHM <path>` lines) that did not exist before
+/// it started and are still there after it ended: Zenoh's exit handler removes its own, but not if the process was
+/// killed or crashed on the way out.
+fn remove_left_by_python(stdout: &str, before: &BTreeSet<String>) {
+    for path in stdout.lines().filter_map(|l| l.strip_prefix("SHM ")) {
+        let Some(name) = path.strip_prefix("/dev/shm/") else {
+            continue;
+        };
+        if !before.contains(name) && std::fs::remove_file(path).is_ok() {
+            eprintln!("removed {path}, left behind by the Python client");
+        }
+    }
+}
+
 #[test]
 #[ignore = "needs the Python venv: cargo xtask test --suite bridge"]
 fn ros2_payloads_keys_attachments_and_tokens_read_by_python_clients() {
@@ -107,6 +131,7 @@ fn ros2_payloads_keys_attachments_and_tokens_read_by_python_clients() {
     let mut bridge = BridgeProc::bridge(None, &args);
     bridge.wait_ready(Duration::from_secs(20));
     let offset = clock::wall_offset_ns();
+    let shm_before = posix_shm_objects();
     let mut child = Command::new(&py)
         .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop.py"))
         .args([port.to_string(), "20".into(), "40".into()])
@@ -123,6 +148,7 @@ fn ros2_payloads_keys_attachments_and_tokens_read_by_python_clients() {
         thread::sleep(Duration::from_millis(50));
     }
     let out = child.wait_with_output().unwrap();
+    remove_left_by_python(&String::from_utf8_lossy(&out.stdout), &shm_before);
     stop.store(true, Ordering::SeqCst);
     producer.join().unwrap();
     let bridge_out = bridge.stop();

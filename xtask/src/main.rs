@@ -232,6 +232,11 @@ fn run(o: &Options) -> bool {
         problems.push(e);
         Vec::new()
     });
+    let posix_dir = Path::new(leak::POSIX_SHM_DIR);
+    let posix_before = leak::posix_objects(posix_dir).unwrap_or_else(|e| {
+        problems.push(e);
+        Vec::new()
+    });
 
     if o.setup {
         let triples: Vec<&str> = targets.iter().map(|t| t.triple).collect();
@@ -468,6 +473,7 @@ fn run(o: &Options) -> bool {
     let layout = (reports.len() >= 2).then(|| layout::compare(&reports));
 
     let leak = leak::new_since(&segments_before);
+    let posix_leak = leak::posix_new_since(posix_dir, &posix_before);
     if o.lib || o.user || o.kernel || o.static_check {
         table.print();
     }
@@ -514,6 +520,33 @@ fn run(o: &Options) -> bool {
         }
         Err(e) => {
             println!("\nleak check: FAILED, {e}");
+            total.add(Counts::FAIL);
+        }
+    }
+    match &posix_leak {
+        Ok(found) => {
+            if found.left.is_empty() {
+                println!("leak check: no POSIX shm object left behind ({})", leak::POSIX_SHM_DIR);
+                total.add(Counts::PASS);
+            } else {
+                println!(
+                    "leak check: FAILED, {} POSIX shm object(s) made during the run left behind:",
+                    found.left.len()
+                );
+                for o in &found.left {
+                    println!("  {}", o.line);
+                }
+                total.add(Counts::FAIL);
+            }
+            for (o, pid) in &found.held {
+                println!(
+                    "  made during the run, still held by pid {pid} (not counted): {}",
+                    o.line
+                );
+            }
+        }
+        Err(e) => {
+            println!("leak check: FAILED, {e}");
             total.add(Counts::FAIL);
         }
     }
