@@ -24,6 +24,8 @@ use crate::stats::{BridgeStats, ChannelStats, EXPORT, IMPORT, MAX_CHANNELS, Stat
 
 /// How often the loops look at the stop flag when nothing arrives.
 const POLL: Duration = Duration::from_millis(50);
+/// How often a `block` export looks for a matching subscriber before it starts.
+const MATCH_POLL: Duration = Duration::from_millis(5);
 
 /// A whole bridge: its session and its channels.
 #[derive(Clone, Debug, Default)]
@@ -64,6 +66,9 @@ struct Shared {
     stats: Mutex<BridgeStats>,
     ready: AtomicUsize,
     node: String,
+    /// Held across every put of a `block` channel, so that at most one of this session's puts waits in Zenoh at a
+    /// time (see [`Outlet::send`]).
+    blocking_put: Mutex<()>,
 }
 
 impl Shared {
@@ -113,6 +118,7 @@ pub fn run(
         stats: Mutex::new(initial),
         ready: AtomicUsize::new(0),
         node,
+        blocking_put: Mutex::new(()),
     });
     // rmw_zenoh announces the node before its publishers.
     let _node_token = if config
@@ -346,6 +352,17 @@ impl<'a, T: Ros2Sample> Outlet<'a, T> {
     }
 
     /// Publishes one sample.
+    ///
+    /// A `block` put runs under [`Shared::blocking_put`]. In Zenoh 1.10 a put that finds the link's queue full waits
+    /// for a free batch for up to `wait_before_close` (5 s), holding the queue's lock all that time; if it gets none,
+    /// Zenoh marks the queue disabled and closes the transport. A second blocking put that was already waiting for
+    /// that lock has passed the "disabled" check, so it starts a new 5 s wait of its own when it gets the lock; and
+    /// the closing link's teardown (`drain`, on Zenoh's one TX thread) waits for the same lock, so no link of the
+    /// session transmits meanwhile, not even the new one after a repair: its queue fills, its puts time out, and it
+    /// is closed too. Seen after an outage longer than the lease, with the IMU and attitude channels both blocked
+    /// (3 of 12 loaded runs sent nothing for more than 3 s after the repair; gdb showed `tx-0` in `drain` and both
+    /// channel threads waiting in `push_network_message`). One put at a time, the second finds the queue disabled
+    /// and returns at once.
     fn send(&mut self, sample: &Stamped<T>) {
         let offset = clock::wall_offset_ns();
         let put = match self.spec.format {
@@ -368,7 +385,13 @@ impl<'a, T: Ros2Sample> Outlet<'a, T> {
                     .attachment(attachment.encode().to_vec())
             }
         };
-        match put.wait() {
+        let result = if self.spec.policy == Policy::Block {
+            let _one_at_a_time = self.shared.blocking_put.lock().unwrap_or_else(|p| p.into_inner());
+            put.wait()
+        } else {
+            put.wait()
+        };
+        match result {
             Ok(()) => self.shared.update(self.index, |c| {
                 c.forwarded += 1;
                 c.last_seq = sample.header.seq;
@@ -376,6 +399,31 @@ impl<'a, T: Ros2Sample> Outlet<'a, T> {
             Err(e) => {
                 self.shared.update(self.index, |c| c.rejected += 1);
                 eprintln!("shmfusion-bridge: put on {}: {e}", self.key);
+            }
+        }
+    }
+
+    /// With the blocking policy, waits until a subscriber matches this publisher (Zenoh's matching status), or
+    /// until `stop`; returns at once with the drop policy.
+    ///
+    /// Zenoh 1.10 peers route a new session's first samples by start-up rules: everything goes to the new peer until
+    /// it has answered the publisher's initial interest, then only what matches a subscriber it has declared. A
+    /// subscriber declared in between gets nothing until its declaration arrives, and those samples are lost
+    /// although each put succeeded (seen: up to 12 at 1 kHz between native peers, 348 with an importer under
+    /// qemu-user). Once a subscriber is matched the route holds it, so a `block` channel forwards from then on and
+    /// loses nothing; what its local buffer held before is not replayed, as after any start.
+    fn wait_for_subscriber(&self, stop: &AtomicBool) {
+        if self.spec.policy != Policy::Block {
+            return;
+        }
+        while !stop.load(Ordering::SeqCst) {
+            match self.publisher.matching_status().wait() {
+                Ok(status) if status.matching() => return,
+                Ok(_) => thread::sleep(MATCH_POLL),
+                Err(e) => {
+                    eprintln!("shmfusion-bridge: matching status of {}: {e}", self.key);
+                    return;
+                }
             }
         }
     }
@@ -403,6 +451,7 @@ fn export_ring<T: Ros2Sample, const N: usize>(
     let Some(object) = open_source::<Ring<T, N>>(spec, stop) else {
         return Ok(());
     };
+    outlet.wait_for_subscriber(stop);
     // Only what is published from now on: a restarted bridge does not replay the ring.
     let mut reader = object.get().reader();
     while !stop.load(Ordering::SeqCst) {
@@ -429,6 +478,7 @@ fn export_latest<T: Ros2Sample>(
         return Ok(());
     };
     let slot = object.get();
+    outlet.wait_for_subscriber(stop);
     // The slot's sequence number counts its writes: a jump of more than one is values it overwrote before this
     // export read them. Only what is written from now on is forwarded, as for rings.
     let mut seen = slot.sequence();

@@ -74,6 +74,9 @@ fn main() -> ExitCode {
             return usage();
         }
     };
+    // Zenoh's own warnings and errors (a transport closed on congestion, a failed connection) on stderr; `RUST_LOG`
+    // (e.g. `zenoh=debug`) shows more.
+    zenoh::init_log_from_env_or("warn");
     // SAFETY: `on_signal` only stores to an atomic, which is async-signal-safe.
     unsafe {
         libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);

@@ -40,8 +40,7 @@ struct Setup {
     importer: BridgeProc,
     imu: Consumer<ImuSample>,
     attitude: Consumer<Quaternion>,
-    /// The first sequence number produced once the stream was flowing: losses before it are start-up (see
-    /// [`setup`]).
+    /// The first sequence number produced once the stream was flowing (where the attitude checks start).
     flowing_from: u64,
 }
 
@@ -101,13 +100,9 @@ fn importer_args(net: &NetPair, keys: &Keys) -> Vec<String> {
 /// the attitude slot, and an exporting bridge; machine B: an importing bridge, and this test reading both
 /// imported rings. Returns once samples flow.
 ///
-/// Start-up is not lossless between Zenoh 1.10 peers. Seen: up to 12 consecutive samples lost 150-300 ms into a
-/// stream, put with `Block` by the exporter while the import already received. Likely cause (zenoh
-/// `src/net/routing/hat/peer/pubsub.rs`, `compute_data_route`): once connected, the exporter's session sends
-/// everything to the importer's until the importer answers its initial interest, and afterwards only what matches
-/// a declared subscriber; a subscriber the importer declares after that answer (its channels start once its
-/// session is open) gets nothing until its declaration arrives. The importer counts them in its gap like any
-/// other loss; the tests check that count exactly, and check that nothing is lost after start-up.
+/// A `block` export forwards only once the importer's subscriber matches its publisher (Zenoh's start-up routing
+/// lost samples before that: see `Outlet::wait_for_subscriber` in the bridge), so nothing may be missing from the
+/// first sample B receives, except in an outage.
 fn setup(tag: u8, policy: &'static str) -> Setup {
     let net = NetPair::new(tag);
     let keys = Keys::new(tag as i32);
@@ -144,7 +139,7 @@ fn setup(tag: u8, policy: &'static str) -> Setup {
 struct Outcome {
     /// IMU samples missing since the first one received.
     missing: Vec<u64>,
-    /// Where start-up ended (see [`setup`]).
+    /// Where the stream was flowing (see [`Setup`]).
     flowing_from: u64,
     received: usize,
     produced: u64,
@@ -398,14 +393,11 @@ fn stream_1khz_across_namespaces_is_identical_and_lossless_when_blocking() {
     let o = finish(s);
     print_latency("1 kHz, 5 s, block", &o);
     assert!(o.received >= 4500, "only {} samples crossed", o.received);
-    let (startup, after): (Vec<u64>, Vec<u64>) = o.missing.iter().partition(|&&q| q < o.flowing_from);
-    if !startup.is_empty() {
-        println!("lost at start-up (counted in the gap): {}", ranges(&startup));
-    }
+    // From the first sample on, start-up included.
     assert!(
-        after.is_empty(),
+        o.missing.is_empty(),
         "samples lost with the blocking policy: {}",
-        ranges(&after)
+        ranges(&o.missing)
     );
     assert_eq!(
         o.gap,
@@ -518,8 +510,9 @@ fn fault(tag: u8, policy: &'static str, f: Fault, name: &str) {
     let Some(resumed_ms) = resumed_ms else {
         let exp = read_stats(s.keys.0[5]).and_then(|st| st.find(IMU_STATS, EXPORT).copied());
         let imp = read_stats(s.keys.0[4]).and_then(|st| st.find(IMU_STATS, IMPORT).copied());
+        let stacks = backtraces(s.exporter.pid());
         panic!(
-            "{name}: no new data within 3 s of the repair\nexporter {exp:?}:\n{exporter_out}\nimporter {imp:?}:\n{importer_out}"
+            "{name}: no new data within 3 s of the repair\nexporter {exp:?}:\n{exporter_out}\nimporter {imp:?}:\n{importer_out}\nexporter's threads:\n{stacks}"
         );
     };
     // And keeps flowing: a sample stamped 3 s after the repair arrives (within 8 s of it), so that everything
@@ -540,9 +533,10 @@ fn fault(tag: u8, policy: &'static str, f: Fault, name: &str) {
     );
     assert!(
         flowing,
-        "{name}: data stopped again after the repair\nexporter:\n{}\nimporter:\n{}",
+        "{name}: data stopped again after the repair\nexporter:\n{}\nimporter:\n{}\nexporter's threads:\n{}",
         s.exporter.output(),
-        s.importer.output()
+        s.importer.output(),
+        backtraces(s.exporter.pid())
     );
     let producer_times: Vec<u64> = s.producer.published.lock().unwrap().clone();
     let o = finish(s);
@@ -577,9 +571,9 @@ fn fault(tag: u8, policy: &'static str, f: Fault, name: &str) {
         "{name}: importer attitude gap vs missing attitudes"
     );
     // All of it was produced during the outage (or was in flight when it began, or queued until the link was
-    // back): nothing is lost outside a fault once the stream flows (see `setup` on start-up).
+    // back): nothing is lost outside a fault, start-up included (see `setup`).
     let window = t_fault.saturating_sub(200_000_000)..=t_repair + 3_000_000_000;
-    for q in o.missing.iter().filter(|&&q| q >= o.flowing_from) {
+    for q in &o.missing {
         let t = producer_times[*q as usize];
         assert!(
             window.contains(&t),

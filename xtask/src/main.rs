@@ -46,9 +46,9 @@ and `bench` (the benchmark builds, and a smoke run of every case passes its outp
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
   --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
-                 static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge, bridge-net, bench,
-                 bridge-cross or bridge-lease; by default all but bridge-cross and bridge-lease (opt-in), with
-                 the host suites left out when --target excludes x86_64
+                 static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge, bridge-net, bench
+                 or bridge-cross; by default all but bridge-cross (opt-in), with the host suites left out
+                 when --target excludes x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
   --no-setup     skip the setup steps
   --no-ipc-ns    run in the machine's IPC namespace instead of a private one

@@ -637,3 +637,23 @@ pub fn read_stats(key: i32) -> Option<shmfusion_bridge::stats::BridgeStats> {
     let slot = sysv::open::<shmfusion_bridge::stats::StatsSlot>(Key::from_raw(key), &ObjectOptions::new()).ok()?;
     slot.get().read().ok().map(|(s, _)| s)
 }
+
+/// Every thread's stack of a live process, by gdb (for a hang's report); a note if gdb is missing or fails.
+pub fn backtraces(pid: i32) -> String {
+    let out = Command::new("timeout")
+        .args([
+            "60",
+            "gdb",
+            "-p",
+            &pid.to_string(),
+            "-batch",
+            "-ex",
+            "thread apply all bt 40",
+        ])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).into_owned(),
+        Ok(o) => format!("gdb failed: {}\n{}", o.status, String::from_utf8_lossy(&o.stderr)),
+        Err(e) => format!("no gdb: {e}"),
+    }
+}
