@@ -4,9 +4,11 @@
 //! segments, sees only its own, cannot collide with keys of other runs on the same machine,
 //! and whatever it leaked is freed by the kernel when the namespace ends, after being reported.
 //!
-//! POSIX shm objects (`shm_open`, files in `/dev/shm`) are not in the IPC namespace: the run sees
-//! the whole machine's, so it compares the objects present at its end with a listing taken at its
-//! start, and a leaked object stays until someone removes it.
+//! POSIX shm objects (`shm_open`, files in `/dev/shm`) are not in the IPC namespace. Where it can,
+//! `main` also gives the run a mount namespace with a fresh tmpfs on `/dev/shm`, so that it sees
+//! only its own objects and whatever it leaked goes with the namespace, after being reported;
+//! otherwise it sees the machine's. Either way the check compares the objects present at the end
+//! with a listing taken at the start, and counts those made since that no process holds.
 
 use std::collections::HashSet;
 use std::fs;

@@ -177,18 +177,26 @@ fn main() -> ExitCode {
 }
 
 /// Runs this same command again inside `unshare --ipc`, so that tests see only their own
-/// segments and keys (other runs may be testing on this machine at the same time).
+/// segments and keys (other runs may be testing on this machine at the same time), and where it
+/// can, also in a mount namespace of its own with a fresh tmpfs on `/dev/shm`, so that they see
+/// only their own POSIX shm objects too (the leak check counts what is left there).
 fn rerun_in_ipc_namespace() -> Option<ExitCode> {
-    let works = Command::new("unshare")
-        .args(["--ipc", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let works = |args: &[&str]| Command::new("unshare").args(args).status().is_ok_and(|s| s.success());
     let exe = env::current_exe().ok()?;
-    if !works {
+    if !works(&["--ipc", "true"]) {
         return None;
     }
-    let status = Command::new("unshare")
-        .args(["--ipc", "--"])
+    // A private mount namespace with a fresh tmpfs on /dev/shm; probed first, since the mount needs privileges.
+    let mount_ns = ["--ipc", "--mount", "--propagation", "private", "--", "sh", "-c"];
+    let mount_shm = "mount -t tmpfs -o mode=1777,nosuid,nodev shmfusion-test /dev/shm";
+    let mut cmd = Command::new("unshare");
+    if works(&[&mount_ns[..], &[mount_shm]].concat()) {
+        cmd.args(mount_ns).arg(format!("{mount_shm} && exec \"$0\" \"$@\""));
+    } else {
+        println!("note: no private /dev/shm (the mount namespace was refused); POSIX shm leaks checked machine-wide");
+        cmd.args(["--ipc", "--"]);
+    }
+    let status = cmd
         .arg(exe)
         .args(env::args_os().skip(1))
         .env("XTASK_IN_IPC_NS", "1")
