@@ -120,11 +120,8 @@ pub fn command(root: &Path, target_dir: PathBuf, args: &[String]) -> Result<(), 
 
 /// The smoke run's build (the same command in the prebuild and in the suite, so the suite finds it done).
 fn build(ctx: &Ctx) -> Command {
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args(["build", "-p", "shmfusion-bench"])
-        .env("CARGO_TARGET_DIR", crate::host::host_target_dir(ctx));
-    suites::quick_profile(&mut cmd);
+    let mut cmd = crate::host::host_cargo(ctx);
+    cmd.args(["build", "-p", "shmfusion-bench"]);
     cmd
 }
 

@@ -67,12 +67,48 @@ pub fn host_target_dir(ctx: &Ctx) -> PathBuf {
     ctx.target_dir.join("host")
 }
 
+/// `cargo` for the companion crates (the tool, the bridge, the benchmark), in `ctx.root`. Every build in
+/// `host_target_dir` goes through here, so that they share one profile and no command invalidates another's
+/// build:
+/// - line tables only, as in the targets' tests: nobody steps through these builds in a debugger, full debug
+///   info of zenoh and the rest is the costliest to produce, and a panic's backtrace still names files and lines;
+/// - clippy as the compiler of the workspace's crates (what `cargo clippy` does over `cargo check`), so that
+///   they are linted as they build and the `lint` suite reads their warnings back (`companion_lints`) instead
+///   of checking zenoh, clap and the rest a second time.
+pub fn host_cargo(ctx: &Ctx) -> Command {
+    let mut cmd = Command::new(&ctx.cargo);
+    host_build_env(ctx, &mut cmd);
+    cmd
+}
+
+/// `host_cargo`'s directory and environment, for a command that runs cargo under another (`nice`).
+pub fn host_build_env(ctx: &Ctx, cmd: &mut Command) {
+    cmd.current_dir(&ctx.root).env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    for profile in ["DEV", "TEST"] {
+        cmd.env(format!("CARGO_PROFILE_{profile}_DEBUG"), "line-tables-only");
+    }
+    if let Some(driver) = clippy_driver(ctx) {
+        cmd.env("RUSTC_WORKSPACE_WRAPPER", driver);
+    }
+}
+
+/// The toolchain's `clippy-driver`, beside its `cargo` (the `lint` suite's setup installs it).
+fn clippy_driver(ctx: &Ctx) -> Option<PathBuf> {
+    let driver = Path::new(&ctx.cargo).with_file_name("clippy-driver");
+    driver.is_file().then_some(driver)
+}
+
 /// The loom models of src/buffer, in a target dir of their own: `--cfg loom` would otherwise
-/// invalidate the normal build.
+/// invalidate the normal build. The build is most of the suite's cost, so the release profile is lowered to
+/// opt-level 1 without LTO: that cut its CPU time by a quarter, for a third more time in the models (15 s to
+/// 20 s).
 fn loom(ctx: &Ctx) -> Counts {
     let mut cmd = Command::new(&ctx.cargo);
     cmd.current_dir(&ctx.root)
         .args(["test", "--release", "-p", "shmfusion", "--lib", "loom"])
+        .env("CARGO_PROFILE_RELEASE_OPT_LEVEL", "1")
+        .env("CARGO_PROFILE_RELEASE_LTO", "off")
+        .env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "256")
         .env("CARGO_TARGET_DIR", ctx.target_dir.join("loom"))
         .env("RUSTFLAGS", "--cfg loom")
         .env_remove("CARGO_ENCODED_RUSTFLAGS");
@@ -204,19 +240,22 @@ fn pair(creator: &Path, opener: &Path, key: &str) -> Result<(), String> {
     }
 }
 
-/// `cargo fmt --check` and clippy with warnings denied, in the root workspace and in capi/: one check each.
+/// `cargo fmt --check` and clippy with warnings denied, in the root workspace and in capi/: one check each, and
+/// one for the companion crates that `host_cargo` builds (linted by their own builds).
 fn lint(ctx: &Ctx) -> Counts {
     let t0 = proc::Stopwatch::start();
     let mut c = Counts::default();
     let mut details = Vec::new();
+    let mut clippy = vec!["-q", "clippy", "--all-targets"];
+    for package in LINTED_HERE {
+        clippy.extend(["-p", package]);
+    }
+    clippy.extend(["--", "-D", "warnings"]);
     // capi/ is a workspace of its own (see its Cargo.toml), linted in its own directory.
     // Check builds in target dirs of their own: lint runs in the background lane.
     let checks: [(&str, &[&str]); 4] = [
         (".", &["fmt", "--all", "--check"]),
-        (
-            ".",
-            &["-q", "clippy", "--workspace", "--all-targets", "--", "-D", "warnings"],
-        ),
+        (".", &clippy),
         ("capi", &["fmt", "--all", "--check"]),
         ("capi", &["-q", "clippy", "--all-targets", "--", "-D", "warnings"]),
     ];
@@ -239,8 +278,62 @@ fn lint(ctx: &Ctx) -> Counts {
             }
         }
     }
+    match companion_lints(ctx) {
+        Ok(()) => c.add(Counts::PASS),
+        Err(why) => {
+            c.add(Counts::FAIL);
+            details.push(why);
+        }
+    }
     say(WHO, "lint", c, t0.took(), &details.join("\n"));
     c
+}
+
+/// The root workspace's crates that `cargo clippy` checks in `target/lint`; the others are built by `host_cargo`
+/// for their suites and linted there.
+const LINTED_HERE: [&str; 4] = ["shmfusion", "xtask", "shmfusion-ros2", "shmfusion-py"];
+
+/// The crates that `host_cargo` builds, and lints as it builds them.
+const LINTED_BY_BUILD: [&str; 3] = ["shmfusion-cli", "shmfusion-bridge", "shmfusion-bench"];
+
+/// Builds every target of the companion crates with `host_cargo` (after their suites' prebuilds, this only
+/// replays the diagnostics cargo kept for each crate) and fails on any warning, as `-D warnings` would.
+fn companion_lints(ctx: &Ctx) -> Result<(), String> {
+    if clippy_driver(ctx).is_none() {
+        return Err(format!(
+            "no clippy-driver beside {} (setup installs the clippy component)",
+            ctx.cargo
+        ));
+    }
+    let mut cmd = host_cargo(ctx);
+    cmd.args(["test", "--no-run", "--all-targets"]);
+    for package in LINTED_BY_BUILD {
+        cmd.args(["-p", package]);
+    }
+    let out = proc::run(&mut cmd, CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
+    let warned = diagnostic_summaries(&out.text);
+    if out.success() && warned.is_empty() {
+        return Ok(());
+    }
+    let what = LINTED_BY_BUILD.join(", ");
+    let mut why = vec![format!(
+        "clippy in the builds of {what}: {}",
+        out.describe(CARGO_TIMEOUT)
+    )];
+    why.extend(warned.iter().map(|l| format!("| {l}")));
+    why.push(excerpt(&out.text));
+    Err(why.join("\n"))
+}
+
+/// cargo's summary lines of the compiler's diagnostics (`warning: `name` (lib) generated 2 warnings`,
+/// `error: could not compile ...`), which it prints again, from its cache, for crates it does not rebuild.
+/// Its own notes (a future-incompatibility report about a dependency) are not diagnostics of ours.
+fn diagnostic_summaries(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|l| {
+            (l.starts_with("warning: `") && l.contains(" generated ")) || l.starts_with("error: could not compile")
+        })
+        .collect()
 }
 
 /// xtask's own unit tests.
@@ -282,10 +375,8 @@ fn cli(ctx: &Ctx) -> Counts {
 
 /// `cargo test` of the tool, before its arguments.
 fn cli_tests(ctx: &Ctx) -> Command {
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args(["test", "-p", "shmfusion-cli", "--no-fail-fast"])
-        .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    let mut cmd = host_cargo(ctx);
+    cmd.args(["test", "-p", "shmfusion-cli", "--no-fail-fast"]);
     cmd
 }
 
@@ -306,7 +397,7 @@ fn cli_static(ctx: &Ctx) -> Result<PathBuf, String> {
             out.describe(CARGO_TIMEOUT)
         ));
     }
-    let bin = host_target_dir(ctx).join(CLI_STATIC_TARGET).join("release/shmfusion");
+    let bin = host_target_dir(ctx).join(CLI_STATIC_TARGET).join("debug/shmfusion");
     let data = std::fs::read(&bin).map_err(|e| format!("{}: {e}", bin.display()))?;
     let e = crate::elf::parse(&data)?;
     let mut problems = Vec::new();
@@ -332,18 +423,9 @@ fn cli_static_build(ctx: &Ctx) -> Command {
         "CARGO_TARGET_{}_LINKER",
         CLI_STATIC_TARGET.to_uppercase().replace('-', "_")
     );
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args([
-            "build",
-            "-p",
-            "shmfusion-cli",
-            "--release",
-            "--target",
-            CLI_STATIC_TARGET,
-        ])
-        .env(var, "rust-lld")
-        .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    let mut cmd = host_cargo(ctx);
+    cmd.args(["build", "-p", "shmfusion-cli", "--target", CLI_STATIC_TARGET])
+        .env(var, "rust-lld");
     cmd
 }
 
@@ -358,10 +440,8 @@ fn bridge(ctx: &Ctx) -> Counts {
 
 /// `cargo test` of the bridge's unit and interop tests, before the test binaries' arguments.
 fn bridge_tests(ctx: &Ctx) -> Command {
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args(["test", "-p", "shmfusion-bridge", "--lib", "--bins", "--test", "interop"])
-        .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    let mut cmd = host_cargo(ctx);
+    cmd.args(["test", "-p", "shmfusion-bridge", "--lib", "--bins", "--test", "interop"]);
     cmd
 }
 
@@ -391,10 +471,8 @@ fn bridge_net(ctx: &Ctx) -> Counts {
 
 /// `cargo test` of the namespace tests, before the test binary's arguments.
 fn bridge_net_tests(ctx: &Ctx) -> Command {
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args(["test", "-p", "shmfusion-bridge", "--test", "netns"])
-        .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    let mut cmd = host_cargo(ctx);
+    cmd.args(["test", "-p", "shmfusion-bridge", "--test", "netns"]);
     cmd
 }
 
@@ -433,21 +511,18 @@ fn bridge_cross(ctx: &Ctx) -> Counts {
     let mut cross = Vec::new();
     for triple in ["aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"] {
         let mut cmd = Command::new("nice");
-        cmd.current_dir(&ctx.root)
-            .args(["-n", "10"])
-            .arg(&ctx.cargo)
-            .args([
-                "build",
-                "-p",
-                "shmfusion-bridge",
-                "--bin",
-                "shmfusion-bridge",
-                "--target",
-                triple,
-                "--profile",
-                CROSS_PROFILE,
-            ])
-            .env("CARGO_TARGET_DIR", host_target_dir(ctx));
+        host_build_env(ctx, &mut cmd);
+        cmd.args(["-n", "10"]).arg(&ctx.cargo).args([
+            "build",
+            "-p",
+            "shmfusion-bridge",
+            "--bin",
+            "shmfusion-bridge",
+            "--target",
+            triple,
+            "--profile",
+            CROSS_PROFILE,
+        ]);
         match proc::run(&mut cmd, CROSS_BUILD_TIMEOUT) {
             Ok(out) if out.success() => {
                 let bin = host_target_dir(ctx)
@@ -473,21 +548,19 @@ fn bridge_cross(ctx: &Ctx) -> Counts {
             }
         }
     }
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args([
-            "test",
-            "-p",
-            "shmfusion-bridge",
-            "--test",
-            "cross",
-            "--",
-            "--include-ignored",
-            "--test-threads=1",
-            "--nocapture",
-        ])
-        .env("CARGO_TARGET_DIR", host_target_dir(ctx))
-        .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"));
+    let mut cmd = host_cargo(ctx);
+    cmd.args([
+        "test",
+        "-p",
+        "shmfusion-bridge",
+        "--test",
+        "cross",
+        "--",
+        "--include-ignored",
+        "--test-threads=1",
+        "--nocapture",
+    ])
+    .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"));
     let c = tests_ran(suites::cargo_test(WHO, "bridge-cross", &mut cmd), "bridge-cross");
     println!("[{WHO}] bridge-cross: whole suite {}", t0.took());
     c
