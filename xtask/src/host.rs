@@ -297,7 +297,9 @@ const LINTED_HERE: [&str; 4] = ["shmfusion", "xtask", "shmfusion-ros2", "shmfusi
 const LINTED_BY_BUILD: [&str; 3] = ["shmfusion-cli", "shmfusion-bridge", "shmfusion-bench"];
 
 /// Builds every target of the companion crates with `host_cargo` (after their suites' prebuilds, this only
-/// replays the diagnostics cargo kept for each crate) and fails on any warning, as `-D warnings` would.
+/// replays the diagnostics cargo kept for each crate) and fails on any warning, as `-D warnings` would. One
+/// package per cargo command, as their suites build them: together, cargo would unify their dependencies'
+/// features (syn's, for one), and rebuild every proc macro and all that depends on them (300 s of CPU).
 fn companion_lints(ctx: &Ctx) -> Result<(), String> {
     if clippy_driver(ctx).is_none() {
         return Err(format!(
@@ -305,24 +307,27 @@ fn companion_lints(ctx: &Ctx) -> Result<(), String> {
             ctx.cargo
         ));
     }
-    let mut cmd = host_cargo(ctx);
-    cmd.args(["test", "--no-run", "--all-targets"]);
+    let mut problems = Vec::new();
     for package in LINTED_BY_BUILD {
-        cmd.args(["-p", package]);
+        let mut cmd = host_cargo(ctx);
+        cmd.args(["test", "--no-run", "--all-targets", "-p", package]);
+        let out = proc::run(&mut cmd, CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
+        let warned = diagnostic_summaries(&out.text);
+        if out.success() && warned.is_empty() {
+            continue;
+        }
+        problems.push(format!(
+            "clippy in the build of {package}: {}",
+            out.describe(CARGO_TIMEOUT)
+        ));
+        problems.extend(warned.iter().map(|l| format!("| {l}")));
+        problems.push(excerpt(&out.text));
     }
-    let out = proc::run(&mut cmd, CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
-    let warned = diagnostic_summaries(&out.text);
-    if out.success() && warned.is_empty() {
-        return Ok(());
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("\n"))
     }
-    let what = LINTED_BY_BUILD.join(", ");
-    let mut why = vec![format!(
-        "clippy in the builds of {what}: {}",
-        out.describe(CARGO_TIMEOUT)
-    )];
-    why.extend(warned.iter().map(|l| format!("| {l}")));
-    why.push(excerpt(&out.text));
-    Err(why.join("\n"))
 }
 
 /// cargo's summary lines of the compiler's diagnostics (`warning: `name` (lib) generated 2 warnings`,
