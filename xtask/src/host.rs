@@ -246,9 +246,10 @@ fn lint(ctx: &Ctx) -> Counts {
     let t0 = proc::Stopwatch::start();
     let mut c = Counts::default();
     let mut details = Vec::new();
-    let mut clippy = vec!["-q", "clippy", "--all-targets"];
-    for package in LINTED_HERE {
-        clippy.extend(["-p", package]);
+    // The whole workspace but the crates linted by their builds: a new member is linted here by default.
+    let mut clippy = vec!["-q", "clippy", "--workspace", "--all-targets"];
+    for package in LINTED_BY_BUILD {
+        clippy.extend(["--exclude", package]);
     }
     clippy.extend(["--", "-D", "warnings"]);
     // capi/ is a workspace of its own (see its Cargo.toml), linted in its own directory.
@@ -289,11 +290,8 @@ fn lint(ctx: &Ctx) -> Counts {
     c
 }
 
-/// The root workspace's crates that `cargo clippy` checks in `target/lint`; the others are built by `host_cargo`
-/// for their suites and linted there.
-const LINTED_HERE: [&str; 4] = ["shmfusion", "xtask", "shmfusion-ros2", "shmfusion-py"];
-
-/// The crates that `host_cargo` builds, and lints as it builds them.
+/// The crates that `host_cargo` builds, and lints as it builds them; `cargo clippy` checks the rest of the
+/// workspace in `target/lint`.
 const LINTED_BY_BUILD: [&str; 3] = ["shmfusion-cli", "shmfusion-bridge", "shmfusion-bench"];
 
 /// Builds every target of the companion crates with `host_cargo` (after their suites' prebuilds, this only
