@@ -58,9 +58,10 @@
 //! - A waiter that cannot issue the global barrier (its own seccomp filter or kernel refuses it) although the
 //!   notifier's word says 1 (a peer in another container, or a hostile word) cannot close the race with the
 //!   futex; it sleeps in slices of at most [`SHORT_SLICE`] and re-checks, so a missed wake-up costs at most that.
-//! - Peers of the previous wait protocol (which read no protocol word) are kept out by the header's format version
-//!   ([`FORMAT_VERSION`](crate::object::FORMAT_VERSION) 3): opening across the change is a typed error, never a
-//!   waiter that sleeps against a notifier that skips its fence.
+//! - Peers of earlier wait protocols are kept out by the header's format version
+//!   ([`FORMAT_VERSION`](crate::object::FORMAT_VERSION) 4): those of version 2 read no protocol word, and some of
+//!   version 3 load it without acquire (before the switches above); opening across either change is a typed
+//!   error, never a waiter that sleeps against a notifier that skips its fence.
 //!
 //! Whatever a peer writes into these words, every sleep is also bounded by the liveness poll below, so no waiter
 //! sleeps forever because of a notifier that does not wake it.

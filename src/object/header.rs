@@ -19,7 +19,12 @@ pub const MAGIC: u64 = u64::from_le_bytes(*b"shmfusn\x01");
 /// 3: the buffers' wait lines carry the notifier's protocol word, and notifiers may skip their fence (the
 /// asymmetric wake-up protocol of the buffers' wait module); a process of version 2 would sleep without the barrier
 /// such a notifier relies on, so the two refuse each other's objects.
-pub const FORMAT_VERSION: u32 = 3;
+///
+/// 4: the notifier may switch its wait line between the two protocols at any time (protocol word stored with
+/// release after a fence, loaded by waiters with acquire). Builds of version 3 existed both before and after that
+/// change, and a waiter of the earlier one loads the protocol word without acquire, so it may sleep against a
+/// notifier that has just switched; version 4 keeps every version-3 process out, whichever it is.
+pub const FORMAT_VERSION: u32 = 4;
 
 /// `state`: the segment is new (zero-filled) or its creator has not started.
 pub const EMPTY: u32 = 0;
