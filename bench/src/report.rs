@@ -108,6 +108,15 @@ fn ratio_specs() -> Vec<RatioSpec> {
         metric: Metric::ItemsPerSecond,
         goal: Some((">=", 1.5)),
     });
+    for subject in ["shmfusion spsc batched", "rtrb chunks (threads)"] {
+        v.push(RatioSpec {
+            name: format!("{subject} / raw shared ring batched (memcpy), 8 B items/s"),
+            num: key(Mode::Stream, subject, 8),
+            den: key(Mode::Stream, "raw shared ring batched (memcpy)", 8),
+            metric: Metric::ItemsPerSecond,
+            goal: None,
+        });
+    }
     for (k, goal) in [
         (Kind::SpscWait, Some(("<=", 1.1))),
         (Kind::BroadcastWait, None),

@@ -13,7 +13,8 @@
 //! racing copy may tear, which is harmless for a `Shareable` type and is detected by the protocol.
 //!
 //! Copies of at least [`arch::MIN_BYTES`] take a faster path for their word-aligned middle: one `asm!` block per
-//! architecture (`rep movsb` on x86 and x86_64, q-register `ldp`/`stp` on aarch64), which the compiler cannot see
+//! architecture (`rep movsb` on x86, a 32-byte AVX loop below 2 KiB and `rep movsb` above on x86_64, q-register
+//! `ldp`/`stp` on aarch64), which the compiler cannot see
 //! into, so a racing peer is governed by the hardware memory model, not the language's (see [`arch`] for why that
 //! is sound). The word loop stays for the edges, for short copies, for armv7 and riscv64, and under Miri and loom.
 //! Either way each side copies once, straight between the slot and the caller's buffer.
@@ -289,11 +290,27 @@ fn word_from(bytes: &[u8]) -> WordInt {
     WordInt::from_ne_bytes(b)
 }
 
+/// The word a copy of `n` bytes at byte `offset` exactly covers, if it covers exactly one.
+#[inline]
+fn one_word(words: &[Word], offset: usize, n: usize) -> Option<&Word> {
+    if n == WORD_BYTES && offset % WORD_BYTES == 0 {
+        words.get(offset / WORD_BYTES)
+    } else {
+        None
+    }
+}
+
 /// Stores `src` at byte `offset` of `words` (whose meaningful length is `len` bytes; bytes past `len` are
 /// padding and may be overwritten with zeros) with `Relaxed` word stores. Partial words inside the sample are
 /// merged with a load and a store: only the one writer of a slot calls this, so no read-modify-write is needed.
 #[inline]
 pub(crate) fn store_bytes(words: &[Word], len: usize, offset: usize, src: &[u8]) {
+    if let Some(w) = one_word(words, offset, src.len()) {
+        // One whole word (an 8-byte sample given as a slice, whose length the compiler cannot see): one store,
+        // without the general path's lead, loop and tail checks.
+        w.store(word_from(src), Relaxed);
+        return;
+    }
     let mut pos = offset;
     let mut src = src;
     let lead = pos % WORD_BYTES;
@@ -326,6 +343,11 @@ pub(crate) fn store_bytes(words: &[Word], len: usize, offset: usize, src: &[u8])
 /// Loads `out.len()` bytes at byte `offset` of `words` with `Relaxed` word loads.
 #[inline]
 pub(crate) fn load_bytes(words: &[Word], offset: usize, out: &mut [u8]) {
+    if let Some(w) = one_word(words, offset, out.len()) {
+        // As in `store_bytes`: one load for one whole word.
+        out.copy_from_slice(&w.load(Relaxed).to_ne_bytes());
+        return;
+    }
     let mut pos = offset;
     let mut out = out;
     let lead = pos % WORD_BYTES;
@@ -445,10 +467,11 @@ mod tests {
     }
 
     /// Copies long enough for the bulk path (and just too short for it), at every word offset, with lengths
-    /// around its thresholds and grain, to and from private buffers at odd addresses.
+    /// around its thresholds and grain (x86_64: the AVX loop's 128-byte rounds and its switch to `rep movsb` at
+    /// 2 KiB), to and from private buffers at odd addresses.
     #[test]
     fn long_copies_at_odd_offsets_lengths_and_addresses() {
-        const N: usize = 1100;
+        const N: usize = 2200;
         let c = zeroed::<[u8; N]>();
         let mut model = [0u8; N];
         let lengths = [
@@ -465,6 +488,10 @@ mod tests {
             511,
             513,
             1037,
+            2047,
+            2048,
+            2049,
+            2111,
             N,
         ];
         // Miri runs the word loop only (no asm), slowly: a few cases there.
