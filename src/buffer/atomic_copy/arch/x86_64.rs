@@ -4,8 +4,8 @@
 //! as fast as a vectorised `memcpy` for long copies; without them it is still correct, only slower. Below about
 //! 2 KiB its start-up shows: glibc's own `memcpy` takes a vector loop up to its `rep_movsb_threshold` (2,112 bytes on
 //! this project's AMD EPYC VM, `ld.so --list-diagnostics`), and batches of 8-byte items streamed between two
-//! processes (512-byte pushes, pops of up to 2 KiB, C, 9 interleaved rounds) ran at a median 672 M items/s with
-//! `rep movsb` against 770 M with glibc's `memcpy` and 780 M with the loop here. Any alignment.
+//! processes (512-byte pushes, pops of up to 2 KiB, C, 9 interleaved rounds) ran at a median 673 M items/s with
+//! `rep movsb` against 765 M with glibc's `memcpy` and 780 M with the loop here. Any alignment.
 
 use core::arch::asm;
 use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
