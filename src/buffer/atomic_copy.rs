@@ -529,6 +529,30 @@ mod tests {
         }
     }
 
+    /// Long copies whose destination starts a few bytes after the source modulo 4 KiB, both ways (x86_64 copies
+    /// these with its AVX loop instead of `rep movsb`; elsewhere they are ordinary copies).
+    #[test]
+    fn long_copies_whose_destination_follows_the_source_within_a_page() {
+        const N: usize = 4096 + 40;
+        let c = zeroed::<[u8; N]>();
+        let cell = c.words().as_ptr() as usize;
+        let mut buf = std::vec![0u8; N + 2 * 4096];
+        let base = buf.as_ptr() as usize;
+        for gap in [1usize, 8, 16, 63, 64] {
+            let src: std::vec::Vec<u8> = (0..N).map(|i| (i * 7 + gap) as u8).collect();
+            // Store: the slot (destination) `gap` bytes after the private source, modulo 4 KiB.
+            let at = cell.wrapping_sub(gap).wrapping_sub(base) % 4096;
+            buf[at..at + N].copy_from_slice(&src);
+            c.bytes_mut().store(0, &buf[at..at + N]);
+            assert_eq!(&c.load()[..], &src[..], "store, gap {gap}");
+            // Load: the private destination `gap` bytes after the slot, modulo 4 KiB.
+            let at = (cell + gap).wrapping_sub(base) % 4096;
+            buf.fill(0);
+            c.bytes().load(0, &mut buf[at..at + N]);
+            assert_eq!(&buf[at..at + N], &src[..], "load, gap {gap}");
+        }
+    }
+
     #[test]
     #[should_panic(expected = "out of a 4-byte sample")]
     fn out_of_range_panics() {
