@@ -41,8 +41,8 @@ pub enum Subject {
     RtrbChunks,
     /// shmfusion SPSC `push_slice` (64) / `pop_slice` (up to 256) between processes.
     SpscBatch,
-    /// The same batches through a raw shared ring of 1024 `u64` (positions, plain `memcpy` of each run): the copy
-    /// floor of a batched stream between two processes.
+    /// The same batches through a raw shared ring of 1024 `u64` (positions, plain `memcpy` of each run): what a
+    /// batched stream between two processes costs without a library around the copy (a reference).
     RawBatch,
 }
 
