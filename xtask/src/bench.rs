@@ -151,7 +151,7 @@ pub fn suite(ctx: &Ctx) -> Counts {
     }
     let out_dir = ctx.target_dir.join("bench-smoke");
     let _ = std::fs::remove_dir_all(&out_dir);
-    let mut run = Command::new(crate::host::host_target_dir(ctx).join("debug/shmfusion-bench"));
+    let mut run = Command::new(crate::host::host_bin_dir(ctx).join("shmfusion-bench"));
     run.arg("--smoke").arg("--out").arg(&out_dir);
     let (c, details) = match proc::run(&mut run, SMOKE_TIMEOUT) {
         Ok(o) if o.success() && o.text.lines().any(|l| l.starts_with(CHECK_OK)) => {

@@ -44,8 +44,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "bridge", x86_64: true, default: true, background: false, prebuild: Some(bridge_prebuild), run: bridge },
     Suite { name: "bridge-net", x86_64: true, default: true, background: false, prebuild: Some(bridge_net_prebuild), run: bridge_net },
     Suite { name: "bench", x86_64: true, default: true, background: false, prebuild: Some(crate::bench::prebuild), run: crate::bench::suite },
-    // Opt-in: cross-building zenoh for aarch64 and riscv64 costs over ten minutes of CPU on two cores.
-    Suite { name: "bridge-cross", x86_64: true, default: false, background: false, prebuild: None, run: bridge_cross },
+    Suite { name: "bridge-cross", x86_64: true, default: true, background: false, prebuild: Some(bridge_cross_prebuild), run: bridge_cross },
 ];
 
 /// Whether suite `h` runs on this machine.
@@ -67,6 +66,11 @@ pub fn host_target_dir(ctx: &Ctx) -> PathBuf {
     ctx.target_dir.join("host")
 }
 
+/// Where `host_cargo`'s native programs are.
+pub fn host_bin_dir(ctx: &Ctx) -> PathBuf {
+    host_target_dir(ctx).join(HOST).join("debug")
+}
+
 /// `cargo` for the companion crates (the tool, the bridge, the benchmark), in `ctx.root`. Every build in
 /// `host_target_dir` goes through here, so that they share one profile and no command invalidates another's
 /// build:
@@ -83,7 +87,13 @@ pub fn host_cargo(ctx: &Ctx) -> Command {
 
 /// `host_cargo`'s directory and environment, for a command that runs cargo under another (`nice`).
 pub fn host_build_env(ctx: &Ctx, cmd: &mut Command) {
-    cmd.current_dir(&ctx.root).env("CARGO_TARGET_DIR", host_target_dir(ctx));
+    // Every build names its target, this machine's too (an explicit `--target` overrides it). Then the proc macros
+    // and build scripts are compiled once, in one configuration, for the native and the cross builds alike;
+    // without `--target`, the native builds compile them in another (the aarch64 bridge rebuilt all of them:
+    // about 120 s of CPU).
+    cmd.current_dir(&ctx.root)
+        .env("CARGO_TARGET_DIR", host_target_dir(ctx))
+        .env("CARGO_BUILD_TARGET", HOST);
     for profile in ["DEV", "TEST"] {
         cmd.env(format!("CARGO_PROFILE_{profile}_DEBUG"), "line-tables-only");
     }
@@ -501,70 +511,63 @@ fn fusion_demo(ctx: &Ctx) -> Result<PathBuf, String> {
     Ok(ctx.target_dir.join(HOST).join("debug/examples/fusion"))
 }
 
-/// The root manifest's profile for the cross-built bridge: no optimisation, no debug info.
-const CROSS_PROFILE: &str = "bridge-cross";
-/// A whole zenoh build at nice 10 on a loaded 2-core machine took up to 35 minutes.
-const CROSS_BUILD_TIMEOUT: Duration = Duration::from_secs(45 * 60);
+/// The targets the bridge is cross-built for, each run under qemu-user by `bridge/tests/cross.rs`.
+const CROSS_TRIPLES: [&str; 2] = ["aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"];
+
+/// Builds the bridge program for `triple`: the dev profile of every `host_cargo` build, so that it shares their
+/// proc macros and build scripts, and the per-target cost is zenoh's own (about 300 s of CPU each).
+fn bridge_cross_build(ctx: &Ctx, triple: &str) -> Command {
+    let mut cmd = host_cargo(ctx);
+    cmd.args([
+        "build",
+        "-p",
+        "shmfusion-bridge",
+        "--bin",
+        "shmfusion-bridge",
+        "--target",
+        triple,
+    ]);
+    cmd
+}
+
+/// `cargo test` of the cross exchange, before the test binary's arguments.
+fn bridge_cross_tests(ctx: &Ctx) -> Command {
+    let mut cmd = host_cargo(ctx);
+    cmd.args(["test", "-p", "shmfusion-bridge", "--test", "cross"]);
+    cmd
+}
+
+fn bridge_cross_prebuild(ctx: &Ctx) {
+    for triple in CROSS_TRIPLES {
+        prebuild(&format!("bridge {triple}"), &mut bridge_cross_build(ctx, triple));
+    }
+    prebuild("bridge cross tests", bridge_cross_tests(ctx).arg("--no-run"));
+}
 
 /// One exchange between a native bridge and copies cross-built for aarch64 and riscv64 running under qemu-user
-/// (`bridge/tests/cross.rs`). Opt-in (`cargo xtask test --suite bridge-cross`): the two zenoh cross builds cost
-/// over ten minutes of CPU on two cores; they run at nice 10.
+/// (`bridge/tests/cross.rs`): a native exporter, a foreign importer, over loopback.
 fn bridge_cross(ctx: &Ctx) -> Counts {
     let t0 = proc::Stopwatch::start();
     let mut cross = Vec::new();
-    for triple in ["aarch64-unknown-linux-gnu", "riscv64gc-unknown-linux-gnu"] {
-        let mut cmd = Command::new("nice");
-        host_build_env(ctx, &mut cmd);
-        cmd.args(["-n", "10"]).arg(&ctx.cargo).args([
-            "build",
-            "-p",
-            "shmfusion-bridge",
-            "--bin",
-            "shmfusion-bridge",
-            "--target",
-            triple,
-            "--profile",
-            CROSS_PROFILE,
-        ]);
-        match proc::run(&mut cmd, CROSS_BUILD_TIMEOUT) {
+    for triple in CROSS_TRIPLES {
+        let why = match proc::run(&mut bridge_cross_build(ctx, triple), CARGO_TIMEOUT) {
             Ok(out) if out.success() => {
-                let bin = host_target_dir(ctx)
-                    .join(triple)
-                    .join(CROSS_PROFILE)
-                    .join("shmfusion-bridge");
-                println!("[{WHO}] bridge-cross: cross build {triple} ({})", out.took());
+                let bin = host_target_dir(ctx).join(triple).join("debug/shmfusion-bridge");
                 cross.push(format!("{triple}={}", bin.display()));
+                continue;
             }
-            Ok(out) => {
-                let why = format!(
-                    "{}\ncargo build --target {triple}: {}",
-                    excerpt(&out.text),
-                    out.describe(CROSS_BUILD_TIMEOUT)
-                );
-                say(WHO, "bridge-cross", Counts::FAIL, t0.took(), &why);
-                return Counts::FAIL;
-            }
-            Err(e) => {
-                let why = format!("cannot run cargo: {e}");
-                say(WHO, "bridge-cross", Counts::FAIL, t0.took(), &why);
-                return Counts::FAIL;
-            }
-        }
+            Ok(out) => format!(
+                "{}\ncargo build --target {triple}: {}",
+                excerpt(&out.text),
+                out.describe(CARGO_TIMEOUT)
+            ),
+            Err(e) => format!("cannot run cargo: {e}"),
+        };
+        say(WHO, "bridge-cross", Counts::FAIL, t0.took(), &why);
+        return Counts::FAIL;
     }
-    let mut cmd = host_cargo(ctx);
-    cmd.args([
-        "test",
-        "-p",
-        "shmfusion-bridge",
-        "--test",
-        "cross",
-        "--",
-        "--include-ignored",
-        "--test-threads=1",
-        "--nocapture",
-    ])
-    .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"));
-    let c = tests_ran(suites::cargo_test(WHO, "bridge-cross", &mut cmd), "bridge-cross");
-    println!("[{WHO}] bridge-cross: whole suite {}", t0.took());
-    c
+    let mut cmd = bridge_cross_tests(ctx);
+    cmd.args(["--", "--include-ignored", "--test-threads=1", "--nocapture"])
+        .env("SHMFUSION_BRIDGE_CROSS", cross.join(";"));
+    tests_ran(suites::cargo_test(WHO, "bridge-cross", &mut cmd), "bridge-cross")
 }
