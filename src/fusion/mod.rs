@@ -42,7 +42,7 @@ pub use sync::{
 };
 pub use time::Timestamp;
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod proptest_config;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod series_proptests;
