@@ -446,22 +446,11 @@ fn run(o: &Options) -> bool {
         Ok(setup_problems) => problems.extend(setup_problems),
         Err(_) => problems.push("setup: the background lane stopped before the host suites' setup".into()),
     }
-    // Suites whose builds the background lane makes run last: before them, the foreground takes the background
-    // suites that lane has not started (it is still building), instead of waiting for cargo's lock on a build
-    // directory while a core idles (zenoh's build leaves one idle for minutes: a few large crates in a row).
-    let in_foreground = |h: &host::Suite| o.host.contains(&h.name) && host::applicable(h) && !h.background;
-    let mut foreground: Vec<Option<Counts>> = vec![None; host::SUITES.len()];
-    for (ran, h) in foreground.iter_mut().zip(host::SUITES) {
-        if in_foreground(h) && h.prebuild.is_none() {
-            *ran = Some((h.run)(&ctx));
-        }
-    }
+    let foreground: Vec<Option<Counts>> = host::SUITES
+        .iter()
+        .map(|h| (o.host.contains(&h.name) && host::applicable(h) && !h.background).then(|| (h.run)(&ctx)))
+        .collect();
     let mut background_results = run_queued(&queue, &ctx);
-    for (ran, h) in foreground.iter_mut().zip(host::SUITES) {
-        if in_foreground(h) && h.prebuild.is_some() {
-            *ran = Some((h.run)(&ctx));
-        }
-    }
     background_results.extend(background.join().unwrap_or_else(|_| {
         problems.push("the background lane panicked".into());
         Vec::new()
