@@ -1,7 +1,7 @@
 //! One exchange between a native bridge and a bridge cross-built for aarch64 or riscv64 running under qemu-user:
 //! a native exporter, a foreign importer writing into a ring this test reads, over loopback.
 //!
-//! `cargo xtask test` (suite `bridge-cross`) cross-builds the program and passes `SHMFUSION_BRIDGE_CROSS`
+//! `cargo xtask test --suite bridge-cross` cross-builds the program and passes `SHMFUSION_BRIDGE_CROSS`
 //! (`triple=path;...`).
 
 mod common;
