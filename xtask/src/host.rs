@@ -44,8 +44,7 @@ pub const SUITES: &[Suite] = &[
     Suite { name: "bridge", x86_64: true, default: true, background: false, prebuild: Some(bridge_prebuild), run: bridge },
     Suite { name: "bridge-net", x86_64: true, default: true, background: false, prebuild: Some(bridge_net_prebuild), run: bridge_net },
     Suite { name: "bench", x86_64: true, default: true, background: false, prebuild: Some(crate::bench::prebuild), run: crate::bench::suite },
-    // Opt-in: the two zenoh cross builds cost about 600 s of CPU, and a full run with them took over 30 minutes here.
-    Suite { name: "bridge-cross", x86_64: true, default: false, background: false, prebuild: Some(bridge_cross_prebuild), run: bridge_cross },
+    Suite { name: "bridge-cross", x86_64: true, default: true, background: false, prebuild: Some(bridge_cross_prebuild), run: bridge_cross },
 ];
 
 /// Whether suite `h` runs on this machine.
@@ -75,32 +74,27 @@ pub fn host_bin_dir(ctx: &Ctx) -> PathBuf {
 /// `cargo` for the companion crates (the tool, the bridge, the benchmark), in `ctx.root`. Every build in
 /// `host_target_dir` goes through here, so that they share one profile and no command invalidates another's
 /// build:
-/// - line tables only, as in the targets' tests: nobody steps through these builds in a debugger, full debug
-///   info of zenoh and the rest is the costliest to produce, and a panic's backtrace still names files and lines;
+/// - no debug info: nobody steps through these builds in a debugger, and a panic's message still names its file
+///   and line. Zenoh's build for riscv64 took 219 s of CPU without it, 244 s with line tables;
+/// - every build names its target, this machine's too (an explicit `--target` overrides it). Then the proc macros
+///   and build scripts are compiled once, in one configuration, for the native and the cross builds alike;
+///   without `--target`, the native builds compile them in another (the aarch64 bridge rebuilt all of them:
+///   about 120 s of CPU);
 /// - clippy as the compiler of the workspace's crates (what `cargo clippy` does over `cargo check`), so that
 ///   they are linted as they build and the `lint` suite reads their warnings back (`companion_lints`) instead
 ///   of checking zenoh, clap and the rest a second time.
 pub fn host_cargo(ctx: &Ctx) -> Command {
     let mut cmd = Command::new(&ctx.cargo);
-    host_build_env(ctx, &mut cmd);
-    cmd
-}
-
-/// `host_cargo`'s directory and environment, for a command that runs cargo under another (`nice`).
-pub fn host_build_env(ctx: &Ctx, cmd: &mut Command) {
-    // Every build names its target, this machine's too (an explicit `--target` overrides it). Then the proc macros
-    // and build scripts are compiled once, in one configuration, for the native and the cross builds alike;
-    // without `--target`, the native builds compile them in another (the aarch64 bridge rebuilt all of them:
-    // about 120 s of CPU).
     cmd.current_dir(&ctx.root)
         .env("CARGO_TARGET_DIR", host_target_dir(ctx))
         .env("CARGO_BUILD_TARGET", HOST);
     for profile in ["DEV", "TEST"] {
-        cmd.env(format!("CARGO_PROFILE_{profile}_DEBUG"), "line-tables-only");
+        cmd.env(format!("CARGO_PROFILE_{profile}_DEBUG"), "false");
     }
     if let Some(driver) = clippy_driver(ctx) {
         cmd.env("RUSTC_WORKSPACE_WRAPPER", driver);
     }
+    cmd
 }
 
 /// The toolchain's `clippy-driver`, beside its `cargo` (the `lint` suite's setup installs it).
@@ -546,8 +540,7 @@ fn bridge_cross_prebuild(ctx: &Ctx) {
 }
 
 /// One exchange between a native bridge and copies cross-built for aarch64 and riscv64 running under qemu-user
-/// (`bridge/tests/cross.rs`): a native exporter, a foreign importer, over loopback. Opt-in
-/// (`cargo xtask test --suite bridge-cross`).
+/// (`bridge/tests/cross.rs`): a native exporter, a foreign importer, over loopback.
 fn bridge_cross(ctx: &Ctx) -> Counts {
     let t0 = proc::Stopwatch::start();
     let mut cross = Vec::new();

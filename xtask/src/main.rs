@@ -43,14 +43,14 @@ symbols), `lint` (cargo fmt --check, clippy -D warnings, also in capi/), `xtask`
 (the shmfusion tool's tests with Python readers from the same venv, its static aarch64 musl build under qemu-user)
 `bench` (the benchmark builds, and a smoke run of every case passes its output check), `bridge` and
 `bridge-net` (the Zenoh bridge: unit and Python interop tests; two network namespaces with link faults) and
-opt-in `bridge-cross` (the bridge cross-built for aarch64 and riscv64, each under qemu-user against a native one).
+`bridge-cross` (the bridge cross-built for aarch64 and riscv64, each under qemu-user against a native one).
 
 options:
   --target T     only targets whose triple starts with T (repeatable), e.g. --target armv7
   --suite S      only suite S (repeatable): lib, user, kernel, static, selftest (= user+kernel+
                  static), loom, miri, abi-mix, capi, lint, xtask, python, cli, bridge, bridge-net, bench,
-                 bridge-cross; by default all but bridge-cross (opt-in), with the host suites left out
-                 when --target excludes x86_64
+                 bridge-cross; by default all, with the host suites left out when --target excludes
+                 x86_64
   --arg A        pass A in argv to the static programs (repeatable; on the kernel command line after --)
   --no-setup     skip the setup steps
   --no-ipc-ns    run in the machine's IPC namespace instead of a private one
@@ -329,8 +329,10 @@ fn run(o: &Options) -> bool {
             .collect::<VecDeque<_>>(),
     ));
     let (setup_ready, setup_done) = std::sync::mpsc::channel::<Vec<String>>();
+    // The suites whose prebuilds the background lane has finished.
+    let prebuilt = Arc::new(Mutex::new(Vec::<&'static str>::new()));
     let background = {
-        let (ctx, queue) = (ctx.clone(), Arc::clone(&queue));
+        let (ctx, queue, prebuilt) = (ctx.clone(), Arc::clone(&queue), Arc::clone(&prebuilt));
         std::thread::spawn(move || {
             lower_priority();
             let mut problems = Vec::new();
@@ -341,10 +343,13 @@ fn run(o: &Options) -> bool {
             let _ = setup_ready.send(problems);
             // Prebuilds first: the foreground's host suites wait for them, while nothing waits for the
             // background suites until the very end.
-            for prebuild in selected.iter().filter_map(|h| h.prebuild) {
-                prebuild(&ctx);
+            for h in &selected {
+                if let Some(prebuild) = h.prebuild {
+                    prebuild(&ctx);
+                    prebuilt.lock().unwrap_or_else(|e| e.into_inner()).push(h.name);
+                }
             }
-            run_queued(&queue, &ctx)
+            run_queued(&queue, &ctx, || false)
         })
     };
 
@@ -447,11 +452,22 @@ fn run(o: &Options) -> bool {
         Ok(setup_problems) => problems.extend(setup_problems),
         Err(_) => problems.push("setup: the background lane stopped before the host suites' setup".into()),
     }
+    // A suite whose prebuild is still running would wait for cargo's lock and leave a core idle: the foreground
+    // takes the background lane's queued suites meanwhile.
+    let mut background_results = Vec::new();
     let foreground: Vec<Option<Counts>> = host::SUITES
         .iter()
-        .map(|h| (o.host.contains(&h.name) && host::applicable(h) && !h.background).then(|| (h.run)(&ctx)))
+        .map(|h| {
+            (o.host.contains(&h.name) && host::applicable(h) && !h.background).then(|| {
+                if h.prebuild.is_some() {
+                    let prebuilt = || prebuilt.lock().unwrap_or_else(|e| e.into_inner()).contains(&h.name);
+                    background_results.extend(run_queued(&queue, &ctx, prebuilt));
+                }
+                (h.run)(&ctx)
+            })
+        })
         .collect();
-    let mut background_results = run_queued(&queue, &ctx);
+    background_results.extend(run_queued(&queue, &ctx, || false));
     background_results.extend(background.join().unwrap_or_else(|_| {
         problems.push("the background lane panicked".into());
         Vec::new()
@@ -577,11 +593,16 @@ fn run(o: &Options) -> bool {
     total.failed == 0
 }
 
-/// Runs the queued suites one at a time until the queue is empty (both lanes call this).
-fn run_queued(queue: &Mutex<VecDeque<&'static host::Suite>>, ctx: &suites::Ctx) -> Vec<(&'static str, Counts)> {
+/// Runs the queued suites one at a time (both lanes call this) until the queue is empty or `enough` says so
+/// (asked before each).
+fn run_queued(
+    queue: &Mutex<VecDeque<&'static host::Suite>>,
+    ctx: &suites::Ctx,
+    enough: impl Fn() -> bool,
+) -> Vec<(&'static str, Counts)> {
     let mut results = Vec::new();
     // The lock is released before the suite runs: `while let` would hold it throughout.
-    loop {
+    while !enough() {
         let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
         let Some(h) = next else { break };
         results.push((h.name, (h.run)(ctx)));
@@ -619,10 +640,11 @@ mod tests {
                 "cli",
                 "bridge",
                 "bridge-net",
-                "bench"
+                "bench",
+                "bridge-cross"
             ]
         );
-        assert_eq!(parsed("test --target x86").host.len(), 11);
+        assert_eq!(parsed("test --target x86").host.len(), 12);
         assert_eq!(parsed("test --suite bridge-cross").host, ["bridge-cross"]);
         assert!(parsed("test --target armv7").host.is_empty());
         let o = parsed("test --target armv7 --suite miri");

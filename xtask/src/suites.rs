@@ -29,6 +29,9 @@ const STATIC_RUSTFLAGS: &[&str] = &[
     "target-feature=+crt-static",
     "-C",
     "link-self-contained=no",
+    // Leaves out the test-only dev-dependencies (Cargo.toml), which cargo builds for any example.
+    "--cfg",
+    "shmfusion_static_programs",
 ];
 
 /// [`STATIC_RUSTFLAGS`] and the runtime's linker script, which drops the unwind tables no
