@@ -459,7 +459,7 @@ pub fn prebuild(ctx: &Ctx) {
         let out = ctx.target_dir.join("capi-c").join(format!("zig-{name}"));
         crate::host::prebuild(&format!("capi {name}"), &mut library_build(ctx, t));
         if lib.exists() && zig_build(ctx, t, &lib, zig_key(), &out).is_err() {
-            println!("[host] prebuild capi {name} Zig programs: failed (the suite reports why)");
+            crate::host::prebuild_failed(&format!("capi {name} Zig programs"));
         }
     }
 }

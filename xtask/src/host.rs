@@ -56,8 +56,13 @@ pub fn applicable(h: &Suite) -> bool {
 pub fn prebuild(what: &str, cmd: &mut Command) {
     match proc::run(cmd, CARGO_TIMEOUT) {
         Ok(out) if out.success() => println!("[{WHO}] prebuild {what}: built ({})", out.took()),
-        _ => println!("[{WHO}] prebuild {what}: failed (the suite reports why)"),
+        _ => prebuild_failed(what),
     }
+}
+
+/// A prebuild's failure line: the suite reports why when it runs the same step again.
+pub fn prebuild_failed(what: &str) {
+    println!("[{WHO}] prebuild {what}: failed (the suite reports why)");
 }
 
 /// The companion crates' builds go to a target dir of their own, so that the background lane's
@@ -464,7 +469,8 @@ fn bridge_prebuild(ctx: &Ctx) {
 fn bridge_net(ctx: &Ctx) -> Counts {
     let suite = "bridge-net";
     let t0 = proc::Stopwatch::start();
-    let fusion = match fusion_demo(ctx) {
+    // The fusion demo the namespace tests run on machine A.
+    let fusion = match suites::host_example(ctx, "fusion") {
         Ok(path) => path,
         Err(why) => {
             say(WHO, suite, Counts::FAIL, t0.took(), &why);
@@ -486,24 +492,6 @@ fn bridge_net_tests(ctx: &Ctx) -> Command {
 
 fn bridge_net_prebuild(ctx: &Ctx) {
     prebuild("bridge namespace tests", bridge_net_tests(ctx).arg("--no-run"));
-}
-
-/// The fusion demo (examples/fusion.rs) the namespace tests run on machine A: the same build as the `capi`
-/// suite's demo pipeline (so nothing is compiled when that suite ran first).
-fn fusion_demo(ctx: &Ctx) -> Result<PathBuf, String> {
-    let mut cmd = Command::new(&ctx.cargo);
-    cmd.current_dir(&ctx.root)
-        .args(["build", "--example", "fusion", "--target", HOST]);
-    suites::quick_profile(&mut cmd);
-    let out = proc::run(&mut cmd, CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !out.success() {
-        return Err(format!(
-            "{}\ncargo build --example fusion: {}",
-            excerpt(&out.text),
-            out.describe(CARGO_TIMEOUT)
-        ));
-    }
-    Ok(ctx.target_dir.join(HOST).join("debug/examples/fusion"))
 }
 
 /// The targets the bridge is cross-built for, each run under qemu-user by `bridge/tests/cross.rs`.

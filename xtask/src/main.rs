@@ -17,7 +17,7 @@ mod targets;
 
 use std::collections::VecDeque;
 use std::env;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -139,9 +139,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
 fn main() -> ExitCode {
     let args: Vec<String> = env::args().skip(1).collect();
     if args.first().map(String::as_str) == Some("bench") {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
-        let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
-        return match bench::command(root, target_dir, &args[1..]) {
+        let (root, target_dir) = repo_dirs();
+        return match bench::command(&root, target_dir, &args[1..]) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("xtask: {e}");
@@ -230,14 +229,20 @@ fn step(name: &str, problems: &mut Vec<String>, f: impl FnOnce() -> Result<Strin
     }
 }
 
-/// Everything after argument parsing; returns whether all passed.
-fn run(o: &Options) -> bool {
-    let start = Instant::now();
+/// The repository's root, and cargo's target dir (`CARGO_TARGET_DIR`, relative to the root, or `target`).
+fn repo_dirs() -> (PathBuf, PathBuf) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives in the repo")
         .to_path_buf();
     let target_dir = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |d| root.join(d));
+    (root, target_dir)
+}
+
+/// Everything after argument parsing; returns whether all passed.
+fn run(o: &Options) -> bool {
+    let start = Instant::now();
+    let (root, target_dir) = repo_dirs();
     let targets: Vec<&Target> = TARGETS
         .iter()
         .filter(|t| o.targets.is_empty() || o.targets.iter().any(|p| t.triple.starts_with(p.as_str())))

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::proc;
 use crate::report::Counts;
-use crate::suites::{self, CARGO_TIMEOUT, Ctx, HOST, say};
+use crate::suites::{self, CARGO_TIMEOUT, Ctx, say};
 
 const WHO: &str = "host";
 /// The one venv of the test command and what each host suite needs in it: pip requirements, and the imports
@@ -103,14 +103,10 @@ pub fn run(ctx: &Ctx) -> Counts {
     if !python.exists() {
         return fail(format!("no venv at {} (the setup step makes it)", python.display()));
     }
-    // The x86_64 `lib` suite's build of the example (its `cargo test` builds every example), when it ran.
-    let mut peer = Command::new(&ctx.cargo);
-    peer.current_dir(&ctx.root)
-        .args(["build", "-p", "shmfusion", "--example", "py_peer", "--target", HOST]);
-    suites::quick_profile(&mut peer);
-    if let Err(e) = checked(&mut peer, "cargo build --example py_peer") {
-        return fail(e);
-    }
+    let peer = match suites::host_example(ctx, "py_peer") {
+        Ok(path) => path,
+        Err(e) => return fail(e),
+    };
     // The test build is unoptimised (a release build takes minutes on 2 cores); the README's benchmark uses
     // `maturin build --release`.
     let wheels = ctx.target_dir.join("wheels-test");
@@ -152,10 +148,7 @@ pub fn run(ctx: &Ctx) -> Counts {
     pytest
         .current_dir(ctx.root.join("python"))
         .args(["-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
-        .env(
-            "SHMFUSION_PY_PEER",
-            ctx.target_dir.join(HOST).join("debug/examples/py_peer"),
-        );
+        .env("SHMFUSION_PY_PEER", &peer);
     let out = match proc::run(&mut pytest, PYTEST_TIMEOUT) {
         Ok(out) => out,
         Err(e) => return fail(format!("cannot run pytest: {e}")),

@@ -88,6 +88,24 @@ pub fn lib(ctx: &Ctx, t: &Target) -> Counts {
     cargo_test(t.triple, "lib", &mut cmd)
 }
 
+/// Builds `examples/<name>.rs` for this machine as the x86_64 `lib` suite does (`--target`, the quick profile),
+/// so that when that suite ran (its `cargo test` builds every example) nothing is compiled; returns its path.
+pub fn host_example(ctx: &Ctx, name: &str) -> Result<PathBuf, String> {
+    let mut cmd = Command::new(&ctx.cargo);
+    cmd.current_dir(&ctx.root)
+        .args(["build", "-p", "shmfusion", "--example", name, "--target", HOST]);
+    quick_profile(&mut cmd);
+    let out = proc::run(&mut cmd, CARGO_TIMEOUT).map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !out.success() {
+        return Err(format!(
+            "{}\ncargo build --example {name}: {}",
+            excerpt(&out.text),
+            out.describe(CARGO_TIMEOUT)
+        ));
+    }
+    Ok(ctx.target_dir.join(HOST).join("debug/examples").join(name))
+}
+
 /// Optimised a little, with line tables only: under qemu-user the property tests ran 25x
 /// faster than unoptimised and the cold build took a third of the time, while debug
 /// assertions and overflow checks stay on. No LTO, not even rustc's default thin LTO across one
