@@ -635,8 +635,8 @@ mod tests {
         assert_eq!(
             parsed("test").host,
             [
-                "loom",
                 "miri",
+                "loom",
                 "abi-mix",
                 "capi",
                 "lint",
