@@ -13,7 +13,7 @@ use common::*;
 use rustix::fs::Mode;
 use shmfusion::Errno;
 use shmfusion::shm::{
-    self, AttachOptions, Expected, GetFlags, HugePageSize, Key, Options, Segment, ShmId, VerifyError, raw,
+    self, AttachOptions, Attachment, Expected, GetFlags, HugePageSize, Key, Options, Segment, ShmId, VerifyError, raw,
 };
 use std::ffi::CStr;
 use std::ptr::{NonNull, null_mut};
@@ -425,6 +425,8 @@ fn bad_ids_are_einval() {
         assert_eq!(raw::shmctl(-1, raw::SHM_INFO, buf).unwrap_err(), Errno::INVAL);
         assert_eq!(raw::shmctl(id, 99, buf).unwrap_err(), Errno::INVAL);
         assert_eq!(raw::shmctl(id, 10, buf).unwrap_err(), Errno::INVAL);
+        // shmctl02: a command of -1.
+        assert_eq!(raw::shmctl(id, u32::MAX, buf).unwrap_err(), Errno::INVAL);
     }
 }
 
@@ -724,6 +726,7 @@ fn set_changes_owner_and_mode() {
     let before = seg.stat().unwrap();
     let t0 = now();
     seg.set(NOBODY, NOBODY, mode(0o640)).expect("IPC_SET");
+    let t1 = now();
     let st = seg.stat().unwrap();
     assert_eq!((st.ownership.uid, st.ownership.gid), (NOBODY, NOBODY));
     assert_eq!(
@@ -732,7 +735,12 @@ fn set_changes_owner_and_mode() {
         "the creator never changes"
     );
     assert_eq!(st.mode.bits(), 0o640);
-    assert!(st.change_time >= t0 - 1 && st.change_time >= before.change_time);
+    // shmctl08: IPC_SET sets the change time to now.
+    assert!(
+        (t0 - 1..=t1).contains(&st.change_time) && st.change_time >= before.change_time,
+        "ctime {} not in [{t0}, {t1}]",
+        st.change_time
+    );
     assert_eq!(st.size, 4096);
 
     // Only the permission bits are taken: setuid/sticky bits are dropped, and SHM_DEST cannot be forged.
@@ -1604,4 +1612,507 @@ fn a_known_id_attaches_without_a_status_call() {
     let mut back = [0u8];
     b.read(page - 1, &mut back).unwrap();
     assert_eq!(&back, b"x");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Cases of the Linux Test Project's shmget/shmat/shmdt/shmctl syscall tests that the sections above do not already
+// check (README, "Testing", maps each LTP case to its test here).
+
+/// Reads a small file into `buf` without allocating (for forked children); returns the bytes read.
+fn read_into(path: &CStr, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: `path` is NUL-terminated.
+    let fd = unsafe { libc::open(path.as_ptr(), libc::O_RDONLY) };
+    if fd < 0 {
+        return None;
+    }
+    let mut len = 0;
+    while len < buf.len() {
+        // SAFETY: reads into the unfilled tail of `buf`.
+        let n = unsafe { libc::read(fd, buf[len..].as_mut_ptr().cast(), buf.len() - len) };
+        if n <= 0 {
+            break;
+        }
+        len += n as usize;
+    }
+    // SAFETY: our descriptor.
+    unsafe { libc::close(fd) };
+    Some(len)
+}
+
+/// A decimal (possibly negative) number from a file such as `/proc/sys/kernel/shm_next_id`, without allocating.
+fn read_signed(path: &CStr) -> Option<i64> {
+    let mut buf = [0u8; 32];
+    let len = read_into(path, &mut buf)?;
+    std::str::from_utf8(&buf[..len]).ok()?.trim().parse().ok()
+}
+
+/// shmget02 (IPC_EXCL without IPC_CREAT): the flag is ignored, so a missing key is ENOENT, a larger size than the
+/// segment's is EINVAL, and an existing key is found.
+#[test]
+fn exclusive_without_create_only_looks_up() {
+    let _s = serial();
+    let key = fresh_key();
+    let _rm = RmKey(key.as_raw());
+    let excl = |size| shm::get(key, size, GetFlags::EXCLUSIVE, mode(0o600));
+    assert_eq!(excl(4096).unwrap_err(), Errno::NOENT);
+    let seg = Options::new(4096).create_exclusive(key).unwrap();
+    assert_eq!(excl(8192).unwrap_err(), Errno::INVAL, "larger than the segment");
+    assert_eq!(excl(4096).unwrap(), seg.id(), "IPC_EXCL alone does not make EEXIST");
+    assert_eq!(
+        raw::shmget(key.as_raw(), 4096, raw::IPC_EXCL | 0o600).unwrap(),
+        seg.id().as_raw()
+    );
+}
+
+/// shmget04: a segment created with mode 0 refuses its own creator every access that the mode bits govern (read,
+/// write, read-write lookups, attach, stat), while ownership rights (IPC_SET, IPC_RMID) remain.
+#[test]
+fn mode_0_refuses_even_the_creator() {
+    let _s = serial();
+    needs_root!();
+    let key = fresh_key();
+    let _rm = RmKey(key.as_raw());
+    let (exit, r) = run_child::<9>(|r| {
+        if !drop_privileges(NOBODY, NOBODY) {
+            return 3;
+        }
+        let Ok(seg) = Options::new(4096).mode(mode(0)).create_exclusive(key) else {
+            return 4;
+        };
+        r[0] = code(Options::new(4096).mode(mode(0o400)).open(key));
+        r[1] = code(Options::new(4096).mode(mode(0o200)).open(key));
+        r[2] = code(Options::new(4096).mode(mode(0o600)).open(key));
+        r[3] = code(seg.attach(AttachOptions::new().read_only()));
+        r[4] = code(seg.stat());
+        r[5] = verify_code(shm::open_verified(key, &Expected::new(1)));
+        r[6] = code(seg.set(NOBODY, NOBODY, mode(0o600)));
+        r[7] = code(Options::new(4096).open(key));
+        r[8] = code(seg.remove());
+        0
+    });
+    check_report(
+        exit,
+        &r,
+        &[
+            ("lookup for read (SHM_RD): EACCES", e(Errno::ACCESS)),
+            ("lookup for write (SHM_WR): EACCES", e(Errno::ACCESS)),
+            ("lookup for read-write (SHM_RW): EACCES", e(Errno::ACCESS)),
+            ("attach: EACCES", e(Errno::ACCESS)),
+            ("stat: EACCES", e(Errno::ACCESS)),
+            ("open_verified: Os(EACCES)", e(Errno::ACCESS)),
+            ("IPC_SET by the owner", 0),
+            ("open after IPC_SET to 0600", 0),
+            ("IPC_RMID by the owner", 0),
+        ],
+    );
+}
+
+/// shmget05 and shmget06: `kernel.shm_next_id` (CONFIG_CHECKPOINT_RESTORE) picks the next id, is reset to -1
+/// once used, and an id already taken is not handed out twice. Also the largest id there is, `INT_MAX` (slot
+/// 0x7fff, sequence 0xffff): it must decode as an id, not an error, and work like any other on every target.
+#[test]
+fn ids_chosen_through_shm_next_id_up_to_int_max() {
+    let _s = serial();
+    needs_root!();
+    if !std::path::Path::new("/proc/sys/kernel/shm_next_id").exists() {
+        eprintln!("skipped: no kernel.shm_next_id (CONFIG_CHECKPOINT_RESTORE)");
+        return;
+    }
+    const NEXT: &CStr = c"/proc/sys/kernel/shm_next_id";
+    let page = page_size();
+    let (exit, r) = run_child::<14>(|r| {
+        // A private IPC namespace: nothing else can take the ids, and its segments die with this child.
+        // SAFETY: unshare takes no pointers; this child is single-threaded.
+        if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 {
+            return 10;
+        }
+        // SAFETY: getpid cannot fail.
+        let pid = unsafe { libc::getpid() };
+        let (k1, k2, k3) = (
+            Key::from_raw(0x5e00_0001),
+            Key::from_raw(0x5e00_0002),
+            Key::from_raw(0x5e00_0003),
+        );
+        let create = |key| Options::new(page).create_exclusive(key);
+        r[0] = read_signed(NEXT).unwrap_or(i64::MIN);
+        if !write_number(NEXT, pid as u64) {
+            return 11;
+        }
+        let Ok(a) = create(k1) else { return 12 };
+        r[1] = i64::from(a.id().as_raw() == pid);
+        r[2] = read_signed(NEXT).unwrap_or(i64::MIN);
+        if !write_number(NEXT, a.id().as_raw() as u64) {
+            return 13;
+        }
+        let Ok(b) = create(k2) else { return 14 };
+        r[3] = i64::from(b.id() != a.id());
+        r[4] = read_signed(NEXT).unwrap_or(i64::MIN);
+
+        if !write_number(NEXT, i32::MAX as u64) {
+            return 15;
+        }
+        let Ok(c) = create(k3) else { return 16 };
+        r[5] = i64::from(c.id().as_raw());
+        r[6] = match c.stat() {
+            Ok(st) => i64::from(st.seq) * 1000 + i64::from(st.key == k3),
+            Err(e) => -i64::from(e.raw_os_error()),
+        };
+        r[7] = match Options::new(1).open(k3) {
+            Ok(s) => i64::from(s.id().as_raw() == i32::MAX),
+            Err(e) => -i64::from(e.raw_os_error()),
+        };
+        r[8] = match c.attach(AttachOptions::new()) {
+            Ok(m) => code(m.write(page - 1, &[5]).and_then(|()| m.detach())),
+            Err(e) => -i64::from(e.raw_os_error()),
+        };
+        r[9] = match shm::segments() {
+            Ok(mut s) => i64::from(s.any(|(id, st)| id == c.id() && st.key == k3)),
+            Err(e) => -i64::from(e.raw_os_error()),
+        };
+        r[10] = code(c.lock().and_then(|()| c.unlock()));
+        r[11] = code(c.remove());
+        r[12] = code(c.stat());
+        r[13] = code(a.remove().and_then(|()| b.remove()));
+        0
+    });
+    check_report(
+        exit,
+        &r,
+        &[
+            ("shm_next_id unset: -1", -1),
+            ("the id asked for", 1),
+            ("reset to -1 after use", -1),
+            ("a taken id is not reused", 1),
+            ("reset to -1 again", -1),
+            ("id INT_MAX", i64::from(i32::MAX)),
+            ("stat: seq 0xffff, key", 0xffff * 1000 + 1),
+            ("open by key finds INT_MAX", 1),
+            ("attach, write the last byte, detach", 0),
+            ("segments() lists it", 1),
+            ("lock and unlock", 0),
+            ("remove", 0),
+            ("gone: EINVAL", e(Errno::INVAL)),
+            ("remove the others", 0),
+        ],
+    );
+}
+
+/// shmat04: one detach takes a whole attachment away even after `mprotect` split it into several mappings, and
+/// leaves no attach count behind (a kernel leak fixed in Linux 6.8).
+#[test]
+fn mprotect_split_attachment_detaches_whole() {
+    let _s = serial();
+    let page = page_size();
+    let (_, seg, _rm) = new_segment(3 * page, 0o600);
+    let a = seg.attach(AttachOptions::new()).unwrap();
+    assert_eq!(seg.stat().unwrap().attach_count, 1);
+    // SAFETY: changes the protection of our own attachment's pages; nothing reads or writes them afterwards.
+    unsafe {
+        assert_eq!(libc::mprotect(a.as_ptr().add(page).cast(), page, libc::PROT_NONE), 0);
+        assert_eq!(libc::mprotect(a.as_ptr().cast(), 2 * page, libc::PROT_WRITE), 0);
+    }
+    // The kernel counts mappings (each piece of the split is one), so the count is now 3 on Linux 6.18; the
+    // point of shmat04 is only that the detach below takes all of them away.
+    assert!(seg.stat().unwrap().attach_count >= 1);
+    a.detach().expect("detach the split attachment");
+    let st = seg.stat().unwrap();
+    assert_eq!(st.attach_count, 0, "the split attachment leaked an attach count");
+    assert!(st.detach_time > 0);
+}
+
+/// shmdt01: after a detach the memory is gone from this process: the count drops to 0 and a store to the old
+/// address faults.
+#[test]
+fn a_store_after_detach_faults() {
+    let _s = serial();
+    let (_, seg, _rm) = new_segment(4096, 0o600);
+    let exit = fork(|| {
+        set_rlimit(libc::RLIMIT_CORE, 0);
+        let Ok(a) = seg.attach(AttachOptions::new()) else {
+            return 2;
+        };
+        if a.write(0, &[1]).is_err() {
+            return 3;
+        }
+        let p = a.as_ptr();
+        if a.detach().is_err() {
+            return 4;
+        }
+        if seg.stat().map(|st| st.attach_count) != Ok(0) {
+            return 5;
+        }
+        // SAFETY: deliberately stores to the address just detached, which is expected to fault and end this child.
+        unsafe { std::ptr::write_volatile(p, 2) };
+        0
+    })
+    .wait();
+    assert_eq!(
+        exit,
+        Exit::Signal(libc::SIGSEGV),
+        "the store after detach did not fault"
+    );
+    assert_eq!(seg.stat().unwrap().attach_count, 0);
+}
+
+/// `IPC_STAT` of `id` and `SHM_STAT` of its table `index`, as the kernel's raw structs (of this architecture's
+/// size); `SHM_STAT` must return the id.
+fn ipc_stat_and_shm_stat(id: ShmId, index: i32) -> (Vec<u8>, Vec<u8>) {
+    let size = raw::kernel_struct_size(raw::IPC_STAT);
+    let (mut by_id, mut by_index) = ([0u64; 32], [0u64; 32]);
+    // SAFETY: both buffers are larger than any architecture's shmid64_ds.
+    unsafe {
+        raw::shmctl(id.as_raw(), raw::IPC_STAT, by_id.as_mut_ptr().cast()).expect("IPC_STAT");
+        let found = raw::shmctl(index, raw::SHM_STAT, by_index.as_mut_ptr().cast()).expect("SHM_STAT");
+        assert_eq!(found, id.as_raw(), "SHM_STAT returns the id");
+    }
+    let bytes = |b: &[u64; 32]| b.iter().flat_map(|w| w.to_ne_bytes()).take(size).collect();
+    (bytes(&by_id), bytes(&by_index))
+}
+
+/// shmctl01: `IPC_STAT` and `SHM_STAT` report the same status, and the attach count follows children that attach
+/// and detach by themselves (the inherited case is `attach_counts_across_forked_children`).
+#[test]
+fn children_attaching_by_themselves_count_and_shm_stat_agrees() {
+    let _s = serial();
+    const N: usize = 4;
+    let (_, seg, _rm) = new_segment(2048, 0o600);
+    let index = index_of(seg.id());
+    let (by_id, by_index) = ipc_stat_and_shm_stat(seg.id(), index);
+    assert_eq!(by_id, by_index, "IPC_STAT and SHM_STAT differ before any attach");
+
+    let pipe = || {
+        let mut fds = [0; 2];
+        // SAFETY: room for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        fds
+    };
+    let ([ack_r, ack_w], [detach_r, detach_w], [exit_r, exit_w]) = (pipe(), pipe(), pipe());
+    // Each child attaches, says so, detaches when `detach` reaches end of file, says so, and exits when `exit`
+    // does: each phase is a whole-group event, so the parent's counts are exact.
+    let wait_eof = |fd: i32| {
+        let mut b = 0u8;
+        // SAFETY: reads into a local byte.
+        while unsafe { libc::read(fd, (&mut b as *mut u8).cast(), 1) } > 0 {}
+    };
+    let children: Vec<Child> = (0..N)
+        .map(|_| {
+            fork(|| {
+                // SAFETY: plain descriptor operations on our own pipes.
+                unsafe {
+                    libc::close(ack_r);
+                    libc::close(detach_w);
+                    libc::close(exit_w);
+                }
+                let a = seg.attach(AttachOptions::new());
+                write_all(ack_w, &[u8::from(a.is_ok())]);
+                wait_eof(detach_r);
+                let detached = a.map(Attachment::detach).is_ok_and(|r| r.is_ok());
+                write_all(ack_w, &[u8::from(detached)]);
+                wait_eof(exit_r);
+                0
+            })
+        })
+        .collect();
+    // SAFETY: the parent's copies of the children's ends.
+    unsafe {
+        libc::close(ack_w);
+        libc::close(detach_r);
+        libc::close(exit_r);
+    }
+    let acks = |what: &str| {
+        let mut got = [0u8; N];
+        let mut n = 0;
+        while n < N {
+            // SAFETY: reads into the unfilled tail of `got`.
+            let r = unsafe { libc::read(ack_r, got[n..].as_mut_ptr().cast(), N - n) };
+            assert!(r > 0, "{what}: a child ended early");
+            n += r as usize;
+        }
+        assert_eq!(got, [1; N], "{what} failed in a child");
+    };
+    let pids: Vec<i32> = children.iter().map(Child::pid).collect();
+
+    acks("attach");
+    let st = seg.stat().unwrap();
+    assert_eq!(st.attach_count, N as u64);
+    assert!(pids.contains(&st.last_pid), "last pid {} is a child's", st.last_pid);
+    assert!(st.attach_time > 0);
+    let (by_id, by_index) = ipc_stat_and_shm_stat(seg.id(), index);
+    assert_eq!(by_id, by_index, "IPC_STAT and SHM_STAT differ while attached");
+
+    // SAFETY: our end of the pipe.
+    unsafe { libc::close(detach_w) };
+    acks("detach");
+    let st = seg.stat().unwrap();
+    assert_eq!(st.attach_count, 0);
+    assert!(pids.contains(&st.last_pid) && st.detach_time > 0);
+    let (by_id, by_index) = ipc_stat_and_shm_stat(seg.id(), index);
+    assert_eq!(by_id, by_index, "IPC_STAT and SHM_STAT differ after the detaches");
+
+    // SAFETY: our end of the pipe.
+    unsafe {
+        libc::close(exit_w);
+        libc::close(ack_r);
+    }
+    for c in children {
+        assert_eq!(c.wait(), Exit::Code(0));
+    }
+    assert_eq!(seg.stat().unwrap().size, 2048);
+}
+
+/// Totals over `/proc/sysvipc/shm` (which shows the reader's IPC namespace), as `shmctl04` sums them:
+/// `[segments, resident pages, swapped pages, pages, highest id]`. Allocation-free, for forked children.
+fn proc_sysvipc_totals(page: u64) -> Option<[i64; 5]> {
+    let mut buf = [0u8; 8192];
+    let len = read_into(c"/proc/sysvipc/shm", &mut buf)?;
+    let text = std::str::from_utf8(&buf[..len]).ok()?;
+    let mut t = [0i64; 5];
+    for line in text.lines().skip(1) {
+        let field = |n: usize| line.split_whitespace().nth(n)?.parse::<u64>().ok();
+        // key shmid perms size cpid lpid nattch uid gid cuid cgid atime dtime ctime rss swap
+        let (id, size, rss, swap) = (field(1)?, field(3)?, field(14)?, field(15)?);
+        t[0] += 1;
+        t[1] += (rss / page) as i64;
+        t[2] += (swap / page) as i64;
+        t[3] += size.div_ceil(page) as i64;
+        t[4] = t[4].max(id as i64);
+    }
+    Some(t)
+}
+
+/// shmctl04: `usage()` (SHM_INFO) agrees with `/proc/sysvipc/shm` in segments, resident, swapped and total pages;
+/// the highest index it returns names a segment; and `segments()` finds every segment, for root and for a user
+/// who may read none of them (SHM_STAT_ANY). In a private IPC namespace, so other tests cannot race it.
+#[test]
+fn usage_agrees_with_proc_sysvipc_for_root_and_nobody() {
+    let _s = serial();
+    needs_root!();
+    let page = page_size();
+    let (exit, r) = run_child::<12>(|r| {
+        // SAFETY: unshare takes no pointers; this child is single-threaded.
+        if unsafe { libc::unshare(libc::CLONE_NEWIPC) } != 0 {
+            return 10;
+        }
+        let create = |size| Options::new(size).create_exclusive(Key::PRIVATE);
+        let (Ok(a), Ok(_b), Ok(_c)) = (create(page + 1), create(3 * page), create(1)) else {
+            return 11;
+        };
+        // Two resident pages.
+        let Ok(m) = a.attach(AttachOptions::new()) else {
+            return 12;
+        };
+        if m.write(0, &[1]).and_then(|()| m.write(page, &[1])).is_err() {
+            return 13;
+        }
+        let check = |r: &mut [i64], at: usize| -> i32 {
+            let (Ok(u), Some(p)) = (shm::usage(), proc_sysvipc_totals(page as u64)) else {
+                return 14;
+            };
+            r[at] = i64::from(u.segments == p[0] as u32) + 10 * i64::from(u.resident_pages == p[1] as u64);
+            r[at + 1] = i64::from(u.swapped_pages == p[2] as u64) + 10 * i64::from(u.total_pages == p[3] as u64);
+            r[at + 2] = i64::from(u.segments);
+            r[at + 3] = match shm::segments() {
+                Ok(s) => s.count() as i64,
+                Err(e) => -i64::from(e.raw_os_error()),
+            };
+            // The index SHM_INFO returned names the segment with the highest id: 1 if SHM_STAT_ANY says so, 2 if
+            // only SHM_STAT (qemu-user) does.
+            let stat_index = |cmd| {
+                let mut ds = [0u64; 32];
+                // SAFETY: `ds` is larger than any architecture's shmid64_ds.
+                unsafe { raw::shmctl(u.highest_index as i32, cmd, ds.as_mut_ptr().cast()) }
+            };
+            r[at + 4] = match stat_index(raw::SHM_STAT_ANY).map(|id| (id, 1)).or_else(|e| match e {
+                Errno::INVAL => stat_index(raw::SHM_STAT).map(|id| (id, 2)),
+                e => Err(e),
+            }) {
+                Ok((id, how)) if id == p[4] as i32 => how,
+                Ok(_) => 0,
+                Err(e) => -i64::from(e.raw_os_error()),
+            };
+            0
+        };
+        let code = check(r, 0);
+        if code != 0 {
+            return code;
+        }
+        if !drop_privileges(NOBODY, NOBODY) {
+            return 3;
+        }
+        let code = check(r, 5);
+        if code != 0 {
+            return code;
+        }
+        r[10] = 0;
+        // The namespace, and the segments in it, die with this child.
+        0
+    });
+    let (root_any, nobody_any, nobody_sees) = if under_qemu() {
+        // qemu-user has no SHM_STAT_ANY; SHM_STAT (and segments(), which falls back to it) skips what the caller
+        // may not read.
+        (2, -e(Errno::ACCESS), 0)
+    } else {
+        (1, 1, 3)
+    };
+    check_report(
+        exit,
+        &r,
+        &[
+            ("root: segments, resident pages", 11),
+            ("root: swapped pages, total pages", 11),
+            ("root: usage().segments", 3),
+            ("root: segments() count", 3),
+            ("root: SHM_STAT_ANY(highest index) is the highest id", root_any),
+            ("nobody: segments, resident pages", 11),
+            ("nobody: swapped pages, total pages", 11),
+            ("nobody: usage().segments", 3),
+            ("nobody: segments() count", nobody_sees),
+            ("nobody: SHM_STAT_ANY(highest index) is the highest id", nobody_any),
+            ("done", 0),
+        ],
+    );
+}
+
+/// shmctl06: a real kernel zeroes every reserved word of the status struct it writes (on 32-bit targets the high
+/// halves of the times; on all, the padding and `__unused` words), so a buffer full of garbage comes back clean.
+/// qemu-user writes field by field and leaves them as they were (sysv-abi.md §4), which is why the typed API
+/// zeroes its buffer first: its times are right either way. Nothing is written past the struct.
+#[test]
+fn reserved_words_of_the_status_come_back_zeroed() {
+    let _s = serial();
+    let t0 = now();
+    let (_, seg, _rm) = new_segment(4096, 0o600);
+    let t1 = now();
+    let a = seg.attach(AttachOptions::new()).unwrap();
+    drop(a);
+    let size = raw::kernel_struct_size(raw::IPC_STAT);
+    // Reserved byte ranges of `shmid64_ds` (sysv-abi.md §2.3).
+    let reserved: &[std::ops::Range<usize>] = if cfg!(target_pointer_width = "64") {
+        &[22..24, 26..48, 96..112]
+    } else {
+        &[22..24, 26..36, 44..48, 52..56, 60..64, 76..84]
+    };
+    let index = index_of(seg.id());
+    for (cmd, id) in [(raw::IPC_STAT, seg.id().as_raw()), (raw::SHM_STAT, index)] {
+        let mut buf = [0x0a0a_0a0a_0a0a_0a0au64; 32];
+        // SAFETY: `buf` is larger than any architecture's shmid64_ds.
+        unsafe { raw::shmctl(id, cmd, buf.as_mut_ptr().cast()) }.expect("stat");
+        let bytes: Vec<u8> = buf.iter().flat_map(|w| w.to_ne_bytes()).collect();
+        let want = if under_qemu() { 0x0a } else { 0 };
+        for range in reserved {
+            assert!(
+                bytes[range.clone()].iter().all(|&b| b == want),
+                "cmd {cmd}: reserved bytes {range:?} are {:x?}",
+                &bytes[range.clone()]
+            );
+        }
+        assert!(
+            bytes[size..].iter().all(|&b| b == 0x0a),
+            "cmd {cmd}: written past the struct"
+        );
+    }
+    let st = seg.stat().unwrap();
+    assert!((t0 - 1..=t1).contains(&st.change_time), "ctime {}", st.change_time);
+    assert!(st.attach_time >= t0 - 1 && st.detach_time >= st.attach_time);
+    assert!(st.detach_time <= now());
 }
