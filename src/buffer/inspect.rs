@@ -234,9 +234,23 @@ impl<'a> BufferView<'a> {
     /// # Errors
     /// [`Error::Empty`] if the position has not been written yet (or, for an SPSC ring, was consumed already);
     /// [`Error::Lagged`] if it has been overwritten (with how many positions it is behind the oldest one still
-    /// held); [`Error::Contended`] if a writer changed it during the copy.
+    /// held); [`Error::Contended`] if a writer changed it during the copy; [`Error::Corrupt`] if the positions in
+    /// the mapping cannot be real (as the typed readers: an SPSC ring holding more than its capacity or a
+    /// consumer ahead of its producer, a broadcast tail beyond [`POSITION_LIMIT`](super::POSITION_LIMIT)), where
+    /// the slot could hold a sample of another position.
     pub fn read(&self, position: u64, out: &mut [u8]) -> Result<(), Error> {
         let state = self.state();
+        let tail = state.written;
+        match (self.kind, state.head) {
+            (BufferKind::SpscRing, Some(head)) if tail.wrapping_sub(head) > self.capacity => {
+                return Err(Error::Corrupt { head, tail });
+            }
+            // Beyond the limit, `2 (p + 1)` wraps and a slot stamp can name two positions.
+            (BufferKind::BroadcastRing, _) if tail > super::POSITION_LIMIT => {
+                return Err(Error::Corrupt { head: position, tail });
+            }
+            _ => {}
+        }
         if position >= state.written {
             return Err(Error::Empty);
         }
@@ -388,6 +402,61 @@ mod tests {
         v.read(4, &mut out).unwrap();
         assert_eq!(u32::from_ne_bytes(out), 4);
         assert_eq!(v.read(0, &mut out), Err(Error::Empty));
+    }
+
+    /// Stores `value` over the payload word at `offset`, as a hostile peer would.
+    fn plant<S: SharedState>(object: &sysv::SysvShared<S>, offset: usize, value: u64) {
+        let word = object
+            .raw()
+            .payload()
+            .as_ptr()
+            .wrapping_add(offset)
+            .cast::<core::sync::atomic::AtomicU64>();
+        // SAFETY: `offset` is the 8-aligned offset of a position word inside the live payload, which every
+        // process accesses atomically only.
+        unsafe { (*word).store(value, Ordering::Relaxed) };
+    }
+
+    #[test]
+    fn a_broadcast_tail_beyond_the_position_limit_is_corrupt_not_an_old_sample_under_a_new_position() {
+        let object = private::<BroadcastRing<u64, 4>>();
+        let (map, snap) = read_only(&object);
+        let v = view(&map, &snap).unwrap();
+        let mut w = object.get().writer().unwrap();
+        for i in 0..3u64 {
+            w.publish_one(&(100 + i));
+        }
+        // Past the limit, `2 (p + 1)` wraps: position 2^63 + 1 would match the stamp of position 1.
+        let tail = (1u64 << 63) + 3;
+        plant(&object, broadcast::layout::TAIL, tail);
+        let mut out = [0u8; 8];
+        let position = (1u64 << 63) + 1;
+        assert_eq!(v.read(position, &mut out), Err(Error::Corrupt { head: position, tail }));
+        plant(&object, broadcast::layout::TAIL, 3);
+        v.read(1, &mut out).unwrap();
+        assert_eq!(u64::from_ne_bytes(out), 101);
+    }
+
+    #[test]
+    fn spsc_positions_that_cannot_both_be_right_are_corrupt() {
+        let object = private::<SpscRing<u32, 4>>();
+        let (map, snap) = read_only(&object);
+        let v = view(&map, &snap).unwrap();
+        let mut p = object.get().producer().unwrap();
+        for i in 0..4u32 {
+            p.try_push(i).unwrap();
+        }
+        let mut out = [0u8; 4];
+        // Six published and none consumed in a ring of four: position 5 would be slot 1, which holds sample 1.
+        plant(&object, ring::layout::TAIL, 6);
+        assert_eq!(v.read(5, &mut out), Err(Error::Corrupt { head: 0, tail: 6 }));
+        // A consumer ahead of the producer.
+        plant(&object, ring::layout::TAIL, 4);
+        plant(&object, ring::layout::HEAD, 9);
+        assert_eq!(v.read(3, &mut out), Err(Error::Corrupt { head: 9, tail: 4 }));
+        plant(&object, ring::layout::HEAD, 0);
+        v.read(3, &mut out).unwrap();
+        assert_eq!(u32::from_ne_bytes(out), 3);
     }
 
     #[test]
