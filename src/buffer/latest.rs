@@ -346,7 +346,9 @@ impl<'a, A: LatestAccess<'a>> LatestWriterCore<'a, A> {
     /// Publishes `value` (its bytes; a shorter one fills the front of the copy); returns its sequence number.
     #[inline]
     pub(crate) fn write(&mut self, value: &[u8]) -> u64 {
-        let next = self.seq.wrapping_add(1);
+        // 0 means "no value yet" to readers; only a peer's scribble can bring the count to `u64::MAX` (2^64
+        // honest writes are out of reach), and the value written after it must still be seen.
+        let next = self.seq.checked_add(1).unwrap_or(1);
         let (seq, _, wait) = self.slot.parts();
         fence(Ordering::Release);
         let (words, len) = self.slot.copy(next);
@@ -449,6 +451,21 @@ mod tests {
             slot.writer_with(&W, |_| liveness::Liveness::Alive).err(),
             Some(Error::RoleTaken { .. })
         ));
+    }
+
+    /// A peer that left the sequence count at `u64::MAX` must not make the next writer publish under 0, which
+    /// readers take for "no value yet": the value would be lost.
+    #[test]
+    fn a_sequence_count_left_at_the_maximum_does_not_hide_the_next_value() {
+        let slot = crate::buffer::zeroed_box::<Latest<Pose>>();
+        slot.state.seq.store(u64::MAX, Ordering::Relaxed);
+        let mut w = slot.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
+        assert_eq!(w.write(&Pose::new(9)), 1);
+        assert_eq!(slot.read(), Ok((Pose::new(9), 1)));
+        assert_eq!(
+            slot.wait_newer(0, Some(core::time::Duration::ZERO)),
+            Ok((Pose::new(9), 1))
+        );
     }
 
     #[test]
