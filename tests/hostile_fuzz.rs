@@ -12,7 +12,7 @@
 //! (a broadcast sample is returned under the reader's position, a lag is at least 1, a bracket surrounds its
 //! query time).
 //!
-//! Iterations: `SHMFUSION_FUZZ_ITERS` (default 500 natively, 60 under emulation: a few seconds in a debug
+//! Iterations: `SHMFUSION_FUZZ_ITERS` (default 500 natively, 300 under emulation: a few seconds in a debug
 //! build), seed `SHMFUSION_FUZZ_SEED`. Run long: `SHMFUSION_FUZZ_ITERS=1000000 cargo test --release --test
 //! hostile_fuzz`.
 
@@ -667,7 +667,7 @@ fn private() -> ObjectOptions {
 
 #[test]
 fn hostile_bytes_never_panic_hang_or_give_undocumented_errors() {
-    let iters = env_u64("SHMFUSION_FUZZ_ITERS", if emulated() { 60 } else { 500 });
+    let iters = env_u64("SHMFUSION_FUZZ_ITERS", if emulated() { 300 } else { 500 });
     let seed = env_u64("SHMFUSION_FUZZ_SEED", 0x5eed_1234 ^ u64::from(std::process::id()));
     let hang = Duration::from_secs(env_u64("SHMFUSION_FUZZ_HANG_S", if emulated() { 60 } else { 10 }));
     println!("hostile fuzz: {iters} iterations, seed {seed:#x}");
