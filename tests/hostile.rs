@@ -18,7 +18,7 @@ use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Child, Exit, fork};
+use common::{Child, Exit, Rng, fork};
 use shmfusion::buffer::{BroadcastRing, Error, Latest, SpscRing};
 use shmfusion::fusion::{
     E2eReceiver, E2eSender, ImuSample, Protected, SampleHeader, Stamped, TimeSeriesExt, Timestamp,
@@ -120,17 +120,6 @@ fn honest(counter: u64) -> Imu {
 
 fn is_honest(v: &Imu) -> bool {
     *v == honest(v.header.seq)
-}
-
-/// xorshift64*: no allocation, fine in a forked child.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
 }
 
 /// An object's whole mapping (header and payload) as atomic words, for the scribbler.

@@ -377,3 +377,26 @@ pub fn system_segment_ids() -> Vec<i32> {
         .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
         .collect()
 }
+
+/// xorshift64*: a seeded generator for the hostile-peer tests (no allocation, fine in a forked child).
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (not quite uniform: fine for fuzzing).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True once in `one_in` draws on average.
+    pub fn chance(&mut self, one_in: u64) -> bool {
+        self.below(one_in) == 0
+    }
+}
