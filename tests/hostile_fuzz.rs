@@ -12,7 +12,7 @@
 //! (a broadcast sample is returned under the reader's position, a lag is at least 1, a bracket surrounds its
 //! query time).
 //!
-//! Iterations: `SHMFUSION_FUZZ_ITERS` (default 500 natively, 300 under emulation: a few seconds in a debug
+//! Iterations: `SHMFUSION_FUZZ_ITERS` (default 5000 natively, 500 under emulation: a few seconds in a debug
 //! build), seed `SHMFUSION_FUZZ_SEED`. Run long: `SHMFUSION_FUZZ_ITERS=1000000 cargo test --release --test
 //! hostile_fuzz`.
 
@@ -584,9 +584,13 @@ fn drive_role(rng: &mut Rng, role: &Role, w: &Words) {
 }
 
 /// Opens every scribbled object again (typed and raw), inspects it and views its payload read-only.
-fn drive_open(rng: &mut Rng, objects: &[(shmfusion::shm::ShmId, Words)], f: &mut Findings) {
+fn drive_open(rng: &mut Rng, objects: &[(shmfusion::shm::ShmId, Words, [u64; 32])], f: &mut Findings) {
     let opts = ObjectOptions::new().ready_timeout_ns(rng.below(2_000_000));
-    let (id, w) = objects[rng.below(objects.len() as u64) as usize];
+    let (id, w, header) = objects[rng.below(objects.len() as u64) as usize];
+    // The header as created, so that damage does not pile up and the deep checks stay reachable.
+    for (i, v) in header.iter().enumerate() {
+        w.at(i).store(*v, Ordering::Relaxed);
+    }
     if rng.chance(2) {
         let n = 1 + rng.below(4) as usize;
         scribble(rng, &w, n, true);
@@ -625,7 +629,18 @@ fn view_payload(rng: &mut Rng, w: &Words, mut h: object::Snapshot, f: &mut Findi
         .get(h.payload_offset.min(all.len() as u64) as usize..)
         .unwrap_or(&[]);
     if let Ok(view) = BufferView::new(payload, &h) {
-        let s = view.state();
+        let mut s = view.state();
+        // Directed: move the position word by 2^63, where every slot stamp `2 (p + 1)` names a second position.
+        if rng.chance(2) && s.written != 0 {
+            let first = h.payload_offset as usize / 8;
+            if let Some(word) = (first..w.len)
+                .map(|i| w.at(i))
+                .find(|x| x.load(Ordering::Relaxed) == s.written)
+            {
+                word.store(s.written ^ (1 << 63), Ordering::Relaxed);
+                s = view.state();
+            }
+        }
         let _ = (s.writer.holder(), s.consumer.holder(), view.kind(), view.capacity());
         let mut out = vec![0u8; rng.below(view.element_size() as u64 + 1) as usize];
         for pos in [
@@ -651,7 +666,7 @@ fn private() -> ObjectOptions {
 
 #[test]
 fn hostile_bytes_never_panic_hang_or_give_undocumented_errors() {
-    let iters = env_u64("SHMFUSION_FUZZ_ITERS", if emulated() { 300 } else { 500 });
+    let iters = env_u64("SHMFUSION_FUZZ_ITERS", if emulated() { 500 } else { 5000 });
     let seed = env_u64("SHMFUSION_FUZZ_SEED", 0x5eed_1234 ^ u64::from(std::process::id()));
     let hang = Duration::from_secs(env_u64("SHMFUSION_FUZZ_HANG_S", if emulated() { 60 } else { 10 }));
     println!("hostile fuzz: {iters} iterations, seed {seed:#x}");
@@ -686,7 +701,11 @@ fn hostile_bytes_never_panic_hang_or_give_undocumented_errors() {
         bcast_raw.region().id(),
         latest_raw.region().id(),
     ];
-    let objects: Vec<_> = ids.into_iter().zip(words).collect();
+    let objects: Vec<_> = ids
+        .into_iter()
+        .zip(words)
+        .map(|(id, w)| (id, w, core::array::from_fn(|i| w.at(i).load(Ordering::Relaxed))))
+        .collect();
 
     let stop = AtomicBool::new(false);
     let mut findings = Findings::default();
@@ -724,7 +743,7 @@ fn hostile_bytes_never_panic_hang_or_give_undocumented_errors() {
                 8 => drive_role(&mut rng, role.get(), &words[3]),
                 9 => drive_open(&mut rng, &objects, f),
                 _ => {
-                    let (_, w) = objects[rng.below(objects.len() as u64) as usize];
+                    let (_, w, _) = objects[rng.below(objects.len() as u64) as usize];
                     let _ = object::inspect(objects[0].0);
                     scribble(&mut rng, &w, 8, false);
                 }
