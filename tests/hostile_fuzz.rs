@@ -55,6 +55,7 @@ struct Words {
 }
 // SAFETY: the words are atomics in a mapping that outlives every thread using them (joined before it is dropped).
 unsafe impl Send for Words {}
+// SAFETY: as for `Send`: shared access goes through atomics only.
 unsafe impl Sync for Words {}
 
 impl Words {
