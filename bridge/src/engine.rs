@@ -461,7 +461,12 @@ fn export_ring<T: Ros2Sample, const N: usize>(
             Err(BufferError::Timeout | BufferError::Empty) => {}
             // The producer closed the ring or died; a new one carries on from the ring's tail.
             Err(BufferError::WriterGone | BufferError::Closed) => thread::sleep(POLL),
-            Err(e) => outlet.refused(e),
+            Err(e) => {
+                outlet.refused(e);
+                // A peer that moved the tail far ahead and back leaves the cursor ahead of the writer's
+                // publications: follow the writer again from its tail.
+                reader.skip_to_latest();
+            }
         }
     }
     Ok(())
@@ -492,7 +497,14 @@ fn export_latest<T: Ros2Sample>(
                 seen = version;
                 outlet.send(&s);
             }
-            Err(BufferError::Timeout | BufferError::Empty) => {}
+            Err(BufferError::Timeout | BufferError::Empty) => {
+                // A count below the one seen: a peer wrote a count far ahead, and the writer has published from its
+                // own since. Follow the writer again, from its current value.
+                let now = slot.sequence();
+                if now < seen {
+                    seen = now.saturating_sub(1);
+                }
+            }
             // The writer closed the slot or died; a successor takes the role over and carries on.
             Err(BufferError::WriterGone | BufferError::Closed) => thread::sleep(POLL),
             Err(e) => outlet.refused(e),

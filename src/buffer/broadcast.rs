@@ -484,7 +484,7 @@ impl<'a, A: RingAccess<'a>> ReaderCore<A> {
             return 0;
         };
         let n = t.saturating_sub(self.cursor);
-        self.cursor = self.cursor.max(t);
+        self.cursor = t;
         n
     }
 }
@@ -579,7 +579,9 @@ impl<'a, T: Shareable, const N: usize> BroadcastReader<'a, T, N> {
         self.core.cursor
     }
 
-    /// Skips everything published so far; returns how many samples were skipped. A `tail` beyond
+    /// Skips everything published so far; returns how many samples were skipped. A cursor ahead of the tail
+    /// moves back to it: a reader that got [`Error::Corrupt`] because a peer moved the tail far ahead and back
+    /// (its cursor followed the far tail as [`Error::Lagged`]) resynchronises with this. A `tail` beyond
     /// [`POSITION_LIMIT`] (corrupt) leaves the cursor where it is (the next receive reports it).
     pub fn skip_to_latest(&mut self) -> u64 {
         self.core.skip_to_latest()
@@ -754,6 +756,26 @@ mod tests {
         ring.writer.tail.store(1000, Ordering::Relaxed);
         assert_eq!(r.try_recv(), Err(Error::Lagged(997)));
         assert_eq!(r.position(), 997);
+    }
+
+    #[test]
+    fn a_reader_left_ahead_by_a_rewound_tail_resynchronises() {
+        let ring = crate::buffer::zeroed_box::<BroadcastRing<S, 4>>();
+        let mut w = ring.writer_with(&W, |_| liveness::Liveness::Alive).unwrap();
+        for i in 0..4 {
+            w.publish_one(&s(i));
+        }
+        let mut r = ring.reader_at(4);
+        // A peer moves the tail far ahead (within the limit): the reader follows it as lost samples.
+        ring.writer.tail.store(1 << 40, Ordering::Relaxed);
+        assert!(matches!(r.try_recv(), Err(Error::Lagged(_))));
+        // The honest writer publishes from its own position, which rewinds the tail under the reader's cursor.
+        w.publish_one(&s(4));
+        assert!(matches!(r.try_recv(), Err(Error::Corrupt { .. })));
+        assert_eq!(r.skip_to_latest(), 0);
+        assert_eq!(r.position(), 5);
+        w.publish_one(&s(5));
+        assert_eq!(r.try_recv(), Ok((s(5), 5)));
     }
 
     #[test]

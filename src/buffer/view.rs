@@ -360,7 +360,9 @@ impl BroadcastViewReader<'_> {
         self.core.position()
     }
 
-    /// Skips everything published so far; returns how many samples were skipped.
+    /// Skips everything published so far; returns how many samples were skipped. As
+    /// [`BroadcastReader::skip_to_latest`](super::BroadcastReader::skip_to_latest), a cursor ahead of the tail moves
+    /// back to it.
     pub fn skip_to_latest(&mut self) -> u64 {
         self.core.skip_to_latest()
     }
