@@ -242,8 +242,8 @@ impl<'a> BufferView<'a> {
         let state = self.state();
         let tail = state.written;
         match (self.kind, state.head) {
-            (BufferKind::SpscRing, Some(head)) if tail.wrapping_sub(head) > self.capacity => {
-                return Err(Error::Corrupt { head, tail });
+            (BufferKind::SpscRing, Some(head)) => {
+                super::ring::check(head, tail, self.capacity)?;
             }
             // Beyond the limit, `2 (p + 1)` wraps and a slot stamp can name two positions.
             (BufferKind::BroadcastRing, _) if tail > super::POSITION_LIMIT => {

@@ -315,9 +315,10 @@ impl<T: Shareable, const N: usize> SpscRing<T, N> {
     }
 }
 
-/// `tail - head`, or `Corrupt` if that is not in `0..=cap`.
+/// `tail - head`, or `Corrupt` if that is not in `0..=cap` (also [`inspect`](super::inspect)'s rule for a ring it
+/// reads).
 #[inline]
-fn check(head: u64, tail: u64, cap: u64) -> Result<u64, Error> {
+pub(super) fn check(head: u64, tail: u64, cap: u64) -> Result<u64, Error> {
     let used = tail.wrapping_sub(head);
     if used > cap {
         Err(Error::Corrupt { head, tail })
